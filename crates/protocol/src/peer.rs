@@ -1,0 +1,295 @@
+//! Node ↔ node application messages: `{"type": "...", "payload": {...}}`.
+//!
+//! They travel over a WebRTC data channel, or inside a relay's `data` while
+//! no channel exists yet (session negotiation). The spec names `ack`,
+//! `session_proposal`, `channel_open`, `mesh_ready`, `commitment`, `share`,
+//! `ready` and `wallet_created`; we add `session_response` and
+//! `session_abort`. Fields beyond the spec's examples are optional, so every
+//! spec example parses and serializes back unchanged.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ParseError;
+
+/// The generic spec shape `{ "type": "<msg_type>", "payload": { ... } }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppMessage {
+    #[serde(rename = "type")]
+    pub msg_type: String,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// The signature schemes a wallet can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Curve {
+    /// FROST(secp256k1, SHA-256) with BIP340/BIP341 Taproot tweaks.
+    Secp256k1,
+    /// FROST(Ed25519, SHA-512).
+    Ed25519,
+}
+
+impl Curve {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Curve::Secp256k1 => "secp256k1",
+            Curve::Ed25519 => "ed25519",
+        }
+    }
+}
+
+impl std::fmt::Display for Curve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Curve {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "secp256k1" => Ok(Curve::Secp256k1),
+            "ed25519" => Ok(Curve::Ed25519),
+            _ => Err(format!(
+                "unknown curve {s:?} (expected \"secp256k1\" or \"ed25519\")"
+            )),
+        }
+    }
+}
+
+/// `ack`: acknowledges a message by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub msg_id: String,
+}
+
+/// `session_proposal`: the initiator's offer to create a wallet.
+///
+/// `curve` and `initiator` are absent from the spec's example; a node treats
+/// a missing curve as `secp256k1` and a missing initiator as the sender.
+/// `curve` stays a string on the wire so that an unknown curve is a reasoned
+/// decline rather than an unparseable message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionProposal {
+    pub session_id: String,
+    pub total: u16,
+    pub threshold: u16,
+    pub participants: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
+}
+
+/// `session_response`: one participant's answer, sent to every participant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionResponse {
+    pub session_id: String,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `session_abort`: a node gives up on a session and says why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAbort {
+    pub session_id: String,
+    pub reason: String,
+}
+
+/// `channel_open`: the sender's data channel to `peer_id` is open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelOpen {
+    pub peer_id: String,
+}
+
+/// `mesh_ready`: the sender has open channels to every participant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshReady {
+    pub session_id: String,
+}
+
+/// `commitment`: a DKG round-1 package, broadcast.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    /// Hex of the serialized round-1 package.
+    pub data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// `share`: a DKG round-2 package for exactly one recipient.
+///
+/// `Debug` never prints `data`: it is a secret share.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// Hex of the serialized round-2 package.
+    pub data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+impl std::fmt::Debug for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Share")
+            .field("data", &format_args!("<redacted {} chars>", self.data.len()))
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// `ready`: the sender finished the DKG; `transcript_hash` lets every node
+/// check that all saw the same commitments and group key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    pub session_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_hash: Option<String>,
+}
+
+/// `wallet_created`: the sender stored its share of `pubkey`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletCreated {
+    pub session_id: String,
+    /// Hex of the group public key.
+    pub pubkey: String,
+}
+
+macro_rules! peer_messages {
+    ($( $(#[$meta:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
+        /// Every typed peer message. The `type` names live only here.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "payload")]
+        pub enum PeerMessage {
+            $( $(#[$meta])* #[serde(rename = $name)] $variant($payload), )*
+        }
+
+        impl PeerMessage {
+            /// The `type` of every peer message.
+            pub const TYPES: &'static [&'static str] = &[$($name),*];
+
+            /// This message's `type`.
+            pub fn msg_type(&self) -> &'static str {
+                match self { $( PeerMessage::$variant(_) => $name, )* }
+            }
+        }
+    };
+}
+
+peer_messages! {
+    Ack(Ack) = "ack",
+    SessionProposal(SessionProposal) = "session_proposal",
+    SessionResponse(SessionResponse) = "session_response",
+    SessionAbort(SessionAbort) = "session_abort",
+    ChannelOpen(ChannelOpen) = "channel_open",
+    MeshReady(MeshReady) = "mesh_ready",
+    Commitment(Commitment) = "commitment",
+    Share(Share) = "share",
+    Ready(Ready) = "ready",
+    WalletCreated(WalletCreated) = "wallet_created",
+}
+
+impl PeerMessage {
+    /// Parses one message; an unknown `type` is [`ParseError::UnknownType`].
+    pub fn from_json(text: &str) -> Result<Self, ParseError> {
+        Self::from_value(serde_json::from_str(text)?)
+    }
+
+    /// As [`PeerMessage::from_json`], from an already parsed value.
+    pub fn from_value(value: Value) -> Result<Self, ParseError> {
+        let kind = match value.get("type") {
+            Some(Value::String(s)) => s.as_str(),
+            _ => return Err(ParseError::MissingType),
+        };
+        if !Self::TYPES.contains(&kind) {
+            return Err(ParseError::UnknownType(kind.to_string()));
+        }
+        if value.get("payload").is_none() {
+            return Err(ParseError::MissingField {
+                kind: Self::TYPES.iter().find(|t| **t == kind).expect("known"),
+                field: "payload",
+            });
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("serializable message")
+    }
+
+    /// The session this message belongs to, where it names one.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            PeerMessage::SessionProposal(p) => Some(&p.session_id),
+            PeerMessage::SessionResponse(p) => Some(&p.session_id),
+            PeerMessage::SessionAbort(p) => Some(&p.session_id),
+            PeerMessage::MeshReady(p) => Some(&p.session_id),
+            PeerMessage::Ready(p) => Some(&p.session_id),
+            PeerMessage::WalletCreated(p) => Some(&p.session_id),
+            PeerMessage::Commitment(p) => p.session_id.as_deref(),
+            PeerMessage::Share(p) => p.session_id.as_deref(),
+            PeerMessage::Ack(_) | PeerMessage::ChannelOpen(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_malformed() {
+        assert_eq!(
+            PeerMessage::from_json(r#"{"type":"gossip","payload":{}}"#),
+            Err(ParseError::UnknownType("gossip".into()))
+        );
+        assert_eq!(
+            PeerMessage::from_json(r#"{"payload":{}}"#),
+            Err(ParseError::MissingType)
+        );
+        assert_eq!(
+            PeerMessage::from_json(r#"{"type":"ack"}"#),
+            Err(ParseError::MissingField {
+                kind: "ack",
+                field: "payload"
+            })
+        );
+        assert!(matches!(
+            PeerMessage::from_json(r#"{"type":"ack","payload":{}}"#),
+            Err(ParseError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let m = PeerMessage::from_json(
+            r#"{"type":"mesh_ready","extra":1,"payload":{"session_id":"s","more":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            PeerMessage::MeshReady(MeshReady {
+                session_id: "s".into()
+            })
+        );
+    }
+
+    #[test]
+    fn share_debug_is_redacted() {
+        let m = PeerMessage::Share(Share {
+            data: "deadbeefcafe".into(),
+            session_id: None,
+        });
+        let dbg = format!("{m:?}");
+        assert!(!dbg.contains("deadbeef"), "{dbg}");
+    }
+
+    #[test]
+    fn curve_names() {
+        assert_eq!("ed25519".parse::<Curve>(), Ok(Curve::Ed25519));
+        assert!("p256".parse::<Curve>().unwrap_err().contains("unknown curve"));
+        assert_eq!(Curve::Secp256k1.to_string(), "secp256k1");
+    }
+}

@@ -1,0 +1,378 @@
+//! Client ↔ signaling-server messages (WebSocket text frames).
+//!
+//! The spec's messages are `register`, `list_peers`, `peers`, `relay` and
+//! `error`. Our additions, all backward compatible:
+//!
+//! * `registered {peer_id, ice_servers}`: the answer to `register`, so a
+//!   client knows it succeeded and which STUN/TURN servers to use.
+//! * `list_peers {watch: true}` opts into presence push: `peer_joined` and
+//!   `peer_left`.
+//! * `register {pubkey, signature}`: optional identity proof (see
+//!   `docs/security.md` once authenticated registration lands).
+//!
+//! Relay `data` is kept as [`RawJson`]: the server forwards the exact bytes
+//! it received and never builds a JSON tree from them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ParseError;
+
+/// JSON kept as its original text. Equality compares the text.
+///
+/// `Debug` prints only the length: relay payloads must never reach logs.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// Wraps a JSON text after checking that it is JSON.
+    pub fn from_string(json: String) -> Result<Self, ParseError> {
+        Ok(RawJson(RawValue::from_string(json)?))
+    }
+
+    /// Serializes any value into raw JSON.
+    pub fn from_value<T: Serialize + ?Sized>(value: &T) -> Self {
+        // Serializing our own types to a string cannot fail.
+        RawJson(serde_json::value::to_raw_value(value).expect("serializable value"))
+    }
+
+    /// The JSON text exactly as received.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawJson(<{} bytes>)", self.get().len())
+    }
+}
+
+/// One STUN or TURN server, in the browser's `RTCIceServer` shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    #[serde(deserialize_with = "one_or_many")]
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+impl IceServer {
+    /// Parses an operator's `--ice-server` value: `stun:host:port`, or
+    /// `turn:user:pass@host:port[?transport=udp]` (also `turns:`).
+    ///
+    /// ```
+    /// use mpc_protocol::IceServer;
+    /// let t = IceServer::parse_url("turn:alice:s3cret@turn.example.org:3478").unwrap();
+    /// assert_eq!(t.urls, vec!["turn:turn.example.org:3478"]);
+    /// assert_eq!(t.username.as_deref(), Some("alice"));
+    /// ```
+    pub fn parse_url(url: &str) -> Result<IceServer, String> {
+        let (scheme, rest) = url
+            .split_once(':')
+            .ok_or_else(|| format!("ICE server URL {url:?} has no scheme"))?;
+        match scheme {
+            "stun" | "stuns" => {
+                if rest.is_empty() || rest.contains('@') {
+                    return Err(format!("STUN URL {url:?} must be stun:host[:port]"));
+                }
+                Ok(IceServer {
+                    urls: vec![url.to_string()],
+                    username: None,
+                    credential: None,
+                })
+            }
+            "turn" | "turns" => {
+                let (creds, host) = rest
+                    .rsplit_once('@')
+                    .ok_or_else(|| format!("TURN URL {url:?} needs user:password@host"))?;
+                let (user, pass) = creds
+                    .split_once(':')
+                    .ok_or_else(|| format!("TURN URL {url:?} needs user:password@host"))?;
+                if host.is_empty() || user.is_empty() {
+                    return Err(format!("TURN URL {url:?} needs user:password@host"));
+                }
+                Ok(IceServer {
+                    urls: vec![format!("{scheme}:{host}")],
+                    username: Some(user.to_string()),
+                    credential: Some(pass.to_string()),
+                })
+            }
+            _ => Err(format!(
+                "ICE server URL {url:?} must start with stun:, stuns:, turn: or turns:"
+            )),
+        }
+    }
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Client → server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "ClientEnvelope")]
+pub enum ClientMessage {
+    /// `{"type":"register","peer_id":"cli1"}`
+    Register {
+        peer_id: String,
+        /// Hex Ed25519 identity key (optional; authenticated registration).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pubkey: Option<String>,
+        /// Hex signature over the server's challenge.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    /// `{"type":"list_peers"}`; with `"watch":true` also subscribes to
+    /// `peer_joined` / `peer_left`.
+    ListPeers {
+        #[serde(default, skip_serializing_if = "is_false")]
+        watch: bool,
+    },
+    /// `{"type":"relay","to":"cli2","data":{...}}`
+    Relay { to: String, data: RawJson },
+}
+
+impl ClientMessage {
+    /// The names of every client message type.
+    pub const TYPES: &'static [&'static str] = &["register", "list_peers", "relay"];
+
+    /// Parses one WebSocket text frame.
+    pub fn from_json(text: &str) -> Result<Self, ParseError> {
+        let env: ClientEnvelope = serde_json::from_str(text)?;
+        ClientMessage::try_from(env)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("serializable message")
+    }
+}
+
+/// Every field any client message may carry; [`ClientMessage`] is built
+/// from it so that a missing field or unknown type gets a precise error.
+#[derive(Deserialize)]
+struct ClientEnvelope {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    peer_id: Option<String>,
+    pubkey: Option<String>,
+    signature: Option<String>,
+    watch: Option<bool>,
+    to: Option<String>,
+    data: Option<RawJson>,
+}
+
+impl TryFrom<ClientEnvelope> for ClientMessage {
+    type Error = ParseError;
+
+    fn try_from(e: ClientEnvelope) -> Result<Self, ParseError> {
+        let kind = e.kind.ok_or(ParseError::MissingType)?;
+        match kind.as_str() {
+            "register" => Ok(ClientMessage::Register {
+                peer_id: required("register", "peer_id", e.peer_id)?,
+                pubkey: e.pubkey,
+                signature: e.signature,
+            }),
+            "list_peers" => Ok(ClientMessage::ListPeers {
+                watch: e.watch.unwrap_or(false),
+            }),
+            "relay" => Ok(ClientMessage::Relay {
+                to: required("relay", "to", e.to)?,
+                data: required("relay", "data", e.data)?,
+            }),
+            _ => Err(ParseError::UnknownType(kind)),
+        }
+    }
+}
+
+/// Server → client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "ServerEnvelope")]
+pub enum ServerMessage {
+    /// Our addition: the answer to a successful `register`.
+    Registered {
+        peer_id: String,
+        ice_servers: Vec<IceServer>,
+    },
+    /// `{"type":"peers","peers":["cli1","cli2"]}`, sorted.
+    Peers { peers: Vec<String> },
+    /// `{"type":"relay","from":"cli1","data":{...}}`; `from` is stamped by
+    /// the server.
+    Relay { from: String, data: RawJson },
+    /// `{"type":"error","error":"unknown peer \"x\""}`
+    Error { error: String },
+    /// Presence push (only to clients that sent `list_peers` with `watch`).
+    PeerJoined { peer_id: String },
+    /// Presence push (only to clients that sent `list_peers` with `watch`).
+    PeerLeft { peer_id: String },
+}
+
+impl ServerMessage {
+    /// The names of every server message type.
+    pub const TYPES: &'static [&'static str] = &[
+        "registered",
+        "peers",
+        "relay",
+        "error",
+        "peer_joined",
+        "peer_left",
+    ];
+
+    /// Parses one WebSocket text frame.
+    pub fn from_json(text: &str) -> Result<Self, ParseError> {
+        let env: ServerEnvelope = serde_json::from_str(text)?;
+        ServerMessage::try_from(env)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("serializable message")
+    }
+
+    /// Shorthand for an `error` message.
+    pub fn error(text: impl Into<String>) -> Self {
+        ServerMessage::Error { error: text.into() }
+    }
+}
+
+#[derive(Deserialize)]
+struct ServerEnvelope {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    peer_id: Option<String>,
+    ice_servers: Option<Vec<IceServer>>,
+    peers: Option<Vec<String>>,
+    from: Option<String>,
+    data: Option<RawJson>,
+    error: Option<String>,
+}
+
+impl TryFrom<ServerEnvelope> for ServerMessage {
+    type Error = ParseError;
+
+    fn try_from(e: ServerEnvelope) -> Result<Self, ParseError> {
+        let kind = e.kind.ok_or(ParseError::MissingType)?;
+        match kind.as_str() {
+            "registered" => Ok(ServerMessage::Registered {
+                peer_id: required("registered", "peer_id", e.peer_id)?,
+                ice_servers: e.ice_servers.unwrap_or_default(),
+            }),
+            "peers" => Ok(ServerMessage::Peers {
+                peers: required("peers", "peers", e.peers)?,
+            }),
+            "relay" => Ok(ServerMessage::Relay {
+                from: required("relay", "from", e.from)?,
+                data: required("relay", "data", e.data)?,
+            }),
+            "error" => Ok(ServerMessage::Error {
+                error: required("error", "error", e.error)?,
+            }),
+            "peer_joined" => Ok(ServerMessage::PeerJoined {
+                peer_id: required("peer_joined", "peer_id", e.peer_id)?,
+            }),
+            "peer_left" => Ok(ServerMessage::PeerLeft {
+                peer_id: required("peer_left", "peer_id", e.peer_id)?,
+            }),
+            _ => Err(ParseError::UnknownType(kind)),
+        }
+    }
+}
+
+fn required<T>(kind: &'static str, field: &'static str, v: Option<T>) -> Result<T, ParseError> {
+    v.ok_or(ParseError::MissingField { kind, field })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_typed() {
+        assert_eq!(
+            ClientMessage::from_json(r#"{"type":"hello"}"#),
+            Err(ParseError::UnknownType("hello".into()))
+        );
+        assert_eq!(
+            ClientMessage::from_json(r#"{"peer_id":"a"}"#),
+            Err(ParseError::MissingType)
+        );
+        assert_eq!(
+            ClientMessage::from_json(r#"{"type":"relay","data":{}}"#),
+            Err(ParseError::MissingField {
+                kind: "relay",
+                field: "to"
+            })
+        );
+        assert!(matches!(
+            ClientMessage::from_json("{not json"),
+            Err(ParseError::Json(_))
+        ));
+        assert!(matches!(
+            ClientMessage::from_json(r#"{"type":"register","peer_id":5}"#),
+            Err(ParseError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn relay_data_is_kept_verbatim_and_client_from_is_ignored() {
+        let text = r#"{"type":"relay","to":"b","from":"mallory","data":{"x": [1, 2 ,3]}}"#;
+        let ClientMessage::Relay { to, data } = ClientMessage::from_json(text).unwrap() else {
+            panic!("not a relay");
+        };
+        assert_eq!(to, "b");
+        assert_eq!(data.get(), r#"{"x": [1, 2 ,3]}"#);
+        let out = ServerMessage::Relay {
+            from: "a".into(),
+            data,
+        };
+        assert_eq!(
+            out.to_json(),
+            r#"{"type":"relay","from":"a","data":{"x": [1, 2 ,3]}}"#
+        );
+    }
+
+    #[test]
+    fn serde_deserialize_goes_through_the_envelope() {
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"list_peers","watch":true}"#).unwrap();
+        assert_eq!(m, ClientMessage::ListPeers { watch: true });
+        let e = serde_json::from_str::<ServerMessage>(r#"{"type":"nope"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown message type"), "{e}");
+    }
+
+    #[test]
+    fn ice_server_urls() {
+        let s = IceServer::parse_url("stun:stun.example.org:3478").unwrap();
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"urls":["stun:stun.example.org:3478"]}"#
+        );
+        let one: IceServer = serde_json::from_str(r#"{"urls":"stun:x:1"}"#).unwrap();
+        assert_eq!(one.urls, vec!["stun:x:1"]);
+        assert!(IceServer::parse_url("http://x").is_err());
+        assert!(IceServer::parse_url("turn:host:3478").is_err());
+        let t = IceServer::parse_url("turns:u:p:w@h:5349?transport=tcp").unwrap();
+        assert_eq!(t.urls, vec!["turns:h:5349?transport=tcp"]);
+        assert_eq!(t.credential.as_deref(), Some("p:w"));
+    }
+}
