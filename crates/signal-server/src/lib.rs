@@ -1,0 +1,206 @@
+//! `mpc-signal`: the signaling server of mpc-wallet.
+//!
+//! It registers peer ids, lists them, and relays opaque `data` between them
+//! over WebSocket, exactly as the user's protocol document describes. It
+//! keeps no session state: nodes negotiate sessions among themselves.
+//!
+//! Modules: [`config`] (operator limits), [`registry`] (who is online),
+//! [`connection`] (one WebSocket's life), [`rate_limit`], [`metrics`].
+//!
+//! Embedding it (the `demo` and the tests do):
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let server = mpc_signal::SignalServer::bind("127.0.0.1:0".parse().unwrap(), Default::default()).await?;
+//! println!("nodes connect to {}", server.ws_url());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod connection;
+pub mod metrics;
+pub mod rate_limit;
+pub mod registry;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+use metrics::{ErrorKind, Metrics};
+use registry::Registry;
+
+/// Shared by every connection.
+pub struct AppState {
+    pub config: Config,
+    pub registry: Registry,
+    pub metrics: Metrics,
+    /// Cancelled once at shutdown; every connection's kick token is a child.
+    pub shutdown: CancellationToken,
+    connections: TaskTracker,
+    next_conn: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        AppState {
+            config,
+            registry: Registry::default(),
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+}
+
+/// The HTTP routes: `/ws`, `/healthz`, `/metrics`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ws", get(ws_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_handler))
+        .with_state(state)
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(state.registry.len()),
+    )
+}
+
+/// Holds one connection slot; frees it on drop (also if the upgrade fails).
+struct Slot(Arc<AppState>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.metrics.connections_open.fetch_sub(1, Relaxed);
+    }
+}
+
+impl AppState {
+    fn take_slot(self: &Arc<Self>) -> Option<Slot> {
+        let max = self.config.max_connections as u64;
+        self.metrics
+            .connections_open
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()?;
+        Some(Slot(self.clone()))
+    }
+}
+
+async fn ws_handler(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Browsers always send Origin; CLI nodes send none and are allowed.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = &state.config.allowed_origins;
+        if !allowed.is_empty() && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes()) {
+            state.metrics.error(ErrorKind::OriginRejected);
+            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+        }
+    }
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    let Some(slot) = state.take_slot() else {
+        state.metrics.error(ErrorKind::ConnectionLimit);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    state.metrics.connections_total.fetch_add(1, Relaxed);
+    let id = state.next_conn.fetch_add(1, Relaxed);
+    let token = state.connections.token();
+    let max = state.config.max_message_bytes;
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * max + 64 * 1024)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| connection::run(socket, state, remote, id, (slot, token)))
+}
+
+/// Serves until `shutdown` completes, then closes every WebSocket with 1001
+/// and waits (at most 4 s) for them to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let token = state.shutdown.clone();
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            token.cancel();
+        })
+        .await?;
+    state.connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(4), state.connections.wait()).await;
+    Ok(())
+}
+
+/// A server running in this process, e.g. the demo's embedded server.
+pub struct SignalServer {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: CancellationToken,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl SignalServer {
+    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState::new(config));
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(serve(listener, state.clone(), async move {
+            stopped.cancelled().await
+        }));
+        Ok(SignalServer {
+            addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://127.0.0.1:PORT/ws`
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, closes every connection, and waits for the server.
+    pub async fn shutdown(self) -> io::Result<()> {
+        self.stop.cancel();
+        self.task.await.map_err(io::Error::other)?
+    }
+}

@@ -1,1 +1,99 @@
-fn main() {}
+//! `mpc-signal`: run the signaling server.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use mpc_protocol::IceServer;
+use mpc_signal::{AppState, Config};
+
+/// The mpc-wallet signaling server: register, list_peers, relay.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "MPC_SIGNAL_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Largest accepted message in bytes; larger closes with code 1009.
+    #[arg(long, env = "MPC_SIGNAL_MAX_MESSAGE_BYTES", default_value_t = 65536)]
+    max_message_bytes: usize,
+    /// Sustained messages per second per connection (0 turns it off).
+    #[arg(long, env = "MPC_SIGNAL_RATE_LIMIT_PER_SEC", default_value_t = 100)]
+    rate_limit_per_sec: u32,
+    /// Messages a connection may send in a burst.
+    #[arg(long, env = "MPC_SIGNAL_RATE_LIMIT_BURST", default_value_t = 400)]
+    rate_limit_burst: u32,
+    /// Open connections; past it, new ones get HTTP 503.
+    #[arg(long, env = "MPC_SIGNAL_MAX_CONNECTIONS", default_value_t = 20000)]
+    max_connections: usize,
+    /// Drop a client silent (not even a pong) for this many seconds.
+    #[arg(long, env = "MPC_SIGNAL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Allowed browser Origin (repeatable; comma-separated in the env var).
+    /// Without any, every origin is allowed.
+    #[arg(long, env = "MPC_SIGNAL_ALLOWED_ORIGIN", value_delimiter = ',')]
+    allowed_origin: Vec<String>,
+    /// STUN/TURN server for nodes: stun:host:port or
+    /// turn:user:pass@host:port (repeatable; comma-separated in the env var).
+    #[arg(long, env = "MPC_SIGNAL_ICE_SERVER", value_delimiter = ',', value_parser = IceServer::parse_url)]
+    ice_server: Vec<IceServer>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if args.idle_timeout_secs == 0 || args.max_message_bytes < 256 {
+        eprintln!("error: --idle-timeout-secs must be > 0 and --max-message-bytes >= 256");
+        return std::process::ExitCode::from(2);
+    }
+    let config = Config {
+        max_message_bytes: args.max_message_bytes,
+        rate_limit_per_sec: args.rate_limit_per_sec,
+        rate_limit_burst: args.rate_limit_burst,
+        max_connections: args.max_connections,
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        allowed_origins: args.allowed_origin,
+        ice_servers: args.ice_server,
+        ..Config::default()
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.listen);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().expect("bound socket has an address");
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+
+    let state = Arc::new(AppState::new(config));
+    match mpc_signal::serve(listener, state, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("shut down cleanly");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutdown signal received");
+}

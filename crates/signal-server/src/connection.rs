@@ -1,0 +1,301 @@
+//! One WebSocket connection: reads client messages, answers them, drains
+//! the connection's outbox, pings, and enforces the per-connection limits.
+//!
+//! Everything for a connection runs in one task, so an idle connection
+//! costs one task, one small outbox and the socket's buffers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use mpc_protocol::{validate_peer_id, ClientMessage, ParseError, ServerMessage};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::metrics::ErrorKind;
+use crate::rate_limit::TokenBucket;
+use crate::registry::{push_text, ConnId, Delivery, Handle};
+use crate::AppState;
+
+/// WebSocket close codes (RFC 6455 §7.4.1).
+mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Why a connection ended; logged and, where it is the server's choice,
+/// sent as the close frame.
+enum End {
+    ClientClosed,
+    Shutdown,
+    Kicked,
+    Idle,
+    TooBig,
+    RateLimited,
+    SocketError(String),
+}
+
+/// Per-connection state that outlives a single message.
+struct Conn {
+    id: ConnId,
+    peer_id: Option<Box<str>>,
+    watching: bool,
+    bucket: TokenBucket,
+    strikes: u32,
+    outbox: mpsc::Sender<Utf8Bytes>,
+    kick: CancellationToken,
+}
+
+/// Runs a connection to its end. `_permit` holds a connection slot and a
+/// shutdown-tracker token until this returns.
+pub async fn run<P: Send>(
+    mut socket: WebSocket,
+    state: Arc<AppState>,
+    remote: SocketAddr,
+    id: ConnId,
+    _permit: P,
+) {
+    let cfg = &state.config;
+    let (tx, mut rx) = mpsc::channel(cfg.outgoing_queue);
+    let kick = state.shutdown.child_token();
+    let mut conn = Conn {
+        id,
+        peer_id: None,
+        watching: false,
+        bucket: TokenBucket::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst, Instant::now()),
+        strikes: 0,
+        outbox: tx,
+        kick: kick.clone(),
+    };
+    info!(conn = id, %remote, "connected");
+
+    let ping_every = cfg.effective_ping_interval();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut next_ping = last_heard + ping_every;
+    let timer = tokio::time::sleep_until(next_ping);
+    tokio::pin!(timer);
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = kick.cancelled() => {
+                break if state.shutdown.is_cancelled() { End::Shutdown } else { End::Kicked };
+            }
+            _ = &mut timer => {
+                let now = tokio::time::Instant::now();
+                if now >= last_heard + cfg.idle_timeout {
+                    state.metrics.error(ErrorKind::IdleTimeout);
+                    break End::Idle;
+                }
+                if now >= next_ping {
+                    if let Err(e) = send(&mut socket, &kick, Message::Ping(Default::default())).await {
+                        break e;
+                    }
+                    next_ping = now + ping_every;
+                }
+                timer.as_mut().reset(next_ping.min(last_heard + cfg.idle_timeout));
+            }
+            out = rx.recv() => {
+                // `conn` holds a sender, so the outbox never closes here.
+                let Some(text) = out else { break End::Kicked };
+                if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                    break e;
+                }
+            }
+            incoming = socket.recv() => {
+                last_heard = tokio::time::Instant::now();
+                let msg = match incoming {
+                    None => break End::ClientClosed,
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => break classify(e),
+                };
+                let reply = match msg {
+                    Message::Text(text) => handle_text(&state, &mut conn, &text),
+                    Message::Binary(_) => {
+                        state.metrics.error(ErrorKind::BinaryFrame);
+                        Reply::Send(err_text("binary frames are not supported; send JSON text frames"))
+                    }
+                    Message::Ping(_) | Message::Pong(_) => Reply::None,
+                    Message::Close(_) => break End::ClientClosed,
+                };
+                match reply {
+                    Reply::None => {}
+                    Reply::Send(text) => {
+                        if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                            break e;
+                        }
+                    }
+                    Reply::Close(end) => break end,
+                }
+            }
+        }
+    };
+
+    if let Some(peer_id) = &conn.peer_id {
+        state.registry.unregister(peer_id, conn.id, &state.metrics);
+    }
+    if matches!(end, End::TooBig) {
+        state.metrics.error(ErrorKind::MessageTooBig);
+    }
+    let frame = match &end {
+        End::Shutdown => Some((close::GOING_AWAY, "server shutting down")),
+        End::Kicked => Some((close::POLICY, "not reading fast enough")),
+        End::Idle => Some((close::GOING_AWAY, "idle timeout")),
+        End::TooBig => Some((close::TOO_BIG, "message too big")),
+        End::RateLimited => Some((close::POLICY, "rate limit exceeded")),
+        End::ClientClosed | End::SocketError(_) => None,
+    };
+    if let Some((code, reason)) = frame {
+        // Best effort, bounded: the peer may be gone or not reading.
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }));
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.send(close)).await;
+    }
+    let why = match &end {
+        End::ClientClosed => "client closed",
+        End::Shutdown => "shutdown",
+        End::Kicked => "slow consumer",
+        End::Idle => "idle timeout",
+        End::TooBig => "message too big",
+        End::RateLimited => "rate limit",
+        End::SocketError(e) => e.as_str(),
+    };
+    info!(
+        conn = id,
+        peer_id = conn.peer_id.as_deref().unwrap_or("-"),
+        reason = why,
+        "disconnected"
+    );
+}
+
+/// What to do after handling one message.
+enum Reply {
+    None,
+    Send(Utf8Bytes),
+    Close(End),
+}
+
+fn err_text(text: impl Into<String>) -> Utf8Bytes {
+    push_text(&ServerMessage::error(text))
+}
+
+fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
+    let m = &state.metrics;
+    m.messages_received
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
+    if !conn.bucket.try_take(Instant::now()) {
+        m.error(ErrorKind::RateLimited);
+        conn.strikes += 1;
+        if conn.strikes >= state.config.rate_limit_strikes {
+            return Reply::Close(End::RateLimited);
+        }
+        return Reply::Send(err_text(format!(
+            "rate limit exceeded: at most {} messages/s (burst {}); message dropped",
+            state.config.rate_limit_per_sec, state.config.rate_limit_burst
+        )));
+    }
+    conn.strikes = 0;
+
+    let msg = match ClientMessage::from_json(text) {
+        Ok(msg) => msg,
+        Err(e) => {
+            m.error(match e {
+                ParseError::Json(_) | ParseError::MissingType => ErrorKind::InvalidJson,
+                ParseError::UnknownType(_) => ErrorKind::UnknownType,
+                ParseError::MissingField { .. } => ErrorKind::MissingField,
+            });
+            return Reply::Send(err_text(e.to_string()));
+        }
+    };
+
+    match (msg, &conn.peer_id) {
+        (ClientMessage::Register { peer_id, .. }, None) => {
+            if let Err(e) = validate_peer_id(&peer_id) {
+                m.error(ErrorKind::InvalidPeerId);
+                return Reply::Send(err_text(format!("invalid peer_id: {e}")));
+            }
+            let handle = Handle {
+                conn: conn.id,
+                outbox: conn.outbox.clone(),
+                kick: conn.kick.clone(),
+            };
+            if !state.registry.register(&peer_id, handle, m) {
+                m.error(ErrorKind::PeerIdTaken);
+                return Reply::Send(err_text("peer_id taken"));
+            }
+            debug!(conn = conn.id, %peer_id, "registered");
+            conn.peer_id = Some(peer_id.as_str().into());
+            Reply::Send(push_text(&ServerMessage::Registered {
+                peer_id,
+                ice_servers: state.config.ice_servers.clone(),
+            }))
+        }
+        (ClientMessage::Register { .. }, Some(current)) => {
+            m.error(ErrorKind::AlreadyRegistered);
+            Reply::Send(err_text(format!(
+                "already registered as \"{current}\" on this connection"
+            )))
+        }
+        (_, None) => {
+            m.error(ErrorKind::NotRegistered);
+            Reply::Send(err_text(
+                "not registered: send {\"type\":\"register\",\"peer_id\":...} first",
+            ))
+        }
+        (ClientMessage::ListPeers { watch }, Some(_)) => {
+            let subscribe = (watch && !conn.watching).then(|| Handle {
+                conn: conn.id,
+                outbox: conn.outbox.clone(),
+                kick: conn.kick.clone(),
+            });
+            conn.watching |= watch;
+            Reply::Send(state.registry.list(subscribe))
+        }
+        (ClientMessage::Relay { to, data }, Some(from)) => {
+            let len = data.get().len() as u64;
+            let out = push_text(&ServerMessage::Relay {
+                from: from.to_string(),
+                data,
+            });
+            match state.registry.deliver(&to, out, m) {
+                Delivery::Queued => {
+                    m.messages_relayed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    m.bytes_relayed
+                        .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+                    Reply::None
+                }
+                Delivery::TooSlow => Reply::Send(err_text(format!(
+                    "peer \"{to}\" is not reading fast enough and was disconnected; message dropped"
+                ))),
+                Delivery::Gone => {
+                    m.error(ErrorKind::UnknownPeer);
+                    Reply::Send(err_text(format!("unknown peer \"{to}\"")))
+                }
+            }
+        }
+    }
+}
+
+/// Sends one frame unless the connection is kicked meanwhile (a slow
+/// reader must not pin its task in `send` forever).
+async fn send(socket: &mut WebSocket, kick: &CancellationToken, msg: Message) -> Result<(), End> {
+    tokio::select! {
+        r = socket.send(msg) => r.map_err(classify),
+        _ = kick.cancelled() => Err(End::Kicked),
+    }
+}
+
+fn classify(e: axum::Error) -> End {
+    match e.into_inner().downcast::<tungstenite::Error>() {
+        Ok(e) if matches!(*e, tungstenite::Error::Capacity(_)) => End::TooBig,
+        Ok(e) => End::SocketError(e.to_string()),
+        Err(e) => End::SocketError(e.to_string()),
+    }
+}

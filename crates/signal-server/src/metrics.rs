@@ -1,0 +1,163 @@
+//! Counters behind `GET /metrics`, rendered as Prometheus text.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why the server answered with an error or dropped a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidJson,
+    UnknownType,
+    MissingField,
+    BinaryFrame,
+    NotRegistered,
+    AlreadyRegistered,
+    InvalidPeerId,
+    PeerIdTaken,
+    UnknownPeer,
+    RateLimited,
+    MessageTooBig,
+    SlowConsumer,
+    IdleTimeout,
+    ConnectionLimit,
+    OriginRejected,
+}
+
+impl ErrorKind {
+    const ALL: [ErrorKind; 15] = [
+        ErrorKind::InvalidJson,
+        ErrorKind::UnknownType,
+        ErrorKind::MissingField,
+        ErrorKind::BinaryFrame,
+        ErrorKind::NotRegistered,
+        ErrorKind::AlreadyRegistered,
+        ErrorKind::InvalidPeerId,
+        ErrorKind::PeerIdTaken,
+        ErrorKind::UnknownPeer,
+        ErrorKind::RateLimited,
+        ErrorKind::MessageTooBig,
+        ErrorKind::SlowConsumer,
+        ErrorKind::IdleTimeout,
+        ErrorKind::ConnectionLimit,
+        ErrorKind::OriginRejected,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::UnknownType => "unknown_type",
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::BinaryFrame => "binary_frame",
+            ErrorKind::NotRegistered => "not_registered",
+            ErrorKind::AlreadyRegistered => "already_registered",
+            ErrorKind::InvalidPeerId => "invalid_peer_id",
+            ErrorKind::PeerIdTaken => "peer_id_taken",
+            ErrorKind::UnknownPeer => "unknown_peer",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::MessageTooBig => "message_too_big",
+            ErrorKind::SlowConsumer => "slow_consumer",
+            ErrorKind::IdleTimeout => "idle_timeout",
+            ErrorKind::ConnectionLimit => "connection_limit",
+            ErrorKind::OriginRejected => "origin_rejected",
+        }
+    }
+}
+
+/// Process-wide counters. All updates are relaxed atomics: the numbers are
+/// for dashboards, not for synchronisation.
+#[derive(Default)]
+pub struct Metrics {
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub messages_relayed: AtomicU64,
+    pub bytes_relayed: AtomicU64,
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+}
+
+impl Metrics {
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind as usize].load(Relaxed)
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self, registered_peers: usize) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "mpc_signal_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            self.connections_open.load(Relaxed),
+        );
+        metric(
+            "mpc_signal_connections_total",
+            "counter",
+            "WebSocket connections accepted since start.",
+            self.connections_total.load(Relaxed),
+        );
+        metric(
+            "mpc_signal_registered_peers",
+            "gauge",
+            "Peer ids currently registered.",
+            registered_peers as u64,
+        );
+        metric(
+            "mpc_signal_messages_received_total",
+            "counter",
+            "Text messages received from clients.",
+            self.messages_received.load(Relaxed),
+        );
+        metric(
+            "mpc_signal_messages_relayed_total",
+            "counter",
+            "Relay messages delivered to a recipient's queue.",
+            self.messages_relayed.load(Relaxed),
+        );
+        metric(
+            "mpc_signal_bytes_relayed_total",
+            "counter",
+            "Bytes of relay data delivered to recipients' queues.",
+            self.bytes_relayed.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mpc_signal_errors_total Errors sent to clients and connections dropped, by kind.\n# TYPE mpc_signal_errors_total counter"
+        );
+        for kind in ErrorKind::ALL {
+            let _ = writeln!(
+                out,
+                "mpc_signal_errors_total{{kind=\"{}\"}} {}",
+                kind.label(),
+                self.errors(kind)
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_index_their_own_slot() {
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
+        let m = Metrics::default();
+        m.error(ErrorKind::UnknownPeer);
+        let text = m.render(2);
+        assert!(text.contains("mpc_signal_errors_total{kind=\"unknown_peer\"} 1"));
+        assert!(text.contains("mpc_signal_registered_peers 2"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The `mpc-signal` binary as an operator runs it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mpc_protocol::ServerMessage;
+
+/// Starts the binary on port 0 and reads the port from its first line.
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn mpc-signal");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line was {line:?}"))
+        .to_string();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+    (child, format!("ws://{addr}/ws"))
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_and_exits_zero_within_5s() {
+    let (mut child, url) = start(&[], &[]);
+    let mut a = Client::register(&url, "cli1").await;
+    let t0 = Instant::now();
+    sigterm(&child);
+    assert_eq!(a.expect_close().await, Some(1001));
+    let status = wait_exit(&mut child, Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn flags_and_env_set_the_limits() {
+    let (mut child, url) = start(
+        &["--ice-server", "stun:stun.example.org:3478"],
+        &[
+            ("MPC_SIGNAL_MAX_MESSAGE_BYTES", "512"),
+            ("MPC_SIGNAL_ICE_SERVER", "stun:ignored.example.org:1"),
+        ],
+    );
+    let mut c = Client::connect(&url).await;
+    c.send(r#"{"type":"register","peer_id":"cli1"}"#).await;
+    match c.recv().await {
+        // The flag wins over the environment.
+        ServerMessage::Registered { ice_servers, .. } => {
+            assert_eq!(ice_servers.len(), 1);
+            assert_eq!(ice_servers[0].urls, vec!["stun:stun.example.org:3478"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    c.send(&format!(
+        r#"{{"type":"list_peers","pad":"{}"}}"#,
+        "p".repeat(600)
+    ))
+    .await;
+    assert_eq!(c.expect_close().await, Some(1009));
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+}
+
+#[test]
+fn bad_flags_fail_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
+        .args(["--listen", "127.0.0.1:0", "--ice-server", "http://nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must start with stun:"), "{err}");
+}
