@@ -39,17 +39,33 @@ struct Args {
     /// turn:user:pass@host:port (repeatable; comma-separated in the env var).
     #[arg(long, env = "MPC_SIGNAL_ICE_SERVER", value_delimiter = ',', value_parser = IceServer::parse_url)]
     ice_server: Vec<IceServer>,
+    /// Tokio worker threads (0: one per core).
+    #[arg(long, env = "MPC_SIGNAL_THREADS", default_value_t = 0)]
+    threads: usize,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if args.threads > 0 {
+        rt.worker_threads(args.threads);
+    }
+    match rt.enable_all().build() {
+        Ok(rt) => rt.block_on(run(args)),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     if args.idle_timeout_secs == 0 || args.max_message_bytes < 256 {
         eprintln!("error: --idle-timeout-secs must be > 0 and --max-message-bytes >= 256");
         return std::process::ExitCode::from(2);
