@@ -1,1 +1,74 @@
-//! Sans-IO node core (placeholder).
+//! The sans-IO core of an mpc-wallet node, shared by the CLI and the
+//! browser extension.
+//!
+//! A [`Node`] takes [`Event`]s and returns [`Action`]s. It opens no socket,
+//! starts no task and reads no clock: the driver (tokio + WebRTC in the CLI,
+//! JavaScript in the extension, or the [`sim`]ulator) moves bytes and time,
+//! and every decision lives here, so a bug seen in a browser can be replayed
+//! in the simulator.
+//!
+//! | module      | owns |
+//! |-------------|------|
+//! | [`node`]    | the state machine: routing, buffering, timeouts, aborts |
+//! | [`session`] | proposal validation and abort reasons |
+//! | [`mesh`]    | who offers, open channels, `mesh_ready` |
+//! | `dkg`       | FROST DKG rounds (generic over the ciphersuite) and the transcript hash |
+//! | [`wallet`]  | the result handed to the keystore, secrets redacted |
+//! | [`sim`]     | a deterministic in-memory network of nodes |
+//!
+//! # Event/action model
+//!
+//! ```
+//! use mpc_core::{Action, Command, Config, Event, Node, Progress};
+//! use mpc_protocol::peer::Curve;
+//!
+//! let mut alice = Node::new(Config::new("alice"), [1; 32], 0);
+//! let actions = alice.handle(Event::Command(Command::Create {
+//!     session_id: Some("s1".into()),
+//!     participants: vec!["alice".into(), "bob".into(), "carol".into()],
+//!     threshold: 2,
+//!     curve: Curve::Secp256k1,
+//! }));
+//! // One relayed session_proposal for each other participant.
+//! assert_eq!(actions.len(), 2);
+//! assert!(matches!(&actions[0], Action::SendSignal(_)));
+//!
+//! // Time only moves when the driver says so; 60 s later the session,
+//! // still unanswered, aborts and names who never answered.
+//! let actions = alice.handle(Event::Tick(60_000));
+//! let aborted = actions.iter().find_map(|a| match a {
+//!     Action::Aborted { reason, .. } => Some(reason.to_string()),
+//!     _ => None,
+//! });
+//! assert_eq!(aborted.as_deref(), Some("timed out in negotiation phase waiting for bob, carol"));
+//! ```
+//!
+//! # Message paths
+//!
+//! `session_proposal`, `session_response` and (before any channel exists)
+//! `session_abort` go through the signaling relay. `channel_open`,
+//! `mesh_ready`, `commitment`, `share`, `ready` and `wallet_created` go over
+//! data channels only; a share that arrives through the relay aborts the
+//! session, because the server has seen it.
+//!
+//! # Who says `session_abort`
+//!
+//! During negotiation only the initiator broadcasts an abort (everyone else
+//! learns of a decline from the decline itself, which goes to all). From the
+//! mesh phase on, any node that aborts for a reason of its own tells every
+//! other participant; a node that aborts because it was told does not repeat
+//! it.
+
+mod dkg;
+pub mod mesh;
+pub mod node;
+pub mod session;
+pub mod sim;
+pub mod wallet;
+
+pub use node::{Action, Command, Config, Event, Node, Progress};
+pub use session::{validate_proposal, AbortReason, Phase, ValidProposal};
+pub use wallet::{KeyPackage, PublicKeyPackage, SecretKeyPackage, WalletResult};
+
+#[cfg(feature = "faults")]
+pub use dkg::Misbehaviour;

@@ -7,6 +7,8 @@
 //! `session_abort`. Fields beyond the spec's examples are optional, so every
 //! spec example parses and serializes back unchanged.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -134,7 +136,10 @@ pub struct Share {
 impl std::fmt::Debug for Share {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Share")
-            .field("data", &format_args!("<redacted {} chars>", self.data.len()))
+            .field(
+                "data",
+                &format_args!("<redacted {} chars>", self.data.len()),
+            )
             .field("session_id", &self.session_id)
             .finish()
     }
@@ -147,6 +152,11 @@ pub struct Ready {
     pub session_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript_hash: Option<String>,
+    /// Peer id → hex SHA-256 of the round-1 package the sender used for that
+    /// participant. When transcript hashes differ, comparing these names the
+    /// participant who sent different commitments to different peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment_digests: Option<BTreeMap<String, String>>,
 }
 
 /// `wallet_created`: the sender stored its share of `pubkey`.
@@ -289,7 +299,10 @@ mod tests {
     #[test]
     fn curve_names() {
         assert_eq!("ed25519".parse::<Curve>(), Ok(Curve::Ed25519));
-        assert!("p256".parse::<Curve>().unwrap_err().contains("unknown curve"));
+        assert!("p256"
+            .parse::<Curve>()
+            .unwrap_err()
+            .contains("unknown curve"));
         assert_eq!(Curve::Secp256k1.to_string(), "secp256k1");
     }
 }

@@ -74,7 +74,10 @@ mod tests {
         .unwrap();
         assert!(matches!(
             c,
-            RelayData::WebRtc(WebRtcSignal::IceCandidate { sdp_m_line_index: Some(0), .. })
+            RelayData::WebRtc(WebRtcSignal::IceCandidate {
+                sdp_m_line_index: Some(0),
+                ..
+            })
         ));
         assert!(matches!(
             RelayData::from_json(r#"{"type":"mesh_ready","payload":{"session_id":"s"}}"#),

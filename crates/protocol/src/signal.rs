@@ -354,7 +354,8 @@ mod tests {
 
     #[test]
     fn serde_deserialize_goes_through_the_envelope() {
-        let m: ClientMessage = serde_json::from_str(r#"{"type":"list_peers","watch":true}"#).unwrap();
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"list_peers","watch":true}"#).unwrap();
         assert_eq!(m, ClientMessage::ListPeers { watch: true });
         let e = serde_json::from_str::<ServerMessage>(r#"{"type":"nope"}"#).unwrap_err();
         assert!(e.to_string().contains("unknown message type"), "{e}");

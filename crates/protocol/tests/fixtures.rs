@@ -17,7 +17,11 @@ fn lines(name: &str) -> Vec<String> {
     lines
 }
 
-fn round_trip<T>(files: &[&str], parse: impl Fn(&str) -> T, render: impl Fn(&T) -> String) -> usize {
+fn round_trip<T>(
+    files: &[&str],
+    parse: impl Fn(&str) -> T,
+    render: impl Fn(&T) -> String,
+) -> usize {
     let mut n = 0;
     for file in files {
         for line in lines(file) {
@@ -58,7 +62,7 @@ fn peer_messages() {
         |l| PeerMessage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
         PeerMessage::to_json,
     );
-    assert_eq!(n, 25);
+    assert_eq!(n, 26);
 }
 
 #[test]

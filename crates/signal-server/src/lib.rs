@@ -35,6 +35,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -130,7 +131,10 @@ async fn ws_handler(
     let id = state.next_conn.fetch_add(1, Relaxed);
     let token = state.connections.token();
     let max = state.config.max_message_bytes;
-    ws.read_buffer_size(4 * 1024)
+    // tungstenite allocates and zeroes the whole read buffer up front: 1 KiB
+    // holds a typical relay and saves 3 KiB per idle connection over 4 KiB
+    // (bench/, BENCHMARKS.md); larger messages just take more reads.
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(4 * max + 64 * 1024)
         .max_message_size(max)
@@ -147,6 +151,14 @@ pub async fn serve(
 ) -> io::Result<()> {
     let token = state.shutdown.clone();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Relayed messages are small and latency-bound: without TCP_NODELAY a
+    // second frame written before the first is ACKed waits for the ACK
+    // (Nagle), which the client may delay by up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

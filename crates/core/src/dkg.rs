@@ -1,0 +1,465 @@
+//! FROST distributed key generation for one session: frost's
+//! `part1`/`part2`/`part3`, the wire encoding of their packages, and the
+//! transcript hash that the `ready` messages compare.
+//!
+//! The engine is generic over [`frost_core::Ciphersuite`], as in the Zcash
+//! Foundation's crates; [`Dkg`] is the small enum that picks secp256k1-tr or
+//! ed25519 at run time. Peers are named by peer id here and mapped to FROST
+//! identifiers by their position in the sorted participant list (from 1),
+//! because frost's packages carry no sender id of their own.
+//!
+//! Nothing in this module knows about messages or timing; [`crate::node`]
+//! feeds it packages in whatever order they arrive.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use frost_core::keys::dkg::{self, round1, round2};
+use frost_core::keys::{KeyPackage, PublicKeyPackage};
+use frost_core::{Ciphersuite, Identifier};
+use frost_ed25519::Ed25519Sha512;
+use frost_secp256k1_tr::Secp256K1Sha256TR;
+use mpc_protocol::peer::Curve;
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::wallet::{self, SecretKeyPackage};
+
+/// Why the DKG cannot go on. Every variant that a peer can cause names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DkgError {
+    /// The peer's package does not decode, or has the wrong shape.
+    InvalidCommitment { peer: String, detail: String },
+    /// The peer's round-2 share does not decode or fails verification.
+    InvalidShare { peer: String, detail: String },
+    /// A frost failure that no single peer can be blamed for.
+    Internal(String),
+}
+
+/// Whether a package was new or a repeat of one already held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    New,
+    Duplicate,
+}
+
+/// The session parameters that the transcript hash covers.
+#[derive(Clone, Debug)]
+pub(crate) struct Params {
+    pub session_id: String,
+    pub curve: Curve,
+    pub threshold: u16,
+    /// Sorted and unique.
+    pub participants: Vec<String>,
+    pub me: String,
+}
+
+/// Deliberate misbehaviour, settable only with the `faults` feature. It
+/// lives here because only the engine holds the secrets needed to misbehave
+/// convincingly (an equivocator must send shares that match what each
+/// victim saw, or frost would catch it as a bad share instead).
+#[derive(Clone, Debug, Default)]
+pub struct Misbehaviour {
+    /// Send these peers a share meant for someone else.
+    pub bad_share_to: BTreeSet<String>,
+    /// Send these peers a second, different round-1 package (and matching
+    /// shares), while everyone else gets the first one.
+    pub equivocate_to: BTreeSet<String>,
+}
+
+/// What a completed DKG yields.
+pub(crate) struct DkgOutput {
+    pub identifier: u16,
+    pub key_package: SecretKeyPackage,
+    pub public_key_package: wallet::PublicKeyPackage,
+    pub group_public_key: Vec<u8>,
+    pub transcript_hash: [u8; 32],
+    /// Peer id → hex SHA-256 of the round-1 package this node used.
+    pub commitment_digests: BTreeMap<String, String>,
+}
+
+/// A ciphersuite this wallet supports, and how its results are wrapped.
+pub(crate) trait Suite: Ciphersuite {
+    fn wrap(
+        key: KeyPackage<Self>,
+        public: PublicKeyPackage<Self>,
+    ) -> (wallet::KeyPackage, wallet::PublicKeyPackage);
+}
+
+impl Suite for Secp256K1Sha256TR {
+    fn wrap(
+        key: KeyPackage<Self>,
+        public: PublicKeyPackage<Self>,
+    ) -> (wallet::KeyPackage, wallet::PublicKeyPackage) {
+        (
+            wallet::KeyPackage::Secp256k1(key),
+            wallet::PublicKeyPackage::Secp256k1(public),
+        )
+    }
+}
+
+impl Suite for Ed25519Sha512 {
+    fn wrap(
+        key: KeyPackage<Self>,
+        public: PublicKeyPackage<Self>,
+    ) -> (wallet::KeyPackage, wallet::PublicKeyPackage) {
+        (
+            wallet::KeyPackage::Ed25519(key),
+            wallet::PublicKeyPackage::Ed25519(public),
+        )
+    }
+}
+
+/// The DKG state of one node, for the session's curve.
+pub(crate) enum Dkg {
+    Secp256k1(Box<Engine<Secp256K1Sha256TR>>),
+    Ed25519(Box<Engine<Ed25519Sha512>>),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $e:ident => $body:expr) => {
+        match $self {
+            Dkg::Secp256k1($e) => $body,
+            Dkg::Ed25519($e) => $body,
+        }
+    };
+}
+
+impl Dkg {
+    pub fn new(params: Params, misbehaviour: Misbehaviour) -> Result<Self, DkgError> {
+        Ok(match params.curve {
+            Curve::Secp256k1 => Dkg::Secp256k1(Box::new(Engine::new(params, misbehaviour)?)),
+            Curve::Ed25519 => Dkg::Ed25519(Box::new(Engine::new(params, misbehaviour)?)),
+        })
+    }
+
+    /// Round 1: returns the hex commitment to send to each peer (the same
+    /// one to all, unless misbehaving).
+    pub fn round1(&mut self, rng: &mut ChaCha20Rng) -> Result<BTreeMap<String, String>, DkgError> {
+        dispatch!(self, e => e.round1(rng))
+    }
+
+    pub fn add_commitment(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
+        dispatch!(self, e => e.add_commitment(peer, hex_data))
+    }
+
+    pub fn missing_commitments(&self) -> Vec<String> {
+        dispatch!(self, e => e.missing(|id| e.r1.contains_key(id)))
+    }
+
+    /// Round 2: returns the hex share for each peer.
+    pub fn round2(&mut self) -> Result<Vec<(String, Zeroizing<String>)>, DkgError> {
+        dispatch!(self, e => e.round2())
+    }
+
+    pub fn add_share(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
+        dispatch!(self, e => e.add_share(peer, hex_data))
+    }
+
+    pub fn missing_shares(&self) -> Vec<String> {
+        dispatch!(self, e => e.missing(|id| e.r2.contains_key(id)))
+    }
+
+    /// Round 3: verifies every share and derives the key package.
+    pub fn finish(&mut self) -> Result<DkgOutput, DkgError> {
+        dispatch!(self, e => e.finish())
+    }
+}
+
+/// The generic DKG engine for one ciphersuite.
+pub(crate) struct Engine<C: Suite> {
+    params: Params,
+    my_id: Identifier<C>,
+    ids: BTreeMap<String, Identifier<C>>,
+    names: BTreeMap<Identifier<C>, String>,
+    r1_secret: Option<round1::SecretPackage<C>>,
+    /// Canonical bytes of every round-1 package used, own included.
+    r1_bytes: BTreeMap<String, Vec<u8>>,
+    r1: BTreeMap<Identifier<C>, round1::Package<C>>,
+    r2_secret: Option<round2::SecretPackage<C>>,
+    r2: BTreeMap<Identifier<C>, round2::Package<C>>,
+    misbehaviour: Misbehaviour,
+    alt_r1_secret: Option<round1::SecretPackage<C>>,
+}
+
+impl<C: Suite> Engine<C> {
+    fn new(params: Params, misbehaviour: Misbehaviour) -> Result<Self, DkgError> {
+        let mut ids = BTreeMap::new();
+        let mut names = BTreeMap::new();
+        for (i, p) in params.participants.iter().enumerate() {
+            let n = u16::try_from(i + 1)
+                .map_err(|_| DkgError::Internal("too many participants".into()))?;
+            let id = Identifier::<C>::try_from(n).map_err(|e| DkgError::Internal(e.to_string()))?;
+            ids.insert(p.clone(), id);
+            names.insert(id, p.clone());
+        }
+        let my_id = *ids
+            .get(&params.me)
+            .ok_or_else(|| DkgError::Internal("this node is not a participant".into()))?;
+        Ok(Engine {
+            params,
+            my_id,
+            ids,
+            names,
+            r1_secret: None,
+            r1_bytes: BTreeMap::new(),
+            r1: BTreeMap::new(),
+            r2_secret: None,
+            r2: BTreeMap::new(),
+            misbehaviour,
+            alt_r1_secret: None,
+        })
+    }
+
+    fn total(&self) -> u16 {
+        self.params.participants.len() as u16
+    }
+
+    fn name(&self, id: &Identifier<C>) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "<unknown identifier>".into())
+    }
+
+    fn peer_id(&self, peer: &str) -> Option<Identifier<C>> {
+        self.ids.get(peer).copied().filter(|id| *id != self.my_id)
+    }
+
+    fn missing(&self, have: impl Fn(&Identifier<C>) -> bool) -> Vec<String> {
+        self.ids
+            .iter()
+            .filter(|(_, id)| **id != self.my_id && !have(id))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn round1(&mut self, rng: &mut ChaCha20Rng) -> Result<BTreeMap<String, String>, DkgError> {
+        let (secret, package) = self.part1(&mut *rng)?;
+        let bytes = package.serialize().map_err(internal)?;
+        let hex_main = hex::encode(&bytes);
+        self.r1_bytes.insert(self.params.me.clone(), bytes);
+        self.r1_secret = Some(secret);
+        let hex_alt = if self.misbehaviour.equivocate_to.is_empty() {
+            None
+        } else {
+            let (alt_secret, alt) = self.part1(rng)?;
+            self.alt_r1_secret = Some(alt_secret);
+            Some(hex::encode(alt.serialize().map_err(internal)?))
+        };
+        Ok(self
+            .ids
+            .keys()
+            .filter(|p| **p != self.params.me)
+            .map(|p| {
+                let data = match &hex_alt {
+                    Some(alt) if self.misbehaviour.equivocate_to.contains(p) => alt.clone(),
+                    _ => hex_main.clone(),
+                };
+                (p.clone(), data)
+            })
+            .collect())
+    }
+
+    fn part1(
+        &self,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(round1::SecretPackage<C>, round1::Package<C>), DkgError> {
+        dkg::part1::<C, _>(self.my_id, self.total(), self.params.threshold, rng).map_err(internal)
+    }
+
+    fn add_commitment(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
+        let id = self
+            .peer_id(peer)
+            .ok_or_else(|| DkgError::InvalidCommitment {
+                peer: peer.into(),
+                detail: "sender is not another participant".into(),
+            })?;
+        let bad = |detail: &str| DkgError::InvalidCommitment {
+            peer: peer.into(),
+            detail: detail.into(),
+        };
+        let raw = hex::decode(hex_data).map_err(|_| bad("commitment is not hex"))?;
+        let package = round1::Package::<C>::deserialize(&raw)
+            .map_err(|_| bad("commitment is not a round-1 package"))?;
+        if let Some(existing) = self.r1.get(&id) {
+            return if *existing == package {
+                Ok(Added::Duplicate)
+            } else {
+                Err(bad("sent two different commitments"))
+            };
+        }
+        // The transcript hashes the bytes as received: equal bytes mean equal
+        // packages, and a sender who encodes one package differently for
+        // different peers is caught like any other equivocator.
+        self.r1_bytes.insert(peer.to_string(), raw);
+        self.r1.insert(id, package);
+        Ok(Added::New)
+    }
+
+    fn round2(&mut self) -> Result<Vec<(String, Zeroizing<String>)>, DkgError> {
+        let secret = self
+            .r1_secret
+            .take()
+            .ok_or_else(|| DkgError::Internal("round 2 before round 1".into()))?;
+        let (r2_secret, shares) =
+            dkg::part2(secret, &self.r1).map_err(|e| self.blame_commitment(e))?;
+        self.r2_secret = Some(r2_secret);
+        let alt_shares = match self.alt_r1_secret.take() {
+            Some(alt) => Some(dkg::part2(alt, &self.r1).map_err(internal)?.1),
+            None => None,
+        };
+        let mut out = Vec::with_capacity(shares.len());
+        let ids: Vec<(Identifier<C>, String)> =
+            shares.keys().map(|id| (*id, self.name(id))).collect();
+        for (i, (id, name)) in ids.iter().enumerate() {
+            let package = match &alt_shares {
+                Some(alt) if self.misbehaviour.equivocate_to.contains(name) => &alt[id],
+                _ => &shares[id],
+            };
+            let mut bytes = Zeroizing::new(package.serialize().map_err(internal)?);
+            if self.misbehaviour.bad_share_to.contains(name) {
+                // Someone else's valid share fails this peer's verification.
+                match ids.get((i + 1) % ids.len()) {
+                    Some((other, _)) if other != id => {
+                        bytes = Zeroizing::new(shares[other].serialize().map_err(internal)?);
+                    }
+                    _ => {
+                        if let Some(b) = bytes.last_mut() {
+                            *b ^= 1;
+                        }
+                    }
+                }
+            }
+            out.push((name.clone(), Zeroizing::new(hex::encode(&*bytes))));
+        }
+        Ok(out)
+    }
+
+    fn blame_commitment(&self, e: frost_core::Error<C>) -> DkgError {
+        if let frost_core::Error::IncorrectNumberOfCommitments = e {
+            // frost does not say whose commitment has the wrong length;
+            // find it here (only on this error path, since it re-encodes).
+            for (id, package) in &self.r1 {
+                let len = package.commitment().serialize().map(|c| c.len());
+                if len != Ok(usize::from(self.params.threshold)) {
+                    return DkgError::InvalidCommitment {
+                        peer: self.name(id),
+                        detail: format!(
+                            "commitment has {} coefficients, threshold is {}",
+                            len.unwrap_or(0),
+                            self.params.threshold
+                        ),
+                    };
+                }
+            }
+        }
+        match e.culprits().first() {
+            Some(id) => DkgError::InvalidCommitment {
+                peer: self.name(id),
+                detail: e.to_string(),
+            },
+            None => internal(e),
+        }
+    }
+
+    fn add_share(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
+        let bad = |detail: &str| DkgError::InvalidShare {
+            peer: peer.into(),
+            detail: detail.into(),
+        };
+        let id = self
+            .peer_id(peer)
+            .ok_or_else(|| bad("sender is not another participant"))?;
+        let raw = Zeroizing::new(hex::decode(hex_data).map_err(|_| bad("share is not hex"))?);
+        let package = round2::Package::<C>::deserialize(&raw)
+            .map_err(|_| bad("share is not a round-2 package"))?;
+        if let Some(existing) = self.r2.get(&id) {
+            return if *existing == package {
+                Ok(Added::Duplicate)
+            } else {
+                Err(bad("sent two different shares"))
+            };
+        }
+        self.r2.insert(id, package);
+        Ok(Added::New)
+    }
+
+    fn finish(&mut self) -> Result<DkgOutput, DkgError> {
+        let secret = self
+            .r2_secret
+            .take()
+            .ok_or_else(|| DkgError::Internal("round 3 before round 2".into()))?;
+        let result = dkg::part3(&secret, &self.r1, &self.r2);
+        // The received shares are no longer needed; frost zeroizes them on drop.
+        self.r2.clear();
+        let (key, public) = result.map_err(|e| match e.culprits().first() {
+            Some(id) => DkgError::InvalidShare {
+                peer: self.name(id),
+                detail: e.to_string(),
+            },
+            None => internal(e),
+        })?;
+        let group_public_key = public.verifying_key().serialize().map_err(internal)?;
+        let identifier = self
+            .params
+            .participants
+            .iter()
+            .position(|p| *p == self.params.me)
+            .map(|i| i as u16 + 1)
+            .unwrap_or(0);
+        let transcript_hash = transcript_hash(&self.params, &self.r1_bytes, &group_public_key);
+        let commitment_digests = self
+            .r1_bytes
+            .iter()
+            .map(|(p, b)| (p.clone(), hex::encode(Sha256::digest(b))))
+            .collect();
+        let (key, public) = C::wrap(key, public);
+        Ok(DkgOutput {
+            identifier,
+            key_package: SecretKeyPackage::new(key),
+            public_key_package: public,
+            group_public_key,
+            transcript_hash,
+            commitment_digests,
+        })
+    }
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> DkgError {
+    DkgError::Internal(e.to_string())
+}
+
+/// SHA-256 over the session parameters, every round-1 package (in sorted
+/// participant order) and the group key, each length-prefixed so that no
+/// two different transcripts share an encoding.
+pub(crate) fn transcript_hash(
+    params: &Params,
+    r1_bytes: &BTreeMap<String, Vec<u8>>,
+    group_public_key: &[u8],
+) -> [u8; 32] {
+    fn put(h: &mut Sha256, bytes: &[u8]) {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    }
+    let mut h = Sha256::new();
+    put(&mut h, b"mpc-wallet/dkg-transcript/v1");
+    put(&mut h, params.session_id.as_bytes());
+    put(&mut h, params.curve.as_str().as_bytes());
+    h.update(params.threshold.to_be_bytes());
+    h.update((params.participants.len() as u16).to_be_bytes());
+    for p in &params.participants {
+        put(&mut h, p.as_bytes());
+        put(
+            &mut h,
+            r1_bytes.get(p).map(Vec::as_slice).unwrap_or_default(),
+        );
+    }
+    put(&mut h, group_public_key);
+    h.finalize().into()
+}
+
+/// Wipes a secret string in place (used on received share hex).
+pub(crate) fn wipe(s: &mut String) {
+    s.zeroize();
+}

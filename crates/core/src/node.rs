@@ -1,0 +1,1238 @@
+//! The node state machine: [`Node::handle`] takes one [`Event`] and returns
+//! the [`Action`]s a driver must carry out. It owns the session lifecycle
+//! (negotiation → mesh → DKG → ready agreement), routing of messages to the
+//! right session, buffering of early messages, timeouts and aborts.
+//!
+//! It does no I/O and reads no clock: time arrives as [`Event::Tick`], and
+//! randomness comes from a ChaCha20 RNG seeded by the driver, so the same
+//! events with the same seed always give the same actions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mpc_protocol::peer::{
+    ChannelOpen, Commitment, Curve, MeshReady, Ready, SessionAbort, SessionProposal,
+    SessionResponse, Share, WalletCreated,
+};
+use mpc_protocol::relay::WebRtcSignal;
+use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
+use mpc_protocol::{PeerMessage, RelayData};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Misbehaviour, Params};
+use crate::mesh::{is_offerer, Mesh};
+use crate::session::{validate_proposal, AbortReason, Phase, ValidProposal, DEFAULT_TIMEOUT_MS};
+use crate::wallet::WalletResult;
+
+/// Settings a driver chooses.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's peer id (as registered with the signaling server).
+    pub peer_id: String,
+    /// How long each phase (negotiation including the user's decision, mesh,
+    /// DKG) may take before the session aborts, in ms.
+    pub timeout_ms: u64,
+    /// Most relayed messages held for sessions whose proposal has not
+    /// arrived yet (the relay may reorder a response before its proposal).
+    pub max_pending: usize,
+}
+
+impl Config {
+    pub fn new(peer_id: impl Into<String>) -> Self {
+        Config {
+            peer_id: peer_id.into(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_pending: 1024,
+        }
+    }
+}
+
+/// Something the local user or application asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Send `register` with this node's peer id.
+    Register,
+    /// Send `list_peers`.
+    ListPeers,
+    /// Propose a new wallet to `participants` (which must include this
+    /// node). Without a `session_id`, one is drawn from the RNG.
+    Create {
+        session_id: Option<String>,
+        participants: Vec<String>,
+        threshold: u16,
+        curve: Curve,
+    },
+    /// Abandon the active session.
+    Cancel { session_id: String },
+}
+
+/// Everything that can happen to a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Command(Command),
+    /// A message from the signaling server; relayed peer messages and WebRTC
+    /// signals arrive as [`ServerMessage::Relay`].
+    Signal(ServerMessage),
+    /// A message arrived on the data channel from `from`.
+    PeerMessage {
+        from: String,
+        msg: PeerMessage,
+    },
+    /// The data channel to this peer opened.
+    ChannelOpen(String),
+    /// The data channel to this peer closed or failed.
+    ChannelClosed(String),
+    /// The current time in ms (any monotonic origin). Drivers send it at
+    /// least every second, or at [`Node::next_deadline`].
+    Tick(u64),
+    /// The user's (or a policy's) answer to [`Progress::NeedsDecision`].
+    Decision {
+        session_id: String,
+        accept: bool,
+        reason: Option<String>,
+    },
+    /// The driver's own WebRTC offer, answer or candidate for `to`; the core
+    /// routes it through the relay.
+    LocalSignal {
+        to: String,
+        signal: WebRtcSignal,
+    },
+}
+
+/// Everything a node can ask its driver to do or know.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Send to the signaling server (relay, register, list_peers).
+    SendSignal(ClientMessage),
+    /// Send over the data channel to `to`.
+    SendPeer {
+        to: String,
+        msg: PeerMessage,
+    },
+    /// Set up a WebRTC connection to `peer`: as the offerer (create the data
+    /// channel, send an offer), or expecting an offer from it.
+    Connect {
+        peer: String,
+        offerer: bool,
+    },
+    /// Feed this remote offer, answer or candidate into the connection to
+    /// `from`.
+    WebRtcSignal {
+        from: String,
+        signal: WebRtcSignal,
+    },
+    Progress(Progress),
+    /// The DKG succeeded and every `ready` hash matched: store this.
+    Finished(Box<WalletResult>),
+    Aborted {
+        session_id: String,
+        reason: AbortReason,
+    },
+    /// An input was ignored; for logs, never an error of this node.
+    Rejected {
+        from: Option<String>,
+        session_id: Option<String>,
+        reason: String,
+    },
+}
+
+/// Milestones for a user interface.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Progress {
+    Registered {
+        peer_id: String,
+    },
+    Peers {
+        peers: Vec<String>,
+    },
+    ServerError {
+        error: String,
+    },
+    /// A valid proposal arrived: answer with [`Event::Decision`].
+    NeedsDecision {
+        from: String,
+        proposal: SessionProposal,
+    },
+    /// `accepted` of `total` participants (initiator included) have accepted.
+    Accepted {
+        session_id: String,
+        peer: String,
+        accepted: usize,
+        total: usize,
+    },
+    /// Channels open so far, out of those needed.
+    Mesh {
+        session_id: String,
+        open: usize,
+        needed: usize,
+    },
+    /// `mesh_ready` received from `ready` of `needed` peers.
+    MeshReady {
+        session_id: String,
+        ready: usize,
+        needed: usize,
+    },
+    /// 1: commitment broadcast; 2: shares sent; 3: `ready` sent.
+    DkgRound {
+        session_id: String,
+        round: u8,
+    },
+    /// A peer reported `wallet_created` with the same group key.
+    PeerStored {
+        session_id: String,
+        peer: String,
+    },
+}
+
+/// How a peer message reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Relay,
+    Channel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    AwaitingDecision,
+    Negotiating,
+    Mesh,
+    Dkg,
+    Complete,
+}
+
+/// One session's state.
+struct Session {
+    v: ValidProposal,
+    others: Vec<String>,
+    stage: Stage,
+    deadline: u64,
+    accepted: BTreeSet<String>,
+    mesh: Mesh,
+    dkg: Option<Dkg>,
+    round2_done: bool,
+    /// DKG messages that came before this node's DKG started.
+    early: Vec<(String, PeerMessage)>,
+    /// WebRTC signals that came before this node knew everyone accepted.
+    early_signals: Vec<(String, WebRtcSignal)>,
+    output: Option<DkgOutput>,
+    readies: BTreeMap<String, Ready>,
+    stored_by: BTreeSet<String>,
+    group_public_key: Option<String>,
+}
+
+impl Session {
+    fn new(v: ValidProposal, me: &str, deadline: u64) -> Self {
+        let others: Vec<String> = v
+            .participants
+            .iter()
+            .filter(|p| *p != me)
+            .cloned()
+            .collect();
+        let mut accepted = BTreeSet::new();
+        accepted.insert(v.initiator.clone());
+        Session {
+            mesh: Mesh::new(others.clone()),
+            others,
+            v,
+            stage: Stage::AwaitingDecision,
+            deadline,
+            accepted,
+            dkg: None,
+            round2_done: false,
+            early: Vec::new(),
+            early_signals: Vec::new(),
+            output: None,
+            readies: BTreeMap::new(),
+            stored_by: BTreeSet::new(),
+            group_public_key: None,
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.v.session_id
+    }
+
+    fn is_other(&self, peer: &str) -> bool {
+        self.others.iter().any(|p| p == peer)
+    }
+
+    fn phase(&self) -> Phase {
+        match self.stage {
+            Stage::AwaitingDecision | Stage::Negotiating => Phase::Negotiation,
+            Stage::Mesh => Phase::Mesh,
+            Stage::Dkg | Stage::Complete => Phase::Dkg,
+        }
+    }
+
+    /// Early messages kept per session: a commitment, share and ready from
+    /// each peer, with room for a few repeats.
+    fn early_limit(&self) -> usize {
+        4 * self.others.len() + 8
+    }
+
+    fn waiting_for(&self, me: &str) -> Vec<String> {
+        match self.stage {
+            Stage::AwaitingDecision | Stage::Negotiating => self
+                .v
+                .participants
+                .iter()
+                .filter(|p| {
+                    !self.accepted.contains(*p)
+                        || (*p == me && self.stage == Stage::AwaitingDecision)
+                })
+                .cloned()
+                .collect(),
+            Stage::Mesh => self.mesh.waiting_for(),
+            Stage::Dkg | Stage::Complete => match &self.dkg {
+                Some(d) if !self.round2_done => d.missing_commitments(),
+                Some(d) if self.output.is_none() => d.missing_shares(),
+                _ => self
+                    .others
+                    .iter()
+                    .filter(|p| !self.readies.contains_key(*p))
+                    .cloned()
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// Where a step's outputs go, and the node-wide state a session step may
+/// read. Kept apart from [`Node`] so a session can be borrowed mutably at
+/// the same time.
+struct Cx<'a> {
+    me: &'a str,
+    now: u64,
+    timeout_ms: u64,
+    rng: &'a mut ChaCha20Rng,
+    channels: &'a BTreeSet<String>,
+    misbehaviour: &'a Misbehaviour,
+    out: &'a mut Vec<Action>,
+}
+
+impl Cx<'_> {
+    fn relay(&mut self, to: &str, msg: &PeerMessage) {
+        self.out.push(Action::SendSignal(ClientMessage::Relay {
+            to: to.to_string(),
+            data: RawJson::from_value(msg),
+        }));
+    }
+
+    fn send(&mut self, to: &str, msg: PeerMessage) {
+        self.out.push(Action::SendPeer {
+            to: to.to_string(),
+            msg,
+        });
+    }
+
+    fn progress(&mut self, p: Progress) {
+        self.out.push(Action::Progress(p));
+    }
+
+    fn reject(&mut self, from: Option<&str>, session_id: Option<&str>, reason: impl Into<String>) {
+        self.out.push(Action::Rejected {
+            from: from.map(str::to_string),
+            session_id: session_id.map(str::to_string),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// A session step either goes on or ends the session.
+type Step = Result<(), AbortReason>;
+
+/// One node's sans-IO core. See the crate docs for the event/action model.
+pub struct Node {
+    config: Config,
+    rng: ChaCha20Rng,
+    now: u64,
+    /// The one session in negotiation, mesh or DKG.
+    session: Option<Session>,
+    /// The last completed session, kept to count `wallet_created`.
+    completed: Option<Session>,
+    /// Every session id this node has taken part in.
+    used: BTreeSet<String>,
+    /// Open data channels, whatever session they were opened for.
+    channels: BTreeSet<String>,
+    /// Relayed messages for sessions not known yet: id → (arrival, from, msg).
+    pending: BTreeMap<String, Vec<(u64, String, PeerMessage)>>,
+    pending_len: usize,
+    misbehaviour: Misbehaviour,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer_id", &self.config.peer_id)
+            .field("now", &self.now)
+            .field(
+                "session",
+                &self.session.as_ref().map(|s| (s.id().to_string(), s.stage)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// A node whose randomness comes from `seed`. Production drivers pass
+    /// 32 bytes from the OS RNG ([`Node::with_os_rng`]); the simulator a
+    /// fixed seed.
+    pub fn new(config: Config, seed: [u8; 32], now: u64) -> Self {
+        Node {
+            config,
+            rng: ChaCha20Rng::from_seed(seed),
+            now,
+            session: None,
+            completed: None,
+            used: BTreeSet::new(),
+            channels: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            pending_len: 0,
+            misbehaviour: Misbehaviour::default(),
+        }
+    }
+
+    /// A node seeded from the operating system (or `crypto.getRandomValues`
+    /// in a browser).
+    pub fn with_os_rng(config: Config, now: u64) -> Result<Self, rand_core::Error> {
+        let mut seed = [0u8; 32];
+        rand_core::OsRng.try_fill_bytes(&mut seed)?;
+        Ok(Node::new(config, seed, now))
+    }
+
+    pub fn peer_id(&self) -> &str {
+        &self.config.peer_id
+    }
+
+    /// The session in progress, if any.
+    pub fn active_session(&self) -> Option<&str> {
+        self.session.as_ref().map(Session::id)
+    }
+
+    /// When the next timeout falls due; tick the node then at the latest.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.session.as_ref().map(|s| s.deadline)
+    }
+
+    /// Makes this node misbehave on purpose, for tests and the simulator.
+    #[cfg(feature = "faults")]
+    pub fn set_misbehaviour(&mut self, m: Misbehaviour) {
+        self.misbehaviour = m;
+    }
+
+    /// Processes one event. Never panics on peer input: anything malformed,
+    /// unexpected or unknown becomes [`Action::Rejected`] or an abort.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Tick(now) => {
+                self.now = self.now.max(now);
+                self.on_tick(&mut out);
+            }
+            Event::Command(c) => self.on_command(c, &mut out),
+            Event::Signal(s) => self.on_signal(s, &mut out),
+            Event::PeerMessage { from, msg } => {
+                self.on_peer_message(from, msg, Via::Channel, &mut out)
+            }
+            Event::ChannelOpen(peer) => {
+                self.channels.insert(peer.clone());
+                self.step(&mut out, |s, cx| on_channel_open(s, cx, &peer));
+            }
+            Event::ChannelClosed(peer) => {
+                self.channels.remove(&peer);
+                self.step(&mut out, |s, _| {
+                    if s.is_other(&peer) && s.stage >= Stage::Mesh {
+                        Err(AbortReason::ChannelClosed { peer: peer.clone() })
+                    } else {
+                        Ok(())
+                    }
+                });
+            }
+            Event::Decision {
+                session_id,
+                accept,
+                reason,
+            } => self.on_decision(session_id, accept, reason, &mut out),
+            Event::LocalSignal { to, signal } => {
+                out.push(Action::SendSignal(ClientMessage::Relay {
+                    to,
+                    data: RawJson::from_value(&RelayData::WebRtc(signal)),
+                }))
+            }
+        }
+        out
+    }
+
+    /// Runs `f` on the active session; an `Err` aborts it.
+    fn step(&mut self, out: &mut Vec<Action>, f: impl FnOnce(&mut Session, &mut Cx) -> Step) {
+        let Some(mut s) = self.session.take() else {
+            return;
+        };
+        let mut cx = Cx {
+            me: &self.config.peer_id,
+            now: self.now,
+            timeout_ms: self.config.timeout_ms,
+            rng: &mut self.rng,
+            channels: &self.channels,
+            misbehaviour: &self.misbehaviour,
+            out,
+        };
+        match f(&mut s, &mut cx) {
+            Ok(()) if s.stage == Stage::Complete => self.completed = Some(s),
+            Ok(()) => self.session = Some(s),
+            Err(reason) => abort(s, &mut cx, reason),
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<Action>) {
+        let now = self.now;
+        let expire = self.config.timeout_ms;
+        let mut dropped = 0;
+        self.pending.retain(|_, msgs| {
+            let before = msgs.len();
+            msgs.retain(|(t, _, _)| now.saturating_sub(*t) < expire);
+            dropped += before - msgs.len();
+            !msgs.is_empty()
+        });
+        self.pending_len -= dropped;
+        self.step(out, |s, cx| {
+            if cx.now >= s.deadline {
+                Err(AbortReason::Timeout {
+                    phase: s.phase(),
+                    waiting_for: s.waiting_for(cx.me),
+                })
+            } else {
+                Ok(())
+            }
+        });
+    }
+
+    fn on_command(&mut self, c: Command, out: &mut Vec<Action>) {
+        match c {
+            Command::Register => out.push(Action::SendSignal(ClientMessage::Register {
+                peer_id: self.config.peer_id.clone(),
+                pubkey: None,
+                signature: None,
+            })),
+            Command::ListPeers => out.push(Action::SendSignal(ClientMessage::ListPeers {
+                watch: false,
+            })),
+            Command::Create {
+                session_id,
+                participants,
+                threshold,
+                curve,
+            } => {
+                let session_id = session_id.unwrap_or_else(|| {
+                    let mut b = [0u8; 16];
+                    self.rng.fill_bytes(&mut b);
+                    hex::encode(b)
+                });
+                let proposal = SessionProposal {
+                    session_id: session_id.clone(),
+                    total: u16::try_from(participants.len()).unwrap_or(u16::MAX),
+                    threshold,
+                    participants,
+                    curve: Some(curve.as_str().to_string()),
+                    initiator: Some(self.config.peer_id.clone()),
+                };
+                let me = self.config.peer_id.clone();
+                let v = match validate_proposal(&proposal, &me, &me)
+                    .and_then(|v| self.check_free(&v).map(|_| v))
+                {
+                    Ok(v) => v,
+                    Err(reason) => {
+                        out.push(Action::Aborted {
+                            session_id,
+                            reason: AbortReason::Internal(format!(
+                                "cannot create session: {reason}"
+                            )),
+                        });
+                        return;
+                    }
+                };
+                self.used.insert(session_id.clone());
+                let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+                s.stage = Stage::Negotiating;
+                let msg = PeerMessage::SessionProposal(proposal);
+                for p in &s.others {
+                    out.push(Action::SendSignal(ClientMessage::Relay {
+                        to: p.clone(),
+                        data: RawJson::from_value(&msg),
+                    }));
+                }
+                self.session = Some(s);
+                self.replay_pending(&session_id, out);
+            }
+            Command::Cancel { session_id } => self.step(out, |s, _| {
+                if s.id() == session_id {
+                    Err(AbortReason::Cancelled)
+                } else {
+                    Ok(())
+                }
+            }),
+        }
+    }
+
+    /// The session id is unused and no other session is in progress.
+    fn check_free(&self, v: &ValidProposal) -> Result<(), String> {
+        if self.used.contains(&v.session_id) {
+            return Err(format!("session id {} is already used", v.session_id));
+        }
+        if let Some(s) = &self.session {
+            return Err(format!("busy with session {}", s.id()));
+        }
+        Ok(())
+    }
+
+    fn on_signal(&mut self, s: ServerMessage, out: &mut Vec<Action>) {
+        match s {
+            ServerMessage::Registered { peer_id, .. } => {
+                out.push(Action::Progress(Progress::Registered { peer_id }))
+            }
+            ServerMessage::Peers { peers } => out.push(Action::Progress(Progress::Peers { peers })),
+            ServerMessage::Error { error } => {
+                out.push(Action::Progress(Progress::ServerError { error }))
+            }
+            ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. } => {}
+            ServerMessage::Relay { from, data } => match RelayData::from_json(data.get()) {
+                Err(e) => out.push(Action::Rejected {
+                    from: Some(from),
+                    session_id: None,
+                    reason: format!("unreadable relay data: {e}"),
+                }),
+                Ok(RelayData::Peer(msg)) => self.on_peer_message(from, msg, Via::Relay, out),
+                Ok(RelayData::WebRtc(signal)) => self.on_webrtc(from, signal, out),
+            },
+        }
+    }
+
+    fn on_webrtc(&mut self, from: String, signal: WebRtcSignal, out: &mut Vec<Action>) {
+        match &mut self.session {
+            Some(s) if s.is_other(&from) => {
+                if s.stage >= Stage::Mesh {
+                    out.push(Action::WebRtcSignal { from, signal });
+                } else if s.early_signals.len() < s.early_limit() {
+                    s.early_signals.push((from, signal));
+                } else {
+                    out.push(Action::Rejected {
+                        from: Some(from),
+                        session_id: Some(s.id().to_string()),
+                        reason: "too many early WebRTC signals".into(),
+                    });
+                }
+            }
+            _ => out.push(Action::Rejected {
+                from: Some(from),
+                session_id: None,
+                reason: "WebRTC signal from a peer in no active session with this node".into(),
+            }),
+        }
+    }
+
+    fn on_peer_message(&mut self, from: String, msg: PeerMessage, via: Via, out: &mut Vec<Action>) {
+        if from == self.config.peer_id {
+            out.push(Action::Rejected {
+                from: Some(from),
+                session_id: msg.session_id().map(str::to_string),
+                reason: "message claims to come from this node".into(),
+            });
+            return;
+        }
+        let sid = msg.session_id().map(str::to_string);
+        match msg {
+            PeerMessage::Ack(_) => {}
+            PeerMessage::SessionProposal(p) => self.on_proposal(from, p, out),
+            msg => {
+                let for_active = match (&self.session, &sid) {
+                    (Some(s), Some(id)) => s.id() == id,
+                    // Only channel messages may omit the session id; they
+                    // belong to the session that owns the channels.
+                    (Some(_), None) => via == Via::Channel,
+                    (None, _) => false,
+                };
+                if for_active {
+                    self.step(out, |s, cx| session_message(s, cx, &from, msg, via));
+                    return;
+                }
+                let for_completed =
+                    matches!((&self.completed, &sid), (Some(c), Some(id)) if c.id() == id);
+                if for_completed {
+                    if let Some(c) = self.completed.as_mut() {
+                        completed_message(c, &from, msg, out);
+                    }
+                    return;
+                }
+                match sid {
+                    Some(id) if self.used.contains(&id) => out.push(Action::Rejected {
+                        from: Some(from),
+                        session_id: Some(id),
+                        reason: "session is over".into(),
+                    }),
+                    Some(id)
+                        if via == Via::Relay
+                            && matches!(
+                                msg,
+                                PeerMessage::SessionResponse(_) | PeerMessage::SessionAbort(_)
+                            ) =>
+                    {
+                        self.buffer_pending(id, from, msg, out)
+                    }
+                    id => out.push(Action::Rejected {
+                        from: Some(from),
+                        session_id: id,
+                        reason: format!("{} for no known session", msg.msg_type()),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn buffer_pending(
+        &mut self,
+        id: String,
+        from: String,
+        msg: PeerMessage,
+        out: &mut Vec<Action>,
+    ) {
+        if self.pending_len >= self.config.max_pending {
+            out.push(Action::Rejected {
+                from: Some(from),
+                session_id: Some(id),
+                reason: "too many messages for unknown sessions".into(),
+            });
+            return;
+        }
+        self.pending_len += 1;
+        self.pending
+            .entry(id)
+            .or_default()
+            .push((self.now, from, msg));
+    }
+
+    fn replay_pending(&mut self, session_id: &str, out: &mut Vec<Action>) {
+        if let Some(msgs) = self.pending.remove(session_id) {
+            self.pending_len -= msgs.len();
+            for (_, from, msg) in msgs {
+                self.on_peer_message(from, msg, Via::Relay, out);
+            }
+        }
+    }
+
+    fn on_proposal(&mut self, from: String, p: SessionProposal, out: &mut Vec<Action>) {
+        let me = self.config.peer_id.clone();
+        // The relay may deliver a proposal twice; a repeat is no new session.
+        let same =
+            |s: &Session| s.id() == p.session_id && s.v.proposal == p && s.v.initiator == from;
+        if self.session.as_ref().is_some_and(same) || self.completed.as_ref().is_some_and(same) {
+            out.push(Action::Rejected {
+                from: Some(from),
+                session_id: Some(p.session_id),
+                reason: "duplicate proposal".into(),
+            });
+            return;
+        }
+        let checked =
+            validate_proposal(&p, &from, &me).and_then(|v| self.check_free(&v).map(|_| v));
+        let v = match checked {
+            Ok(v) => v,
+            Err(reason) => {
+                // Tell the sender why; other participants learn from the
+                // initiator's session_abort.
+                let reply = PeerMessage::SessionResponse(SessionResponse {
+                    session_id: p.session_id.clone(),
+                    accepted: false,
+                    reason: Some(reason.clone()),
+                });
+                out.push(Action::SendSignal(ClientMessage::Relay {
+                    to: from.clone(),
+                    data: RawJson::from_value(&reply),
+                }));
+                out.push(Action::Rejected {
+                    from: Some(from),
+                    session_id: Some(p.session_id.clone()),
+                    reason: format!("proposal rejected: {reason}"),
+                });
+                if let Some(msgs) = self.pending.remove(&p.session_id) {
+                    self.pending_len -= msgs.len();
+                }
+                return;
+            }
+        };
+        let id = v.session_id.clone();
+        self.used.insert(id.clone());
+        self.session = Some(Session::new(v, &me, self.now + self.config.timeout_ms));
+        out.push(Action::Progress(Progress::NeedsDecision {
+            from,
+            proposal: p,
+        }));
+        self.replay_pending(&id, out);
+    }
+
+    fn on_decision(
+        &mut self,
+        session_id: String,
+        accept: bool,
+        reason: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let matches = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.id() == session_id && s.stage == Stage::AwaitingDecision);
+        if !matches {
+            out.push(Action::Rejected {
+                from: None,
+                session_id: Some(session_id),
+                reason: "no proposal awaits a decision with this session id".into(),
+            });
+            return;
+        }
+        self.step(out, |s, cx| {
+            let response = PeerMessage::SessionResponse(SessionResponse {
+                session_id: s.id().to_string(),
+                accepted: accept,
+                reason: reason.clone(),
+            });
+            for p in s.others.clone() {
+                cx.relay(&p, &response);
+            }
+            if !accept {
+                return Err(AbortReason::Declined {
+                    peer: cx.me.to_string(),
+                    reason,
+                });
+            }
+            s.stage = Stage::Negotiating;
+            s.accepted.insert(cx.me.to_string());
+            cx.progress(Progress::Accepted {
+                session_id: s.id().to_string(),
+                peer: cx.me.to_string(),
+                accepted: s.accepted.len(),
+                total: s.v.participants.len(),
+            });
+            maybe_start_mesh(s, cx)
+        });
+    }
+}
+
+/// Handles a message addressed to the active session.
+fn session_message(s: &mut Session, cx: &mut Cx, from: &str, msg: PeerMessage, via: Via) -> Step {
+    let sid = s.id().to_string();
+    if !s.is_other(from) {
+        cx.reject(
+            Some(from),
+            Some(&sid),
+            format!("{from} is not a participant"),
+        );
+        return Ok(());
+    }
+    match msg {
+        PeerMessage::SessionResponse(r) => on_response(s, cx, from, r),
+        PeerMessage::SessionAbort(a) => Err(AbortReason::PeerAborted {
+            peer: from.to_string(),
+            reason: a.reason,
+        }),
+        PeerMessage::Share(_) if via == Via::Relay => Err(AbortReason::ProtocolViolation {
+            peer: from.to_string(),
+            detail: "sent a secret share through the relay".into(),
+        }),
+        msg if via == Via::Relay => {
+            cx.reject(
+                Some(from),
+                Some(&sid),
+                format!("{} must come over a data channel", msg.msg_type()),
+            );
+            Ok(())
+        }
+        PeerMessage::ChannelOpen(_) => {
+            s.mesh.confirmed_by(from);
+            Ok(())
+        }
+        PeerMessage::MeshReady(_) => {
+            if s.mesh.ready_from(from) {
+                cx.progress(Progress::MeshReady {
+                    session_id: sid,
+                    ready: s.mesh.ready_count(),
+                    needed: s.mesh.needed(),
+                });
+            }
+            maybe_start_dkg(s, cx)
+        }
+        msg @ (PeerMessage::Commitment(_) | PeerMessage::Share(_) | PeerMessage::Ready(_))
+            if s.stage < Stage::Dkg =>
+        {
+            if s.early.len() < s.early_limit() {
+                s.early.push((from.to_string(), msg));
+            } else {
+                cx.reject(Some(from), Some(&sid), "too many early DKG messages");
+            }
+            Ok(())
+        }
+        PeerMessage::Commitment(c) => on_commitment(s, cx, from, c),
+        PeerMessage::Share(sh) => on_share(s, cx, from, sh),
+        PeerMessage::Ready(r) => on_ready(s, cx, from, r),
+        PeerMessage::WalletCreated(w) => {
+            s.stored_by.insert(from.to_string());
+            if s.group_public_key.as_deref().is_some_and(|k| k != w.pubkey) {
+                return Err(AbortReason::ProtocolViolation {
+                    peer: from.to_string(),
+                    detail: "wallet_created names another group key".into(),
+                });
+            }
+            Ok(())
+        }
+        PeerMessage::Ack(_) | PeerMessage::SessionProposal(_) => Ok(()),
+    }
+}
+
+/// `wallet_created` (or stragglers) for the session that already finished.
+fn completed_message(c: &mut Session, from: &str, msg: PeerMessage, out: &mut Vec<Action>) {
+    let sid = c.id().to_string();
+    match msg {
+        PeerMessage::WalletCreated(w) if c.is_other(from) => {
+            if c.group_public_key.as_deref() != Some(w.pubkey.as_str()) {
+                out.push(Action::Rejected {
+                    from: Some(from.into()),
+                    session_id: Some(sid),
+                    reason: "wallet_created names another group key".into(),
+                });
+            } else if c.stored_by.insert(from.to_string()) {
+                out.push(Action::Progress(Progress::PeerStored {
+                    session_id: sid,
+                    peer: from.to_string(),
+                }));
+            }
+        }
+        PeerMessage::SessionAbort(a) => out.push(Action::Rejected {
+            from: Some(from.into()),
+            session_id: Some(sid),
+            reason: format!(
+                "peer aborted after this node stored the wallet: {}",
+                a.reason
+            ),
+        }),
+        other => out.push(Action::Rejected {
+            from: Some(from.into()),
+            session_id: Some(sid),
+            reason: format!("{} after the session completed", other.msg_type()),
+        }),
+    }
+}
+
+fn on_response(s: &mut Session, cx: &mut Cx, from: &str, r: SessionResponse) -> Step {
+    if !r.accepted {
+        return Err(AbortReason::Declined {
+            peer: from.to_string(),
+            reason: r.reason,
+        });
+    }
+    if s.stage > Stage::Negotiating || !s.accepted.insert(from.to_string()) {
+        return Ok(()); // a repeat, or late: everyone had accepted already
+    }
+    cx.progress(Progress::Accepted {
+        session_id: s.id().to_string(),
+        peer: from.to_string(),
+        accepted: s.accepted.len(),
+        total: s.v.participants.len(),
+    });
+    maybe_start_mesh(s, cx)
+}
+
+fn maybe_start_mesh(s: &mut Session, cx: &mut Cx) -> Step {
+    if s.stage != Stage::Negotiating || s.accepted.len() != s.v.participants.len() {
+        return Ok(());
+    }
+    s.stage = Stage::Mesh;
+    s.deadline = cx.now + cx.timeout_ms;
+    for p in s.others.clone() {
+        if cx.channels.contains(&p) {
+            // A channel left open by an earlier session serves this one too.
+            on_channel_open(s, cx, &p)?;
+        } else {
+            cx.out.push(Action::Connect {
+                offerer: is_offerer(cx.me, &p),
+                peer: p,
+            });
+        }
+    }
+    for (from, signal) in std::mem::take(&mut s.early_signals) {
+        cx.out.push(Action::WebRtcSignal { from, signal });
+    }
+    Ok(())
+}
+
+fn on_channel_open(s: &mut Session, cx: &mut Cx, peer: &str) -> Step {
+    if s.stage != Stage::Mesh || !s.mesh.opened(peer) {
+        return Ok(());
+    }
+    let sid = s.id().to_string();
+    cx.send(
+        peer,
+        PeerMessage::ChannelOpen(ChannelOpen {
+            peer_id: peer.to_string(),
+        }),
+    );
+    cx.progress(Progress::Mesh {
+        session_id: sid.clone(),
+        open: s.mesh.open_count(),
+        needed: s.mesh.needed(),
+    });
+    if s.mesh.take_ready_to_send() {
+        let msg = PeerMessage::MeshReady(MeshReady { session_id: sid });
+        for p in &s.others {
+            cx.send(p, msg.clone());
+        }
+    }
+    maybe_start_dkg(s, cx)
+}
+
+fn maybe_start_dkg(s: &mut Session, cx: &mut Cx) -> Step {
+    if s.stage != Stage::Mesh || !s.mesh.all_ready() {
+        return Ok(());
+    }
+    s.stage = Stage::Dkg;
+    s.deadline = cx.now + cx.timeout_ms;
+    let params = Params {
+        session_id: s.id().to_string(),
+        curve: s.v.curve,
+        threshold: s.v.threshold,
+        participants: s.v.participants.clone(),
+        me: cx.me.to_string(),
+    };
+    let mut dkg = Dkg::new(params, cx.misbehaviour.clone()).map_err(dkg_abort)?;
+    let commitments = dkg.round1(cx.rng).map_err(dkg_abort)?;
+    s.dkg = Some(dkg);
+    let sid = s.id().to_string();
+    for (peer, data) in commitments {
+        cx.send(
+            &peer,
+            PeerMessage::Commitment(Commitment {
+                data,
+                session_id: Some(sid.clone()),
+            }),
+        );
+    }
+    cx.progress(Progress::DkgRound {
+        session_id: sid.clone(),
+        round: 1,
+    });
+    for (from, msg) in std::mem::take(&mut s.early) {
+        session_message(s, cx, &from, msg, Via::Channel)?;
+        if s.stage == Stage::Complete {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn dkg_abort(e: DkgError) -> AbortReason {
+    match e {
+        DkgError::InvalidCommitment { peer, detail } => {
+            AbortReason::InvalidCommitment { peer, detail }
+        }
+        DkgError::InvalidShare { peer, detail } => AbortReason::InvalidShare { peer, detail },
+        DkgError::Internal(e) => AbortReason::Internal(e),
+    }
+}
+
+fn on_commitment(s: &mut Session, cx: &mut Cx, from: &str, c: Commitment) -> Step {
+    let Some(dkg) = s.dkg.as_mut() else {
+        return Ok(());
+    };
+    if s.round2_done {
+        // Round 2 used a full set; a new commitment now can only be a conflict.
+        return match dkg.add_commitment(from, &c.data) {
+            Err(e) => Err(dkg_abort(e)),
+            Ok(_) => Ok(()),
+        };
+    }
+    if dkg.add_commitment(from, &c.data).map_err(dkg_abort)? == Added::Duplicate {
+        return Ok(());
+    }
+    if !dkg.missing_commitments().is_empty() {
+        return Ok(());
+    }
+    let shares = dkg.round2().map_err(dkg_abort)?;
+    s.round2_done = true;
+    let sid = s.id().to_string();
+    for (peer, data) in shares {
+        cx.send(
+            &peer,
+            PeerMessage::Share(Share {
+                data: data.to_string(),
+                session_id: Some(sid.clone()),
+            }),
+        );
+    }
+    cx.progress(Progress::DkgRound {
+        session_id: sid,
+        round: 2,
+    });
+    maybe_finish_dkg(s, cx)
+}
+
+fn on_share(s: &mut Session, cx: &mut Cx, from: &str, mut sh: Share) -> Step {
+    let Some(dkg) = s.dkg.as_mut() else {
+        return Ok(());
+    };
+    if s.output.is_some() {
+        cx.reject(Some(from), Some(s.id()), "share after round 3");
+        dkg::wipe(&mut sh.data);
+        return Ok(());
+    }
+    let added = dkg.add_share(from, &sh.data);
+    dkg::wipe(&mut sh.data);
+    if added.map_err(dkg_abort)? == Added::Duplicate {
+        return Ok(());
+    }
+    maybe_finish_dkg(s, cx)
+}
+
+fn maybe_finish_dkg(s: &mut Session, cx: &mut Cx) -> Step {
+    let Some(dkg) = s.dkg.as_mut() else {
+        return Ok(());
+    };
+    if !s.round2_done || s.output.is_some() || !dkg.missing_shares().is_empty() {
+        return Ok(());
+    }
+    let output = dkg.finish().map_err(dkg_abort)?;
+    let sid = s.id().to_string();
+    let ready = Ready {
+        session_id: sid.clone(),
+        transcript_hash: Some(hex::encode(output.transcript_hash)),
+        commitment_digests: Some(output.commitment_digests.clone()),
+    };
+    for p in &s.others {
+        cx.send(p, PeerMessage::Ready(ready.clone()));
+    }
+    s.group_public_key = Some(hex::encode(&output.group_public_key));
+    s.output = Some(output);
+    cx.progress(Progress::DkgRound {
+        session_id: sid,
+        round: 3,
+    });
+    // Readies that came before our own output are checked now.
+    let received: Vec<(String, Ready)> = s
+        .readies
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (from, r) in received {
+        check_ready(s, &from, &r)?;
+    }
+    maybe_complete(s, cx)
+}
+
+fn on_ready(s: &mut Session, cx: &mut Cx, from: &str, r: Ready) -> Step {
+    if r.transcript_hash.is_none() {
+        return Err(AbortReason::ProtocolViolation {
+            peer: from.to_string(),
+            detail: "ready without a transcript_hash".into(),
+        });
+    }
+    if let Some(old) = s.readies.get(from) {
+        if *old != r {
+            return Err(AbortReason::ProtocolViolation {
+                peer: from.to_string(),
+                detail: "sent two different ready messages".into(),
+            });
+        }
+        return Ok(());
+    }
+    s.readies.insert(from.to_string(), r.clone());
+    if s.output.is_some() {
+        check_ready(s, from, &r)?;
+    }
+    maybe_complete(s, cx)
+}
+
+/// Compares a peer's `ready` with this node's transcript.
+fn check_ready(s: &Session, from: &str, r: &Ready) -> Step {
+    let Some(own) = &s.output else {
+        return Ok(());
+    };
+    if r.transcript_hash.as_deref() == Some(hex::encode(own.transcript_hash).as_str()) {
+        return Ok(());
+    }
+    let mut suspects = BTreeSet::new();
+    if let Some(theirs) = &r.commitment_digests {
+        for (p, d) in &own.commitment_digests {
+            if theirs.get(p) != Some(d) {
+                suspects.insert(p.clone());
+            }
+        }
+    }
+    Err(AbortReason::TranscriptMismatch {
+        mismatched: vec![from.to_string()],
+        suspects: suspects.into_iter().collect(),
+    })
+}
+
+fn maybe_complete(s: &mut Session, cx: &mut Cx) -> Step {
+    if s.output.is_none() || s.readies.len() != s.others.len() {
+        return Ok(());
+    }
+    let Some(out) = s.output.take() else {
+        return Ok(());
+    };
+    let group_public_key = hex::encode(&out.group_public_key);
+    let sid = s.id().to_string();
+    let created = PeerMessage::WalletCreated(WalletCreated {
+        session_id: sid.clone(),
+        pubkey: group_public_key.clone(),
+    });
+    for p in &s.others {
+        cx.send(p, created.clone());
+    }
+    s.stage = Stage::Complete;
+    s.dkg = None;
+    cx.out.push(Action::Finished(Box::new(WalletResult {
+        session_id: sid.clone(),
+        curve: s.v.curve,
+        threshold: s.v.threshold,
+        participants: s.v.participants.clone(),
+        identifier: out.identifier,
+        key_package: out.key_package,
+        public_key_package: out.public_key_package,
+        group_public_key,
+        transcript_hash: hex::encode(out.transcript_hash),
+    })));
+    for p in s.stored_by.clone() {
+        cx.progress(Progress::PeerStored {
+            session_id: sid.clone(),
+            peer: p,
+        });
+    }
+    Ok(())
+}
+
+/// Ends a session: tells the others why (see the crate docs for who
+/// broadcasts), reports it, and drops every secret it held.
+fn abort(s: Session, cx: &mut Cx, reason: AbortReason) {
+    let initiator = s.v.initiator == cx.me;
+    let broadcast = match (&reason, s.phase()) {
+        (AbortReason::PeerAborted { .. }, _) => false,
+        // A decline already went to everyone as a session_response.
+        (AbortReason::Declined { peer, .. }, _) if peer == cx.me => false,
+        (_, Phase::Negotiation) => initiator,
+        _ => true,
+    };
+    if broadcast {
+        let msg = PeerMessage::SessionAbort(SessionAbort {
+            session_id: s.id().to_string(),
+            reason: reason.to_string(),
+        });
+        for p in &s.others {
+            if cx.channels.contains(p) && s.stage >= Stage::Mesh {
+                cx.send(p, msg.clone());
+            } else {
+                cx.relay(p, &msg);
+            }
+        }
+    }
+    cx.out.push(Action::Aborted {
+        session_id: s.id().to_string(),
+        reason,
+    });
+}

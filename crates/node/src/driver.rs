@@ -1,0 +1,500 @@
+//! Drives one node's sans-IO core over real I/O: the signaling WebSocket,
+//! str0m data channels (through `mpc-rtc`), a clock, the user's decision
+//! and the keystore on disk.
+//!
+//! The driver decides nothing about the protocol. It turns socket, channel
+//! and timer activity into core [`Event`]s and carries out the core's
+//! [`Action`]s, in order, with one exception: a finished wallet is written
+//! to the keystore before anything else in that batch (such as
+//! `wallet_created`) is sent, so nobody is told a share is stored before it
+//! is.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use mpc_core::{Action, Command, Config, Event, Node, Progress, WalletResult};
+use mpc_keystore::fs::Keystore;
+use mpc_keystore::{KeyShareFile, Metadata, Secret};
+use mpc_protocol::peer::{Curve, SessionProposal};
+use mpc_protocol::signal::ServerMessage;
+use mpc_protocol::{IceServer, PeerMessage};
+use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How a node reaches the world.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// `ws://HOST:PORT/ws`
+    pub server: String,
+    pub peer_id: String,
+    /// Overrides the server's `ice_servers` when set.
+    pub ice_servers: Option<Vec<IceServer>>,
+    /// The host candidate address for WebRTC.
+    pub bind_ip: IpAddr,
+    /// Per-phase timeout of the core.
+    pub timeout: Duration,
+}
+
+/// Where and how a finished wallet is stored.
+#[derive(Clone)]
+pub struct Storage {
+    pub keystore: Keystore,
+    pub passphrase: String,
+    /// scrypt log2(N) for new wallet files.
+    pub work_factor: u8,
+}
+
+/// What this run of the node is for.
+#[derive(Clone, Debug)]
+pub enum Goal {
+    /// Register, list the peers, stop.
+    ListPeers,
+    /// Propose a wallet and take part in creating it.
+    Create {
+        session_id: Option<String>,
+        participants: Vec<String>,
+        threshold: u16,
+        curve: Curve,
+    },
+    /// Wait for a proposal (from `from`, if set) and take part if accepted.
+    Join { from: Option<String> },
+}
+
+/// How a run ended well.
+#[derive(Debug)]
+pub enum Outcome {
+    Peers(Vec<String>),
+    Created {
+        wallet: Box<WalletResult>,
+        keystore_path: PathBuf,
+    },
+}
+
+/// Why a run failed; `Display` is what the user reads.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot reach the signaling server at {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("signaling server: {0}")]
+    Server(String),
+    #[error("lost the connection to the signaling server")]
+    ServerGone,
+    #[error("session {session_id} aborted: {reason}")]
+    Aborted { session_id: String, reason: String },
+    #[error("could not store the key share: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Callbacks for whoever shows this node's activity (terminal, demo).
+pub trait Observer: Send {
+    /// A milestone of the session.
+    fn progress(&mut self, me: &str, p: &Progress);
+    /// A message this node sent: `to` is `"server"` or a peer id;
+    /// `via_channel` tells a data channel from the WebSocket.
+    fn sent(&mut self, _me: &str, _to: &str, _via_channel: bool, _json: &str) {}
+    /// Asks the user about a proposal. `None` means "ask interactively";
+    /// the driver then calls [`Observer::prompt`] off the async runtime.
+    fn auto_decision(&mut self, from: &str, proposal: &SessionProposal) -> Option<bool>;
+    /// Blocking interactive question (runs on a blocking thread).
+    fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
+        Box::new(|_| false)
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Runs one node until its goal is reached or fails.
+pub async fn run(
+    opts: NodeOptions,
+    goal: Goal,
+    storage: Option<Storage>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, NodeError> {
+    let (ws, _) = tokio_tungstenite::connect_async(&opts.server)
+        .await
+        .map_err(|e| NodeError::Connect {
+            url: opts.server.clone(),
+            detail: e.to_string(),
+        })?;
+    let mut d = Driver::new(opts, goal, storage, ws)?;
+    let result = d.run(observer).await;
+    d.shutdown().await;
+    result
+}
+
+struct Driver {
+    opts: NodeOptions,
+    goal: Goal,
+    storage: Option<Storage>,
+    ws: Ws,
+    node: Node,
+    start: Instant,
+    rtc: Option<Rtc>,
+    rtc_tx: mpsc::Sender<RtcEvent>,
+    rtc_rx: mpsc::Receiver<RtcEvent>,
+    decisions_tx: mpsc::Sender<(String, bool)>,
+    decisions_rx: mpsc::Receiver<(String, bool)>,
+    /// Events the driver itself produces (e.g. a failed send).
+    internal: Vec<Event>,
+    registered: bool,
+    /// The proposal this `join` run accepted or is deciding on.
+    session: Option<String>,
+    peers: Option<Vec<String>>,
+    finished: Option<(Box<WalletResult>, PathBuf)>,
+    stored_by: usize,
+    finished_at: Option<Instant>,
+}
+
+/// After our own share is stored, how long to wait for everyone's
+/// `wallet_created` before closing the channels anyway.
+const LINGER: Duration = Duration::from_secs(5);
+
+impl Driver {
+    fn new(
+        opts: NodeOptions,
+        goal: Goal,
+        storage: Option<Storage>,
+        ws: Ws,
+    ) -> Result<Driver, NodeError> {
+        let mut config = Config::new(opts.peer_id.clone());
+        config.timeout_ms = opts.timeout.as_millis() as u64;
+        let node = Node::with_os_rng(config, 0)
+            .map_err(|e| NodeError::Other(format!("no randomness: {e}")))?;
+        let (rtc_tx, rtc_rx) = mpsc::channel(1024);
+        let (decisions_tx, decisions_rx) = mpsc::channel(4);
+        Ok(Driver {
+            opts,
+            goal,
+            storage,
+            ws,
+            node,
+            start: Instant::now(),
+            rtc: None,
+            rtc_tx,
+            rtc_rx,
+            decisions_tx,
+            decisions_rx,
+            internal: Vec::new(),
+            registered: false,
+            session: None,
+            peers: None,
+            finished: None,
+            stored_by: 0,
+            finished_at: None,
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    async fn run(&mut self, obs: &mut dyn Observer) -> Result<Outcome, NodeError> {
+        self.step(Event::Command(Command::Register), obs).await?;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if let Some(done) = self.done() {
+                return Ok(done);
+            }
+            let event = tokio::select! {
+                frame = self.ws.next() => match frame {
+                    Some(Ok(Message::Text(t))) => match ServerMessage::from_json(&t) {
+                        Ok(m) => Event::Signal(m),
+                        Err(e) => {
+                            tracing::warn!("unparseable message from the server: {e}");
+                            continue;
+                        }
+                    },
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        if self.finished.is_some() {
+                            // Our share is stored; the server isn't needed.
+                            self.finished_at = Some(Instant::now() - LINGER);
+                            continue;
+                        }
+                        return Err(NodeError::ServerGone);
+                    }
+                    Some(Ok(_)) => continue,
+                },
+                Some(ev) = self.rtc_rx.recv() => match ev {
+                    RtcEvent::Signal { peer, signal } => Event::LocalSignal { to: peer, signal },
+                    RtcEvent::Open { peer, .. } => Event::ChannelOpen(peer),
+                    RtcEvent::Closed { peer, reason } => {
+                        tracing::info!(%peer, %reason, "data channel closed");
+                        Event::ChannelClosed(peer)
+                    }
+                    RtcEvent::Message { peer, text } => match PeerMessage::from_json(&text) {
+                        Ok(msg) => Event::PeerMessage { from: peer, msg },
+                        Err(e) => {
+                            tracing::warn!(%peer, "unparseable peer message: {e}");
+                            continue;
+                        }
+                    },
+                },
+                Some((session_id, accept)) = self.decisions_rx.recv() => Event::Decision {
+                    session_id,
+                    accept,
+                    reason: (!accept).then(|| "declined by user".to_string()),
+                },
+                _ = tick.tick() => Event::Tick(self.now_ms()),
+            };
+            self.step(event, obs).await?;
+        }
+    }
+
+    fn done(&mut self) -> Option<Outcome> {
+        if let Some(peers) = self.peers.take() {
+            return Some(Outcome::Peers(peers));
+        }
+        let at = self.finished_at?;
+        let everyone = self
+            .finished
+            .as_ref()
+            .map(|(w, _)| self.stored_by + 1 >= w.participants.len())
+            .unwrap_or(false);
+        if everyone || at.elapsed() >= LINGER {
+            let (wallet, keystore_path) = self.finished.take()?;
+            return Some(Outcome::Created {
+                wallet,
+                keystore_path,
+            });
+        }
+        None
+    }
+
+    /// Feeds one event (and any the driver generates meanwhile) to the core
+    /// and carries out the actions.
+    async fn step(&mut self, event: Event, obs: &mut dyn Observer) -> Result<(), NodeError> {
+        self.internal.push(event);
+        while !self.internal.is_empty() {
+            let event = self.internal.remove(0);
+            if let Event::Signal(ServerMessage::Registered { ice_servers, .. }) = &event {
+                self.make_rtc(ice_servers.clone());
+            }
+            let mut actions = self.node.handle(event);
+            // Store first: wallet_created must not precede the stored file.
+            if let Some(i) = actions
+                .iter()
+                .position(|a| matches!(a, Action::Finished(_)))
+            {
+                let Action::Finished(w) = actions.remove(i) else {
+                    unreachable!()
+                };
+                self.store(w).await?;
+            }
+            for a in actions {
+                self.act(a, obs).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn store(&mut self, wallet: Box<WalletResult>) -> Result<(), NodeError> {
+        let Some(storage) = self.storage.clone() else {
+            self.finished = Some((wallet, PathBuf::new()));
+            self.finished_at = Some(Instant::now());
+            return Ok(());
+        };
+        let meta = Metadata {
+            id: mpc_keystore::wallet_id(&wallet.group_public_key),
+            curve: wallet.curve.to_string(),
+            threshold: wallet.threshold,
+            participants: wallet.participants.clone(),
+            peer_id: self.opts.peer_id.clone(),
+            group_public_key: wallet.group_public_key.clone(),
+            public_key_package: hex::encode(wallet.public_key_package.serialize()),
+            session_id: wallet.session_id.clone(),
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        let secret = Secret::new(wallet.key_package.serialize().to_vec());
+        // scrypt takes about a second: keep it off the async threads.
+        let path = tokio::task::spawn_blocking(move || {
+            let file = KeyShareFile::seal(meta, &secret, &storage.passphrase, storage.work_factor)?;
+            storage.keystore.save(&file)
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+        self.finished = Some((wallet, path));
+        self.finished_at = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn act(&mut self, action: Action, obs: &mut dyn Observer) -> Result<(), NodeError> {
+        let me = self.opts.peer_id.clone();
+        match action {
+            Action::SendSignal(msg) => {
+                let json = msg.to_json();
+                obs.sent(&me, "server", false, &json);
+                if self.ws.send(Message::text(json)).await.is_err() {
+                    return Err(NodeError::ServerGone);
+                }
+            }
+            Action::SendPeer { to, msg } => {
+                let json = msg.to_json();
+                obs.sent(&me, &to, true, &json);
+                let sent = match &self.rtc {
+                    Some(rtc) => rtc.send(&to, json).map_err(|e| e.to_string()),
+                    None => Err("no WebRTC driver yet".to_string()),
+                };
+                if let Err(e) = sent {
+                    tracing::warn!(peer = %to, "send failed: {e}");
+                    self.internal.push(Event::ChannelClosed(to));
+                }
+            }
+            Action::Connect { peer, offerer } => {
+                if let Some(rtc) = &self.rtc {
+                    if let Err(e) = rtc.connect(&peer, offerer) {
+                        tracing::warn!(%peer, "connect failed: {e}");
+                        self.internal.push(Event::ChannelClosed(peer));
+                    }
+                }
+            }
+            Action::WebRtcSignal { from, signal } => {
+                if let Some(rtc) = &self.rtc {
+                    if let Err(e) = rtc.on_signal(&from, signal) {
+                        tracing::debug!(peer = %from, "signal ignored: {e}");
+                    }
+                }
+            }
+            Action::Progress(p) => {
+                self.on_progress(&p, obs).await?;
+                obs.progress(&me, &p);
+            }
+            Action::Finished(w) => self.store(w).await?,
+            Action::Aborted { session_id, reason } => {
+                return Err(NodeError::Aborted {
+                    session_id,
+                    reason: reason.to_string(),
+                });
+            }
+            Action::Rejected {
+                from,
+                session_id,
+                reason,
+            } => {
+                tracing::debug!(?from, ?session_id, %reason, "input rejected");
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_progress(&mut self, p: &Progress, obs: &mut dyn Observer) -> Result<(), NodeError> {
+        match p {
+            Progress::Registered { .. } => {
+                self.registered = true;
+                self.start_goal()?;
+            }
+            Progress::Peers { peers } => {
+                if matches!(self.goal, Goal::ListPeers) {
+                    self.peers = Some(peers.clone());
+                }
+            }
+            Progress::ServerError { error } => {
+                if !self.registered || matches!(self.goal, Goal::Create { .. }) {
+                    if let Some(sid) = self.node.active_session().map(str::to_string) {
+                        // Tell the others; this run is over either way.
+                        let actions = self
+                            .node
+                            .handle(Event::Command(Command::Cancel { session_id: sid }));
+                        for a in actions {
+                            if let Action::SendSignal(m) = a {
+                                let _ = self.ws.send(Message::text(m.to_json())).await;
+                            }
+                        }
+                    }
+                    return Err(NodeError::Server(error.clone()));
+                }
+                tracing::warn!("signaling server: {error}");
+            }
+            Progress::NeedsDecision { from, proposal } => {
+                let wanted = match &self.goal {
+                    Goal::Join { from: Some(f) } => f == from,
+                    Goal::Join { from: None } => true,
+                    _ => false,
+                };
+                let sid = proposal.session_id.clone();
+                if !wanted || self.session.is_some() {
+                    self.internal.push(Event::Decision {
+                        session_id: sid,
+                        accept: false,
+                        reason: Some("not expecting a proposal from this peer".into()),
+                    });
+                    return Ok(());
+                }
+                self.session = Some(sid.clone());
+                match obs.auto_decision(from, proposal) {
+                    Some(accept) => self.internal.push(Event::Decision {
+                        session_id: sid,
+                        accept,
+                        reason: (!accept).then(|| "declined by user".to_string()),
+                    }),
+                    None => {
+                        let ask = obs.prompt();
+                        let proposal = proposal.clone();
+                        let tx = self.decisions_tx.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let accept = ask(proposal);
+                            let _ = tx.blocking_send((sid, accept));
+                        });
+                    }
+                }
+            }
+            Progress::PeerStored { .. } => self.stored_by += 1,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Once registered: make the WebRTC driver with the right ICE servers,
+    /// then start what this run is for.
+    fn start_goal(&mut self) -> Result<(), NodeError> {
+        let command = match &self.goal {
+            Goal::ListPeers => Command::ListPeers,
+            Goal::Create {
+                session_id,
+                participants,
+                threshold,
+                curve,
+            } => Command::Create {
+                session_id: session_id.clone(),
+                participants: participants.clone(),
+                threshold: *threshold,
+                curve: *curve,
+            },
+            Goal::Join { .. } => return Ok(()),
+        };
+        self.internal.push(Event::Command(command));
+        Ok(())
+    }
+
+    /// The server's ICE servers are used unless the user gave others.
+    fn make_rtc(&mut self, from_server: Vec<IceServer>) {
+        if self.rtc.is_some() {
+            return;
+        }
+        let config = RtcConfig {
+            bind_ip: self.opts.bind_ip,
+            ice_servers: self.opts.ice_servers.clone().unwrap_or(from_server),
+            ..RtcConfig::default()
+        };
+        self.rtc = Some(Rtc::new(config, self.rtc_tx.clone()));
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(rtc) = self.rtc.take() {
+            for p in rtc.peers() {
+                rtc.close(&p);
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.ws.close(None)).await;
+    }
+}

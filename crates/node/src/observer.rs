@@ -1,0 +1,219 @@
+//! How a node's activity is shown: progress for a person, the message flow
+//! for the demo, nothing (but the final JSON) for `--json`.
+
+use std::io::{BufRead, Write};
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mpc_core::Progress;
+use mpc_protocol::peer::SessionProposal;
+use serde_json::Value;
+
+use crate::driver::Observer;
+
+/// Shortens long strings (hex packages, SDP) so a message fits a line.
+pub fn abbreviate(json: &str) -> String {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::String(s) if s.chars().count() > 40 => {
+                let head: String = s.chars().take(16).collect();
+                *s = format!("{head}…({} chars)", s.chars().count());
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            Value::Object(o) => o.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<Value>(json) {
+        Ok(mut v) => {
+            walk(&mut v);
+            v.to_string()
+        }
+        Err(_) => json.to_string(),
+    }
+}
+
+/// One line describing a proposal, for prompts and logs.
+pub fn describe(from: &str, p: &SessionProposal) -> String {
+    format!(
+        "session {} from {}: {}-of-{} {} wallet with participants {}",
+        p.session_id,
+        p.initiator.as_deref().unwrap_or(from),
+        p.threshold,
+        p.total,
+        p.curve.as_deref().unwrap_or("secp256k1"),
+        p.participants.join(", ")
+    )
+}
+
+/// Terminal output of `create` and `join`.
+pub struct Terminal {
+    bar: Option<ProgressBar>,
+    yes: bool,
+}
+
+impl Terminal {
+    /// `quiet` (for `--json`) shows no progress; `yes` accepts proposals
+    /// without asking.
+    pub fn new(quiet: bool, yes: bool) -> Terminal {
+        let bar = (!quiet).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {msg}").expect("valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Terminal { bar, yes }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Short human text for a milestone, or `None` for ones not worth a line.
+pub fn progress_text(p: &Progress) -> Option<String> {
+    Some(match p {
+        Progress::Registered { peer_id } => format!("registered as {peer_id}"),
+        Progress::Peers { peers } => format!("{} peers online", peers.len()),
+        Progress::ServerError { error } => format!("server error: {error}"),
+        Progress::NeedsDecision { from, proposal } => {
+            format!("proposal received: {}", describe(from, proposal))
+        }
+        Progress::Accepted {
+            accepted, total, ..
+        } => format!("accepted {accepted}/{total}"),
+        Progress::Mesh { open, needed, .. } => format!("mesh {open}/{needed} channels open"),
+        Progress::MeshReady { ready, needed, .. } => format!("mesh ready {ready}/{needed}"),
+        Progress::DkgRound { round, .. } => format!("DKG round {round}"),
+        Progress::PeerStored { peer, .. } => format!("{peer} stored its share"),
+    })
+}
+
+impl Observer for Terminal {
+    fn progress(&mut self, me: &str, p: &Progress) {
+        if let (Some(bar), Some(text)) = (&self.bar, progress_text(p)) {
+            bar.set_prefix(me.to_string());
+            bar.println(format!("  {text}"));
+            bar.set_message(text);
+        }
+    }
+
+    fn sent(&mut self, _me: &str, to: &str, _via_channel: bool, json: &str) {
+        // The core reports no milestone for sending the proposal itself.
+        if let (Some(bar), true) = (&self.bar, json.contains("\"session_proposal\"")) {
+            bar.println(format!("  proposal sent to {to}"));
+        }
+    }
+
+    fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
+        self.yes.then_some(true)
+    }
+
+    fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
+        let bar = self.bar.clone();
+        Box::new(move |p| {
+            let ask = || {
+                let mut err = std::io::stderr();
+                let _ = write!(err, "Take part in {}? [y/N] ", describe("?", &p));
+                let _ = err.flush();
+                let mut line = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut line);
+                matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+            };
+            match bar {
+                Some(bar) => bar.suspend(ask),
+                None => ask(),
+            }
+        })
+    }
+}
+
+/// The demo's view: every message every node sends, in the spec's
+/// "Simulation Run Example" style, one shared output.
+#[derive(Clone)]
+pub struct FlowPrinter {
+    out: Arc<Mutex<()>>,
+}
+
+impl FlowPrinter {
+    pub fn new() -> FlowPrinter {
+        FlowPrinter {
+            out: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn line(&self, text: &str) {
+        let _g = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        println!("{text}");
+    }
+}
+
+impl Default for FlowPrinter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Observer for FlowPrinter {
+    fn progress(&mut self, me: &str, p: &Progress) {
+        if let Some(text) = progress_text(p) {
+            self.line(&format!("   [{me}] {text}"));
+        }
+    }
+
+    fn sent(&mut self, me: &str, to: &str, via_channel: bool, json: &str) {
+        let how = if via_channel { " (WebRTC)" } else { "" };
+        self.line(&format!("{me} → {to}{how}: {}", abbreviate(json)));
+    }
+
+    fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Shows nothing; accepts every proposal (used by `--json` demo nodes).
+pub struct Quiet {
+    accept: bool,
+}
+
+impl Quiet {
+    pub fn accepting() -> Quiet {
+        Quiet { accept: true }
+    }
+
+    pub fn declining() -> Quiet {
+        Quiet { accept: false }
+    }
+
+    pub fn boxed(self) -> Box<dyn Observer> {
+        Box::new(self)
+    }
+}
+
+impl Observer for Quiet {
+    fn progress(&mut self, _me: &str, _p: &Progress) {}
+
+    fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
+        Some(self.accept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_strings_are_shortened() {
+        let long = "ab".repeat(100);
+        let out = abbreviate(&format!(
+            r#"{{"type":"share","payload":{{"data":"{long}"}}}}"#
+        ));
+        assert!(out.contains("abababababababab…(200 chars)"), "{out}");
+        assert!(out.len() < 100);
+        assert_eq!(abbreviate("not json"), "not json");
+    }
+}

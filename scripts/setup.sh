@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and testing mpc-wallet needs on Debian 12, once.
+# Idempotent: each step is skipped when its tool is already there.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: Rust is missing. Install it with rustup (https://rustup.rs), then rerun." >&2
+    exit 1
+fi
+
+pkgs=()
+command -v cc >/dev/null 2>&1 || pkgs+=(build-essential)
+command -v cmake >/dev/null 2>&1 || pkgs+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || pkgs+=(pkg-config)
+if [ ${#pkgs[@]} -gt 0 ]; then
+    echo "setup: installing ${pkgs[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
