@@ -366,6 +366,9 @@ impl Driver {
                 }
             }
             Action::Progress(p) => {
+                if let Some(text) = crate::observer::progress_text(&p) {
+                    tracing::info!(target: "mpc_wallet::progress", peer_id = %me, "{text}");
+                }
                 self.on_progress(&p, obs).await?;
                 obs.progress(&me, &p);
             }

@@ -1,0 +1,409 @@
+//! Process-level end to end: an `mpc-signal` process and several
+//! `mpc-wallet` processes create wallets over real WebRTC on loopback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mpc_keystore::KeyShareFile;
+use serde_json::Value;
+
+const PASS: &str = "e2e passphrase";
+
+fn wallet_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mpc-wallet")
+}
+
+/// `mpc-signal` sits next to `mpc-wallet` when the workspace is built;
+/// build it if this package's tests run alone.
+fn signal_bin() -> PathBuf {
+    let path = Path::new(wallet_bin()).with_file_name("mpc-signal");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "mpc-signal", "--bin", "mpc-signal"])
+            .status()
+            .expect("cargo build mpc-signal")
+            .success();
+        assert!(ok && path.exists(), "could not build mpc-signal");
+    }
+    path
+}
+
+/// A running `mpc-signal`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(signal_bin())
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn mpc-signal");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listening line");
+        Server {
+            url: format!("ws://{addr}/ws"),
+            child,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mpc-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn wallet_cmd(server: &Server, dir: &Path, id: &str) -> Command {
+    let mut c = Command::new(wallet_bin());
+    c.args(["--server", &server.url, "--peer-id", id, "--keystore"])
+        .arg(dir.join(id))
+        .env("MPC_WALLET_PASSPHRASE", PASS)
+        .env("MPC_WALLET_SCRYPT_LOG_N", "12")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Waits for `who` to be registered, so a proposal can't race a join.
+fn wait_registered(server: &Server, who: &[&str]) {
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new(wallet_bin())
+            .args(["--server", &server.url, "--json", "peers"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let peers: Vec<&str> = v["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            if who.iter().all(|w| peers.contains(w)) {
+                return;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "peers never registered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn finish(child: Child, limit: Duration) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("process {pid} did not finish within {limit:?}");
+        }
+    }
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Creates a t-of-n wallet with one `create` and n-1 `join --yes --json`
+/// processes; returns each node's JSON result.
+fn create_wallet(name: &str, n: usize, t: u16, curve: &str) -> (PathBuf, Vec<(String, Value)>) {
+    let server = Server::start();
+    let dir = tempdir(name);
+    let ids: Vec<String> = (1..=n).map(|i| format!("cli{i}")).collect();
+    let mut joiners = Vec::new();
+    for id in &ids[1..] {
+        let child = wallet_cmd(&server, &dir, id)
+            .args(["--json", "join", "--yes"])
+            .spawn()
+            .unwrap();
+        joiners.push((id.clone(), child));
+    }
+    let others: Vec<&str> = ids[1..].iter().map(String::as_str).collect();
+    wait_registered(&server, &others);
+    let creator = wallet_cmd(&server, &dir, &ids[0])
+        .args([
+            "--json",
+            "create",
+            "--participants",
+            &ids.join(","),
+            "--curve",
+            curve,
+        ])
+        .args(["--threshold", &t.to_string()])
+        .spawn()
+        .unwrap();
+    let mut results = vec![(
+        ids[0].clone(),
+        json_of(&finish(creator, Duration::from_secs(60))),
+    )];
+    for (id, child) in joiners {
+        results.push((id, json_of(&finish(child, Duration::from_secs(60)))));
+    }
+    (dir, results)
+}
+
+fn check_wallet(dir: &Path, results: &[(String, Value)], t: u16, curve: &str) {
+    let key = results[0].1["group_public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (id, r) in results {
+        assert_eq!(r["group_public_key"], key.as_str(), "{id} disagrees");
+        assert_eq!(r["curve"], curve);
+        assert_eq!(r["threshold"], t);
+        assert_eq!(r["session_id"], results[0].1["session_id"]);
+        // The keystore file is real, 0600, and opens with the passphrase.
+        let path = PathBuf::from(r["keystore_path"].as_str().unwrap());
+        assert!(path.starts_with(dir.join(id)), "{path:?}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let file = KeyShareFile::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(file.metadata.group_public_key, key);
+        assert_eq!(&file.metadata.peer_id, id);
+        assert!(!file.open(PASS).unwrap().key_package().is_empty());
+        assert!(file.open("not the passphrase").is_err());
+    }
+    match curve {
+        "secp256k1" => {
+            let addr = results[0].1["addresses"]["bitcoin_taproot"]
+                .as_str()
+                .unwrap();
+            assert_eq!(
+                addr,
+                mpc_address::taproot_address(&key, Default::default()).unwrap()
+            );
+        }
+        _ => {
+            let addr = results[0].1["addresses"]["solana"].as_str().unwrap();
+            assert_eq!(addr, mpc_address::solana_address(&key).unwrap());
+        }
+    }
+}
+
+#[test]
+fn three_processes_create_a_2_of_3_taproot_wallet() {
+    let (dir, results) = create_wallet("2of3", 3, 2, "secp256k1");
+    check_wallet(&dir, &results, 2, "secp256k1");
+
+    // `wallets` and `wallet show` read the metadata without the passphrase.
+    let key = results[1].1["group_public_key"].as_str().unwrap();
+    let out = Command::new(wallet_bin())
+        .args(["--json", "--keystore"])
+        .arg(dir.join("cli2"))
+        .arg("wallets")
+        .env_remove("MPC_WALLET_PASSPHRASE")
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    let w = &v["wallets"][0];
+    assert_eq!(v["wallets"].as_array().unwrap().len(), 1);
+    assert_eq!(w["group_public_key"], key);
+    assert_eq!(
+        w["participants"],
+        serde_json::json!(["cli1", "cli2", "cli3"])
+    );
+    assert!(w["addresses"]["bitcoin_taproot"]
+        .as_str()
+        .unwrap()
+        .starts_with("bc1p"));
+    for query in [key.to_string(), w["id"].as_str().unwrap().to_string()] {
+        let out = Command::new(wallet_bin())
+            .args(["--json", "--network", "regtest", "--keystore"])
+            .arg(dir.join("cli3"))
+            .args(["wallet", "show", &query])
+            .output()
+            .unwrap();
+        let shown = json_of(&out);
+        assert_eq!(shown["group_public_key"], key);
+        assert!(shown["addresses"]["bitcoin_taproot"]
+            .as_str()
+            .unwrap()
+            .starts_with("bcrt1p"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn five_processes_create_a_3_of_5_ed25519_wallet() {
+    let (dir, results) = create_wallet("3of5", 5, 3, "ed25519");
+    check_wallet(&dir, &results, 3, "ed25519");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Kills one joiner once its DKG has started: every other node exits
+/// non-zero naming it, and nobody writes a keystore.
+#[test]
+fn killing_a_joiner_mid_dkg_aborts_the_others_without_a_keystore() {
+    let server = Server::start();
+    let dir = tempdir("kill");
+    let ids = ["cli1", "cli2", "cli3", "cli4"];
+    let victim_id = "cli3";
+    let mut others = Vec::new();
+    let mut victim = None;
+    for id in &ids[1..] {
+        let mut cmd = wallet_cmd(&server, &dir, id);
+        cmd.args(["--json", "join", "--yes"]);
+        if *id == victim_id {
+            cmd.env("RUST_LOG", "warn,mpc_wallet::progress=info");
+            victim = Some(cmd.spawn().unwrap());
+        } else {
+            others.push((id.to_string(), cmd.spawn().unwrap()));
+        }
+    }
+    let mut victim = victim.unwrap();
+    wait_registered(&server, &ids[1..]);
+    let creator = wallet_cmd(&server, &dir, ids[0])
+        .args([
+            "--json",
+            "create",
+            "--participants",
+            &ids.join(","),
+            "--threshold",
+            "3",
+        ])
+        .spawn()
+        .unwrap();
+    others.push((ids[0].to_string(), creator));
+
+    // Stop the victim the moment its DKG starts, then kill it: it can't
+    // have sent `ready`, so nobody can finish.
+    let stderr = BufReader::new(victim.stderr.take().unwrap());
+    let mut seen = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.contains("DKG round 1") {
+            let pid = victim.id().to_string();
+            Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "victim never started the DKG");
+    std::thread::sleep(Duration::from_millis(200));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+
+    for (id, child) in others {
+        let out = finish(child, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{id} succeeded");
+        assert!(
+            err.contains(victim_id),
+            "{id} did not name {victim_id}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{id} printed a result");
+        let files: Vec<_> = std::fs::read_dir(dir.join(&id))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(files.is_empty(), "{id} wrote {files:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_declined_proposal_fails_the_creator_with_the_reason() {
+    let server = Server::start();
+    let dir = tempdir("decline");
+    let mut joiner = wallet_cmd(&server, &dir, "cli2")
+        .args(["join"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Answer the prompt with "n".
+    joiner.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    wait_registered(&server, &["cli2"]);
+    let creator = wallet_cmd(&server, &dir, "cli1")
+        .args(["create", "--participants", "cli1,cli2", "--threshold", "2"])
+        .spawn()
+        .unwrap();
+    let out = finish(creator, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cli2 declined"), "{err}");
+    let out = finish(joiner, Duration::from_secs(30));
+    assert!(!out.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let server = Server::start();
+    let dir = tempdir("bad");
+    let run = |args: &[&str]| {
+        let out = wallet_cmd(&server, &dir, "cli1")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    assert!(
+        run(&["create", "--participants", "cli2,cli3", "--threshold", "2"])
+            .contains("must include this node")
+    );
+    assert!(run(&[
+        "create",
+        "--participants",
+        "cli1,cli2",
+        "--threshold",
+        "2",
+        "--curve",
+        "p256"
+    ])
+    .contains("unknown curve"));
+    // A participant who isn't online: the server's error, not a hang.
+    let err = run(&["create", "--participants", "cli1,ghost", "--threshold", "2"]);
+    assert!(err.contains("ghost"), "{err}");
+    let out = Command::new(wallet_bin())
+        .args(["--server", "ws://127.0.0.1:1/ws", "--peer-id", "x", "peers"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the signaling server"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
