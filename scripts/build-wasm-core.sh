@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=wasm32-unknown-unknown
-PROFILE_DIR=target/$TARGET/release
+PROFILE_DIR=${CARGO_TARGET_DIR:-target}/$TARGET/release
 
 if rustup target list --installed 2>/dev/null | grep -q "^$TARGET\$"; then
     echo "build-wasm-core: using rustup's $TARGET target"
