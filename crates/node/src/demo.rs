@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mpc_core::WalletResult;
+use mpc_core::{Command, WalletResult};
 use mpc_keystore::fs::Keystore;
 use mpc_protocol::peer::Curve;
 use serde_json::json;
@@ -93,12 +93,12 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
             work_factor: crate::work_factor(),
         };
         let goal = if i == 0 {
-            Goal::Create {
+            Goal::Command(Command::Create {
                 session_id: None,
                 participants: ids.clone(),
                 threshold: opts.threshold,
                 curve: opts.curve,
-            }
+            })
         } else {
             Goal::Join { from: None }
         };
@@ -124,6 +124,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
             Ok(Ok(Outcome::Created {
                 wallet,
                 keystore_path,
+                ..
             })) => results.push(DemoNode {
                 peer_id: id.clone(),
                 wallet,

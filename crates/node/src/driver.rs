@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use mpc_core::{Action, Command, Config, Event, Node, Progress, WalletResult};
 use mpc_keystore::fs::Keystore;
 use mpc_keystore::{KeyShareFile, Metadata, Secret};
-use mpc_protocol::peer::{Curve, SessionProposal};
+use mpc_protocol::peer::SessionProposal;
 use mpc_protocol::signal::ServerMessage;
 use mpc_protocol::{IceServer, PeerMessage};
 use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
@@ -50,15 +50,9 @@ pub struct Storage {
 /// What this run of the node is for.
 #[derive(Clone, Debug)]
 pub enum Goal {
-    /// Register, list the peers, stop.
-    ListPeers,
-    /// Propose a wallet and take part in creating it.
-    Create {
-        session_id: Option<String>,
-        participants: Vec<String>,
-        threshold: u16,
-        curve: Curve,
-    },
+    /// Give the core this command once registered: `ListPeers` (print and
+    /// stop) or `Create` (propose a wallet and take part in it).
+    Command(Command),
     /// Wait for a proposal (from `from`, if set) and take part if accepted.
     Join { from: Option<String> },
 }
@@ -70,6 +64,9 @@ pub enum Outcome {
     Created {
         wallet: Box<WalletResult>,
         keystore_path: PathBuf,
+        /// From the proposal (sent or received) until every participant
+        /// reported `wallet_created` (or the linger time ran out).
+        elapsed: Duration,
     },
 }
 
@@ -149,6 +146,8 @@ struct Driver {
     finished: Option<(Box<WalletResult>, PathBuf)>,
     stored_by: usize,
     finished_at: Option<Instant>,
+    /// When this node sent or first saw the proposal.
+    proposal_at: Option<Instant>,
 }
 
 /// After our own share is stored, how long to wait for everyone's
@@ -187,6 +186,7 @@ impl Driver {
             finished: None,
             stored_by: 0,
             finished_at: None,
+            proposal_at: None,
         })
     }
 
@@ -259,9 +259,11 @@ impl Driver {
             .unwrap_or(false);
         if everyone || at.elapsed() >= LINGER {
             let (wallet, keystore_path) = self.finished.take()?;
+            let elapsed = self.proposal_at.map(|t| t.elapsed()).unwrap_or_default();
             return Some(Outcome::Created {
                 wallet,
                 keystore_path,
+                elapsed,
             });
         }
         None
@@ -397,12 +399,12 @@ impl Driver {
                 self.start_goal()?;
             }
             Progress::Peers { peers } => {
-                if matches!(self.goal, Goal::ListPeers) {
+                if matches!(self.goal, Goal::Command(Command::ListPeers)) {
                     self.peers = Some(peers.clone());
                 }
             }
             Progress::ServerError { error } => {
-                if !self.registered || matches!(self.goal, Goal::Create { .. }) {
+                if !self.registered || matches!(self.goal, Goal::Command(Command::Create { .. })) {
                     if let Some(sid) = self.node.active_session().map(str::to_string) {
                         // Tell the others; this run is over either way.
                         let actions = self
@@ -434,6 +436,7 @@ impl Driver {
                     return Ok(());
                 }
                 self.session = Some(sid.clone());
+                self.proposal_at = Some(Instant::now());
                 match obs.auto_decision(from, proposal) {
                     Some(accept) => self.internal.push(Event::Decision {
                         session_id: sid,
@@ -460,22 +463,12 @@ impl Driver {
     /// Once registered: make the WebRTC driver with the right ICE servers,
     /// then start what this run is for.
     fn start_goal(&mut self) -> Result<(), NodeError> {
-        let command = match &self.goal {
-            Goal::ListPeers => Command::ListPeers,
-            Goal::Create {
-                session_id,
-                participants,
-                threshold,
-                curve,
-            } => Command::Create {
-                session_id: session_id.clone(),
-                participants: participants.clone(),
-                threshold: *threshold,
-                curve: *curve,
-            },
-            Goal::Join { .. } => return Ok(()),
-        };
-        self.internal.push(Event::Command(command));
+        if let Goal::Command(command) = &self.goal {
+            if matches!(command, Command::Create { .. }) {
+                self.proposal_at = Some(Instant::now());
+            }
+            self.internal.push(Event::Command(command.clone()));
+        }
         Ok(())
     }
 

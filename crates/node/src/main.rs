@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mpc_address::Network;
+use mpc_core::Command;
 use mpc_keystore::fs::Keystore;
 use mpc_node::driver::{self, Goal, NodeOptions, Outcome, Storage};
 use mpc_node::observer::Terminal;
@@ -199,7 +200,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .unwrap_or_else(|| format!("observer-{}", std::process::id()));
             let opts = node_options(&cli, id, 60)?;
             let mut quiet = mpc_node::observer::Quiet::declining();
-            match runtime()?.block_on(driver::run(opts, Goal::ListPeers, None, &mut quiet)) {
+            match runtime()?.block_on(driver::run(
+                opts,
+                Goal::Command(Command::ListPeers),
+                None,
+                &mut quiet,
+            )) {
                 Ok(Outcome::Peers(peers)) => {
                     if cli.json {
                         println!("{}", json!({ "peers": peers }));
@@ -225,12 +231,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if !participants.contains(&me) {
                 return usage(format!("--participants must include this node ({me})"));
             }
-            let goal = Goal::Create {
+            let goal = Goal::Command(Command::Create {
                 session_id: session_id.clone(),
                 participants: participants.clone(),
                 threshold: *threshold,
                 curve: *curve,
-            };
+            });
             take_part(&cli, me, goal, *timeout_secs, false)
         }
         Commands::Join {
@@ -269,11 +275,12 @@ fn take_part(
     let mut term = Terminal::new(cli.json, yes);
     let result = runtime()?.block_on(driver::run(opts, goal, Some(storage), &mut term));
     term.finish();
-    let (wallet, keystore_path) = match result {
+    let (wallet, keystore_path, elapsed) = match result {
         Ok(Outcome::Created {
             wallet,
             keystore_path,
-        }) => (wallet, keystore_path),
+            elapsed,
+        }) => (wallet, keystore_path, elapsed),
         Ok(_) => return Err("unexpected outcome".into()),
         Err(e) => return Err(e.to_string()),
     };
@@ -291,6 +298,7 @@ fn take_part(
                 "group_public_key": wallet.group_public_key,
                 "addresses": addresses,
                 "keystore_path": keystore_path,
+                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
             })
         );
     } else {
