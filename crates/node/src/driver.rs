@@ -121,6 +121,12 @@ pub async fn run(
         })?;
     let mut d = Driver::new(opts, goal, storage, ws)?;
     let result = d.run(observer).await;
+    if matches!(result, Err(NodeError::Aborted { .. })) {
+        // The peer tasks are still sending our `session_abort`; closing
+        // now could make the others see a closed channel (and blame us)
+        // before they read why.
+        tokio::time::sleep(ABORT_FLUSH).await;
+    }
     d.shutdown().await;
     result
 }
@@ -153,6 +159,10 @@ struct Driver {
 /// After our own share is stored, how long to wait for everyone's
 /// `wallet_created` before closing the channels anyway.
 const LINGER: Duration = Duration::from_secs(5);
+
+/// After an abort, how long the connections stay up so the abort reaches
+/// the other participants.
+const ABORT_FLUSH: Duration = Duration::from_millis(500);
 
 impl Driver {
     fn new(
