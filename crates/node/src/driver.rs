@@ -121,12 +121,6 @@ pub async fn run(
         })?;
     let mut d = Driver::new(opts, goal, storage, ws)?;
     let result = d.run(observer).await;
-    if matches!(result, Err(NodeError::Aborted { .. })) {
-        // The peer tasks are still sending our `session_abort`; closing
-        // now could make the others see a closed channel (and blame us)
-        // before they read why.
-        tokio::time::sleep(ABORT_FLUSH).await;
-    }
     d.shutdown().await;
     result
 }
@@ -159,10 +153,6 @@ struct Driver {
 /// After our own share is stored, how long to wait for everyone's
 /// `wallet_created` before closing the channels anyway.
 const LINGER: Duration = Duration::from_secs(5);
-
-/// After an abort, how long the connections stay up so the abort reaches
-/// the other participants.
-const ABORT_FLUSH: Duration = Duration::from_millis(500);
 
 impl Driver {
     fn new(
@@ -299,8 +289,16 @@ impl Driver {
                 };
                 self.store(w).await?;
             }
+            // Carry out every action, even after an abort, so the abort's
+            // own messages to the others go out.
+            let mut failed = None;
             for a in actions {
-                self.act(a, obs).await?;
+                if let Err(e) = self.act(a, obs).await {
+                    failed.get_or_insert(e);
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         Ok(())
@@ -497,9 +495,8 @@ impl Driver {
 
     async fn shutdown(&mut self) {
         if let Some(rtc) = self.rtc.take() {
-            for p in rtc.peers() {
-                rtc.close(&p);
-            }
+            // Delivers what's queued (e.g. our wallet_created) first.
+            rtc.shutdown().await;
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), self.ws.close(None)).await;
     }

@@ -64,6 +64,9 @@ const SCTP_MAX_BUFFERED: usize = 1024 * 1024;
 /// Requested UDP socket buffer sizes (each way).
 const UDP_BUFFER_SIZE: usize = 2 * 1024 * 1024;
 
+/// How long a closing connection keeps going to deliver queued messages.
+pub const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+
 /// Signals kept for a peer before [`Rtc::connect`] is called for it.
 const MAX_EARLY_SIGNALS: usize = 64;
 /// Peers for which early signals are kept at once.
@@ -202,6 +205,10 @@ impl Shared {
 /// connections.
 pub struct Rtc {
     shared: Arc<Shared>,
+    /// Each connection task holds a clone; [`Rtc::shutdown`] waits until
+    /// all are dropped.
+    alive_tx: Option<mpsc::Sender<()>>,
+    alive_rx: mpsc::Receiver<()>,
 }
 
 impl Rtc {
@@ -222,7 +229,10 @@ impl Rtc {
                 }
             }
         }
+        let (alive_tx, alive_rx) = mpsc::channel(1);
         Rtc {
+            alive_tx: Some(alive_tx),
+            alive_rx,
             shared: Arc::new(Shared {
                 config,
                 bind_ip,
@@ -232,6 +242,26 @@ impl Rtc {
                 events,
                 peers: Mutex::new(Peers::default()),
             }),
+        }
+    }
+
+    /// Closes every connection after its queued messages are delivered
+    /// (at most [`FLUSH_LIMIT`] each), and waits for that. Use it before a
+    /// process exits, so a last message (`wallet_created`, an abort) isn't
+    /// lost.
+    pub async fn shutdown(mut self) {
+        self.close_all();
+        self.alive_tx = None;
+        let _ =
+            tokio::time::timeout(FLUSH_LIMIT + Duration::from_secs(1), self.alive_rx.recv()).await;
+    }
+
+    fn close_all(&self) {
+        let mut peers = self.shared.peers();
+        peers.shut_down = true;
+        peers.early.clear();
+        for (_, handle) in peers.live.drain() {
+            let _ = handle.commands.send(Command::Close);
         }
     }
 
@@ -280,7 +310,9 @@ impl Rtc {
             serial
         };
         tracing::debug!(peer, offerer, "connecting");
+        let alive = self.alive_tx.clone().ok_or(Error::Shutdown)?;
         tokio::spawn(peer::run(
+            alive,
             self.shared.clone(),
             peer.to_string(),
             serial,
@@ -386,12 +418,7 @@ impl Rtc {
 
 impl Drop for Rtc {
     fn drop(&mut self) {
-        let mut peers = self.shared.peers();
-        peers.shut_down = true;
-        peers.early.clear();
-        for (_, handle) in peers.live.drain() {
-            let _ = handle.commands.send(Command::Close);
-        }
+        self.close_all();
     }
 }
 

@@ -48,6 +48,7 @@ pub(crate) fn local_fingerprint(crypto: &Arc<CryptoProvider>, cert: &DtlsCert) -
 
 /// Runs a connection until it fails or is closed, then reports it.
 pub(crate) async fn run(
+    _alive: mpsc::Sender<()>,
     shared: Arc<Shared>,
     peer: String,
     serial: u64,
@@ -75,6 +76,7 @@ pub(crate) async fn run(
         max_send,
         stun: Gatherer::idle(),
         closing: false,
+        flush_until: None,
         kick: false,
     };
     let outcome = conn.run(commands).await;
@@ -113,6 +115,8 @@ struct Conn {
     stun: Gatherer,
     /// Set once we close: events are no longer reported.
     closing: bool,
+    /// Set by a close request: deliver what's queued until then, then close.
+    flush_until: Option<tokio::time::Instant>,
     /// Feed the engine a timeout: str0m doesn't schedule one after some
     /// mutations (after `accept_offer` it waits for the peer's checks, which
     /// never come if the peer has no usable candidate of ours).
@@ -151,9 +155,18 @@ impl Conn {
                 Ok(false) => {}
                 Err(reason) => return Some(reason),
             }
+            if let Some(until) = self.flush_until {
+                if self.flushed() || tokio::time::Instant::now() >= until {
+                    self.close().await;
+                    return None;
+                }
+            }
+            let flushing = self.flush_until.is_some();
             let stun_due = self.stun.deadline();
             let wake = tokio::select! {
-                c = commands.recv() => Wake::Command(c),
+                c = commands.recv(), if !flushing => Wake::Command(c),
+                _ = async { tokio::time::sleep_until(self.flush_until.expect("guarded")).await },
+                    if flushing => Wake::Timeout,
                 r = self.socket.recv_from(&mut buf) => Wake::Datagram(r),
                 _ = tokio::time::sleep_until(timeout.into()) => Wake::Timeout,
                 _ = tokio::time::sleep_until(deadline), if !self.open => Wake::ConnectTimeout,
@@ -164,9 +177,17 @@ impl Conn {
                     if stun_due.is_some() => Wake::StunDue,
             };
             let result = match wake {
-                Wake::Command(None | Some(Command::Close)) => {
+                Wake::Command(None) => {
                     self.close().await;
                     return None;
+                }
+                Wake::Command(Some(Command::Close)) => {
+                    if !self.open || self.flushed() {
+                        self.close().await;
+                        return None;
+                    }
+                    self.flush_until = Some(tokio::time::Instant::now() + crate::FLUSH_LIMIT);
+                    Ok(())
                 }
                 Wake::Command(Some(Command::Signal(signal))) => self.on_signal(signal).await,
                 Wake::Command(Some(Command::Send(text))) => {
@@ -506,11 +527,27 @@ impl Conn {
     }
 
     async fn emit(&self, event: RtcEvent) -> Result<(), Reason> {
+        if self.flush_until.is_some() {
+            // Closing: the driver may be gone; keep flushing regardless.
+            let _ = self.shared.events.try_send(event);
+            return Ok(());
+        }
         self.shared
             .events
             .send(event)
             .await
             .map_err(|_| "the driver's event receiver is gone".into())
+    }
+
+    /// Nothing queued here or unacknowledged in SCTP.
+    fn flushed(&mut self) -> bool {
+        if !self.outbox.is_empty() {
+            return false;
+        }
+        match self.channel.and_then(|id| self.rtc.channel(id)) {
+            Some(mut ch) => ch.buffered_amount() == 0,
+            None => true,
+        }
     }
 
     /// Tells the peer we're closing (SCTP shutdown, DTLS close_notify).

@@ -610,3 +610,54 @@ async fn signals_before_connect_are_kept() {
     })
     .await;
 }
+
+/// `shutdown` delivers what was queued before it closes: a process that
+/// sends its last message and exits must not lose it.
+#[tokio::test]
+async fn shutdown_delivers_queued_messages_first() {
+    bounded(60, async {
+        init_tracing();
+        let (tx_a, mut rx_a) = mpsc::channel(64);
+        let (tx_b, mut rx_b) = mpsc::channel(4096);
+        let a = Rtc::new(RtcConfig::default(), tx_a);
+        let b = Rtc::new(RtcConfig::default(), tx_b);
+        a.connect("b", true).unwrap();
+        b.connect("a", false).unwrap();
+        let mut open = 0;
+        while open < 2 {
+            tokio::select! {
+                Some(e) = rx_a.recv() => match e {
+                    RtcEvent::Signal { signal, .. } => b.on_signal("a", signal).unwrap(),
+                    RtcEvent::Open { .. } => open += 1,
+                    other => panic!("{other:?}"),
+                },
+                Some(e) = rx_b.recv() => match e {
+                    RtcEvent::Signal { signal, .. } => a.on_signal("b", signal).unwrap(),
+                    RtcEvent::Open { .. } => open += 1,
+                    other => panic!("{other:?}"),
+                },
+            }
+        }
+        // 2 MB: more than SCTP buffers, so most is still queued here.
+        let n = 20;
+        for i in 0..n {
+            a.send("b", format!("{i:04}{}", "x".repeat(100_000)))
+                .unwrap();
+        }
+        a.shutdown().await;
+        let mut got = 0;
+        loop {
+            match timeout(Duration::from_secs(10), rx_b.recv()).await {
+                Ok(Some(RtcEvent::Message { text, .. })) => {
+                    assert_eq!(&text[..4], format!("{got:04}"));
+                    got += 1;
+                }
+                Ok(Some(RtcEvent::Closed { .. })) => break,
+                Ok(Some(_)) => {}
+                other => panic!("expected messages then Closed, got {other:?}"),
+            }
+        }
+        assert_eq!(got, n, "messages lost at shutdown");
+    })
+    .await;
+}
