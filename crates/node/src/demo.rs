@@ -255,9 +255,11 @@ async fn sign(
     dir: &std::path::Path,
 ) -> Result<DemoSignature, String> {
     let signers: Vec<String> = ids[..usize::from(opts.threshold)].to_vec();
-    let started = Instant::now();
     let mut tasks = Vec::new();
-    for (i, id) in signers.iter().enumerate() {
+    let mut started = Instant::now();
+    // Joiners first (they must be registered when the proposal comes),
+    // then the proposer; the time is measured from the proposer's start.
+    for (i, id) in signers.iter().enumerate().rev() {
         let node_opts = NodeOptions {
             server: url.to_string(),
             peer_id: id.clone(),
@@ -271,6 +273,8 @@ async fn sign(
             work_factor: crate::work_factor(),
         };
         let goal = if i == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            started = Instant::now();
             Goal::Sign {
                 session_id: None,
                 wallet: Box::new(mpc_core::SigningWallet::from(&*results[0].wallet)),
@@ -285,14 +289,11 @@ async fn sign(
         } else {
             Box::new(printer.clone())
         };
-        let proposer = i == 0;
         tasks.push(tokio::spawn(async move {
-            if proposer {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
             driver::run(node_opts, goal, Some(storage), observer.as_mut()).await
         }));
     }
+    tasks.reverse();
     let mut sigs = Vec::new();
     let mut errors = Vec::new();
     for (id, task) in signers.iter().zip(tasks) {
