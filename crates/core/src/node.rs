@@ -273,6 +273,8 @@ struct SignState {
     wallet: Option<Box<SigningWallet>>,
     signing: Option<Signing>,
     signature: Option<Vec<u8>>,
+    /// `signature_created` hex per peer, kept to compare with our own.
+    reported: BTreeMap<String, String>,
 }
 
 impl Session {
@@ -890,6 +892,7 @@ impl Node {
             wallet: Some(wallet),
             signing: None,
             signature: None,
+            reported: BTreeMap::new(),
         }));
         let msg = PeerMessage::SignProposal(proposal);
         for p in &s.others {
@@ -952,6 +955,7 @@ impl Node {
             wallet: None,
             signing: None,
             signature: None,
+            reported: BTreeMap::new(),
         }));
         self.session = Some(s);
         out.push(Action::Progress(Progress::NeedsSignDecision {
@@ -1129,14 +1133,13 @@ fn session_message(s: &mut Session, cx: &mut Cx, from: &str, msg: PeerMessage, v
         PeerMessage::SignCommitment(c) if s.sign.is_some() => on_sign_commitment(s, cx, from, c),
         PeerMessage::SignatureShare(sh) if s.sign.is_some() => on_signature_share(s, cx, from, sh),
         PeerMessage::SignatureCreated(c) if s.sign.is_some() => {
-            s.stored_by.insert(from.to_string());
-            let own = s.sign.as_ref().and_then(|g| g.signature.as_ref());
-            if own.is_some_and(|sig| hex::encode(sig) != c.signature.to_ascii_lowercase()) {
-                return Err(AbortReason::ProtocolViolation {
-                    peer: from.to_string(),
-                    detail: "signature_created names another signature".into(),
-                });
+            // Before our own aggregation: kept, and compared once we have it.
+            if let Some(g) = s.sign.as_mut() {
+                g.reported
+                    .entry(from.to_string())
+                    .or_insert_with(|| c.signature.to_ascii_lowercase());
             }
+            s.stored_by.insert(from.to_string());
             Ok(())
         }
         msg @ (PeerMessage::Commitment(_)
@@ -1702,6 +1705,17 @@ fn maybe_finish_signing(s: &mut Session, cx: &mut Cx) -> Step {
         return Ok(());
     }
     let signature = signing.finish().map_err(sign_abort)?;
+    let own = hex::encode(&signature);
+    if let Some((peer, _)) = s
+        .sign
+        .as_ref()
+        .and_then(|g| g.reported.iter().find(|(_, sig)| **sig != own))
+    {
+        return Err(AbortReason::ProtocolViolation {
+            peer: peer.clone(),
+            detail: "signature_created names another signature".into(),
+        });
+    }
     let sid = s.id().to_string();
     let created = PeerMessage::SignatureCreated(SignatureCreated {
         session_id: sid.clone(),

@@ -251,3 +251,77 @@ fn the_signing_wallet_never_prints_its_key_package() {
     .unwrap();
     assert_eq!(again, wallet);
 }
+
+#[test]
+fn a_joiner_declines_with_a_reason_when_its_wallet_does_not_fit() {
+    use mpc_core::{Config, Event, Node, Progress, SigningWallet};
+    use mpc_protocol::peer::SignProposal;
+    use mpc_protocol::signal::{RawJson, ServerMessage};
+    use mpc_protocol::PeerMessage;
+
+    let wallet_of = |curve| {
+        let r = sim::run(&SimConfig::new(3, 2, curve, 6));
+        match &r.outcomes["node02"] {
+            Outcome::Finished(w) => SigningWallet::from(&**w),
+            o => panic!("{o:?}"),
+        }
+    };
+    let secp = wallet_of(Curve::Secp256k1);
+    let ed = wallet_of(Curve::Ed25519);
+    let proposal = SignProposal {
+        session_id: "s9".into(),
+        group_public_key: secp.group_public_key.clone(),
+        message_hex: "00ff".into(),
+        signers: vec!["node01".into(), "node02".into()],
+    };
+    let mut node = Node::new(Config::new("node02"), [2; 32], 0);
+    let out = node.handle(Event::Signal(ServerMessage::Relay {
+        from: "node01".into(),
+        data: RawJson::from_value(&PeerMessage::SignProposal(proposal.clone())),
+    }));
+    assert!(out.iter().any(|a| matches!(a,
+        Action::Progress(Progress::NeedsSignDecision { from, proposal: p })
+            if from == "node01" && *p == proposal)));
+    // The driver found a wallet, but for another key: a reasoned decline.
+    let out = node.handle(Event::SignDecision {
+        session_id: "s9".into(),
+        wallet: Some(Box::new(ed)),
+        reason: None,
+    });
+    let sent = out
+        .iter()
+        .find_map(|a| match a {
+            Action::SendSignal(m) => Some(m.to_json()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        sent.contains("\"accepted\":false") && sent.contains("another group key"),
+        "{sent}"
+    );
+    assert!(out.iter().any(|a| matches!(a,
+        Action::Aborted { reason: AbortReason::Declined { peer, .. }, .. } if peer == "node02")));
+
+    // Signers below the wallet's threshold are declined too.
+    let mut node = Node::new(Config::new("node02"), [3; 32], 0);
+    let mut p = proposal;
+    p.session_id = "s10".into();
+    p.signers = vec!["node02".into(), "node01".into(), "node09".into()];
+    node.handle(Event::Signal(ServerMessage::Relay {
+        from: "node01".into(),
+        data: RawJson::from_value(&PeerMessage::SignProposal(p)),
+    }));
+    let out = node.handle(Event::SignDecision {
+        session_id: "s10".into(),
+        wallet: Some(Box::new(secp)),
+        reason: None,
+    });
+    let sent = out
+        .iter()
+        .find_map(|a| match a {
+            Action::SendSignal(m) => Some(m.to_json()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(sent.contains("node09 is not a participant"), "{sent}");
+}

@@ -74,7 +74,8 @@ enum Commands {
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
     },
-    /// Wait for a proposal, show it, and take part if accepted.
+    /// Wait for a proposal (a wallet to create, or a message to sign with a
+    /// wallet in the keystore), show it, and take part if accepted.
     Join {
         /// Accept without asking.
         #[arg(long)]
