@@ -3,6 +3,7 @@
 //! independent of frost: libsecp256k1 (BIP340, under the x-only key decoded
 //! from the wallet's own Taproot address) and ed25519-dalek `verify_strict`
 //! (under the key decoded from the wallet's Solana address).
+#![cfg(not(target_arch = "wasm32"))]
 
 use mpc_core::sim::{self, Fault, NetConfig, Outcome, SignPlan, SimConfig, SimReport, VanishAt};
 use mpc_core::{AbortReason, Action, Phase};
