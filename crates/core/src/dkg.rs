@@ -65,6 +65,9 @@ pub struct Misbehaviour {
     /// Send these peers a second, different round-1 package (and matching
     /// shares), while everyone else gets the first one.
     pub equivocate_to: BTreeSet<String>,
+    /// In signing, send every other signer a signature share for another
+    /// message (valid-looking, fails verification).
+    pub bad_signature_share: bool,
 }
 
 /// What a completed DKG yields.

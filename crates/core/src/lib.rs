@@ -63,12 +63,15 @@ mod dkg;
 pub mod mesh;
 pub mod node;
 pub mod session;
+mod sign;
 pub mod sim;
 pub mod wallet;
 
 pub use node::{Action, Command, Config, Event, Node, Progress};
-pub use session::{validate_proposal, AbortReason, Phase, ValidProposal};
-pub use wallet::{KeyPackage, PublicKeyPackage, SecretKeyPackage, WalletResult};
+pub use session::{validate_proposal, validate_sign_proposal, AbortReason, Phase, ValidProposal};
+pub use wallet::{
+    KeyPackage, PublicKeyPackage, SecretKeyPackage, SignatureResult, SigningWallet, WalletResult,
+};
 
 #[cfg(feature = "faults")]
 pub use dkg::Misbehaviour;

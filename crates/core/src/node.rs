@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mpc_protocol::peer::{
     ChannelOpen, Commitment, Curve, MeshReady, Ready, SessionAbort, SessionProposal,
-    SessionResponse, Share, WalletCreated,
+    SessionResponse, Share, SignCommitment, SignProposal, SignatureCreated, SignatureShare,
+    WalletCreated,
 };
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
@@ -21,8 +22,12 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Misbehaviour, Params};
 use crate::mesh::{is_offerer, Mesh};
-use crate::session::{validate_proposal, AbortReason, Phase, ValidProposal, DEFAULT_TIMEOUT_MS};
-use crate::wallet::WalletResult;
+use crate::session::{
+    validate_proposal, validate_sign_proposal, AbortReason, Phase, ValidProposal,
+    DEFAULT_TIMEOUT_MS, MAX_SIGN_MESSAGE_LEN,
+};
+use crate::sign::{SignError, Signing};
+use crate::wallet::{SignatureResult, SigningWallet, WalletResult};
 
 /// Settings a driver chooses.
 #[derive(Clone, Debug)]
@@ -62,6 +67,15 @@ pub enum Command {
         threshold: u16,
         curve: Curve,
     },
+    /// Propose signing `message` with `wallet` to `signers` (which must
+    /// include this node, be wallet participants and number at least the
+    /// threshold). Without a `session_id`, one is drawn from the RNG.
+    Sign {
+        session_id: Option<String>,
+        wallet: Box<SigningWallet>,
+        message: Vec<u8>,
+        signers: Vec<String>,
+    },
     /// Abandon the active session.
     Cancel { session_id: String },
 }
@@ -89,6 +103,14 @@ pub enum Event {
     Decision {
         session_id: String,
         accept: bool,
+        reason: Option<String>,
+    },
+    /// The answer to [`Progress::NeedsSignDecision`]: `Some(wallet)` (the
+    /// wallet whose group key the proposal names, with this node's key
+    /// package) accepts; `None` declines with `reason`.
+    SignDecision {
+        session_id: String,
+        wallet: Option<Box<SigningWallet>>,
         reason: Option<String>,
     },
     /// The driver's own WebRTC offer, answer or candidate for `to`; the core
@@ -124,6 +146,9 @@ pub enum Action {
     Progress(Progress),
     /// The DKG succeeded and every `ready` hash matched: store this.
     Finished(Box<WalletResult>),
+    /// A signing session produced this signature, and this node verified it
+    /// under the group key.
+    Signed(Box<SignatureResult>),
     Aborted {
         session_id: String,
         reason: AbortReason,
@@ -182,6 +207,24 @@ pub enum Progress {
         session_id: String,
         peer: String,
     },
+    /// A valid `sign_proposal` arrived: find the wallet with its
+    /// `group_public_key`, show the message, and answer with
+    /// [`Event::SignDecision`].
+    NeedsSignDecision {
+        from: String,
+        proposal: SignProposal,
+    },
+    /// 1: signing commitment broadcast; 2: signature share sent;
+    /// 3: signature aggregated and verified.
+    SignRound {
+        session_id: String,
+        round: u8,
+    },
+    /// A signer reported `signature_created` with the same signature.
+    PeerSigned {
+        session_id: String,
+        peer: String,
+    },
 }
 
 /// How a peer message reached us.
@@ -218,6 +261,20 @@ struct Session {
     readies: BTreeMap<String, Ready>,
     stored_by: BTreeSet<String>,
     group_public_key: Option<String>,
+    /// Set for a signing session.
+    sign: Option<Box<SignState>>,
+}
+
+/// A signing session's own state.
+struct SignState {
+    proposal: SignProposal,
+    message: Vec<u8>,
+    /// The wallet with this node's key package, once the user accepted.
+    wallet: Option<Box<SigningWallet>>,
+    signing: Option<Signing>,
+    signature: Option<Vec<u8>>,
+    /// `signature_created` hex per peer, kept to compare with our own.
+    reported: BTreeMap<String, String>,
 }
 
 impl Session {
@@ -245,6 +302,7 @@ impl Session {
             readies: BTreeMap::new(),
             stored_by: BTreeSet::new(),
             group_public_key: None,
+            sign: None,
         }
     }
 
@@ -260,6 +318,7 @@ impl Session {
         match self.stage {
             Stage::AwaitingDecision | Stage::Negotiating => Phase::Negotiation,
             Stage::Mesh => Phase::Mesh,
+            Stage::Dkg | Stage::Complete if self.sign.is_some() => Phase::Signing,
             Stage::Dkg | Stage::Complete => Phase::Dkg,
         }
     }
@@ -283,6 +342,13 @@ impl Session {
                 .cloned()
                 .collect(),
             Stage::Mesh => self.mesh.waiting_for(),
+            Stage::Dkg | Stage::Complete if self.sign.is_some() => {
+                match self.sign.as_ref().and_then(|g| g.signing.as_ref()) {
+                    Some(g) if !self.round2_done => g.missing_commitments(),
+                    Some(g) => g.missing_shares(),
+                    None => Vec::new(),
+                }
+            }
             Stage::Dkg | Stage::Complete => match &self.dkg {
                 Some(d) if !self.round2_done => d.missing_commitments(),
                 Some(d) if self.output.is_none() => d.missing_shares(),
@@ -441,7 +507,9 @@ impl Node {
             Event::ChannelClosed(peer) => {
                 self.channels.remove(&peer);
                 self.step(&mut out, |s, _| {
-                    if s.is_other(&peer) && s.stage >= Stage::Mesh {
+                    if s.is_other(&peer) && s.stage >= Stage::Mesh && s.sign.is_some() {
+                        Err(AbortReason::SignerLeft { peer: peer.clone() })
+                    } else if s.is_other(&peer) && s.stage >= Stage::Mesh {
                         Err(AbortReason::ChannelClosed { peer: peer.clone() })
                     } else {
                         Ok(())
@@ -453,6 +521,11 @@ impl Node {
                 accept,
                 reason,
             } => self.on_decision(session_id, accept, reason, &mut out),
+            Event::SignDecision {
+                session_id,
+                wallet,
+                reason,
+            } => self.on_sign_decision(session_id, wallet, reason, &mut out),
             Event::LocalSignal { to, signal } => {
                 out.push(Action::SendSignal(ClientMessage::Relay {
                     to,
@@ -564,6 +637,12 @@ impl Node {
                 self.session = Some(s);
                 self.replay_pending(&session_id, out);
             }
+            Command::Sign {
+                session_id,
+                wallet,
+                message,
+                signers,
+            } => self.start_sign(session_id, wallet, message, signers, out),
             Command::Cancel { session_id } => self.step(out, |s, _| {
                 if s.id() == session_id {
                     Err(AbortReason::Cancelled)
@@ -643,6 +722,7 @@ impl Node {
         match msg {
             PeerMessage::Ack(_) => {}
             PeerMessage::SessionProposal(p) => self.on_proposal(from, p, out),
+            PeerMessage::SignProposal(p) => self.on_sign_proposal(from, p, out),
             msg => {
                 let for_active = match (&self.session, &sid) {
                     (Some(s), Some(id)) => s.id() == id,
@@ -769,6 +849,178 @@ impl Node {
         self.replay_pending(&id, out);
     }
 
+    fn start_sign(
+        &mut self,
+        session_id: Option<String>,
+        wallet: Box<SigningWallet>,
+        message: Vec<u8>,
+        signers: Vec<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let session_id = session_id.unwrap_or_else(|| {
+            let mut b = [0u8; 16];
+            self.rng.fill_bytes(&mut b);
+            hex::encode(b)
+        });
+        let me = self.config.peer_id.clone();
+        let proposal = SignProposal {
+            session_id: session_id.clone(),
+            group_public_key: wallet.group_public_key.clone(),
+            message_hex: hex::encode(&message),
+            signers,
+        };
+        let checked = validate_sign_proposal(&proposal, &me, &me)
+            .and_then(|(v, _)| check_signers(&wallet, &v.participants).map(|_| v))
+            .and_then(|v| self.check_free(&v).map(|_| v));
+        let v = match checked {
+            Ok(v) => v,
+            Err(reason) => {
+                out.push(Action::Aborted {
+                    session_id,
+                    reason: AbortReason::Internal(format!("cannot start signing: {reason}")),
+                });
+                return;
+            }
+        };
+        self.used.insert(session_id.clone());
+        let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+        s.stage = Stage::Negotiating;
+        s.group_public_key = Some(wallet.group_public_key.clone());
+        s.sign = Some(Box::new(SignState {
+            proposal: proposal.clone(),
+            message,
+            wallet: Some(wallet),
+            signing: None,
+            signature: None,
+            reported: BTreeMap::new(),
+        }));
+        let msg = PeerMessage::SignProposal(proposal);
+        for p in &s.others {
+            out.push(Action::SendSignal(ClientMessage::Relay {
+                to: p.clone(),
+                data: RawJson::from_value(&msg),
+            }));
+        }
+        self.session = Some(s);
+        self.replay_pending(&session_id, out);
+    }
+
+    fn on_sign_proposal(&mut self, from: String, p: SignProposal, out: &mut Vec<Action>) {
+        let me = self.config.peer_id.clone();
+        let same = |s: &Session| {
+            s.id() == p.session_id
+                && s.v.initiator == from
+                && s.sign.as_ref().is_some_and(|g| g.proposal == p)
+        };
+        if self.session.as_ref().is_some_and(same) || self.completed.as_ref().is_some_and(same) {
+            out.push(Action::Rejected {
+                from: Some(from),
+                session_id: Some(p.session_id),
+                reason: "duplicate sign proposal".into(),
+            });
+            return;
+        }
+        let checked = validate_sign_proposal(&p, &from, &me)
+            .and_then(|(v, m)| self.check_free(&v).map(|_| (v, m)));
+        let (v, message) = match checked {
+            Ok(x) => x,
+            Err(reason) => {
+                let reply = PeerMessage::SessionResponse(SessionResponse {
+                    session_id: p.session_id.clone(),
+                    accepted: false,
+                    reason: Some(reason.clone()),
+                });
+                out.push(Action::SendSignal(ClientMessage::Relay {
+                    to: from.clone(),
+                    data: RawJson::from_value(&reply),
+                }));
+                out.push(Action::Rejected {
+                    from: Some(from),
+                    session_id: Some(p.session_id.clone()),
+                    reason: format!("sign proposal rejected: {reason}"),
+                });
+                if let Some(msgs) = self.pending.remove(&p.session_id) {
+                    self.pending_len -= msgs.len();
+                }
+                return;
+            }
+        };
+        let id = v.session_id.clone();
+        self.used.insert(id.clone());
+        let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+        s.group_public_key = Some(p.group_public_key.to_ascii_lowercase());
+        s.sign = Some(Box::new(SignState {
+            proposal: p.clone(),
+            message,
+            wallet: None,
+            signing: None,
+            signature: None,
+            reported: BTreeMap::new(),
+        }));
+        self.session = Some(s);
+        out.push(Action::Progress(Progress::NeedsSignDecision {
+            from,
+            proposal: p,
+        }));
+        self.replay_pending(&id, out);
+    }
+
+    fn on_sign_decision(
+        &mut self,
+        session_id: String,
+        wallet: Option<Box<SigningWallet>>,
+        reason: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let matches = self.session.as_ref().is_some_and(|s| {
+            s.id() == session_id && s.stage == Stage::AwaitingDecision && s.sign.is_some()
+        });
+        if !matches {
+            out.push(Action::Rejected {
+                from: None,
+                session_id: Some(session_id),
+                reason: "no sign proposal awaits a decision with this session id".into(),
+            });
+            return;
+        }
+        self.step(out, |s, cx| {
+            // A wallet that does not fit the proposal is a decline, with why.
+            let (wallet, reason) = match wallet {
+                Some(w) => match check_sign_wallet(s, &w) {
+                    Ok(()) => (Some(w), None),
+                    Err(e) => (None, Some(e)),
+                },
+                None => (None, reason),
+            };
+            let response = PeerMessage::SessionResponse(SessionResponse {
+                session_id: s.id().to_string(),
+                accepted: wallet.is_some(),
+                reason: reason.clone(),
+            });
+            for p in s.others.clone() {
+                cx.relay(&p, &response);
+            }
+            let Some(wallet) = wallet else {
+                return Err(AbortReason::Declined {
+                    peer: cx.me.to_string(),
+                    reason,
+                });
+            };
+            if let Some(g) = s.sign.as_mut() {
+                g.wallet = Some(wallet);
+            }
+            s.stage = Stage::Negotiating;
+            s.accepted.insert(cx.me.to_string());
+            cx.progress(Progress::Accepted {
+                session_id: s.id().to_string(),
+                peer: cx.me.to_string(),
+                accepted: s.accepted.len(),
+                total: s.v.participants.len(),
+            });
+            maybe_start_mesh(s, cx)
+        });
+    }
+
     fn on_decision(
         &mut self,
         session_id: String,
@@ -776,10 +1028,9 @@ impl Node {
         reason: Option<String>,
         out: &mut Vec<Action>,
     ) {
-        let matches = self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.id() == session_id && s.stage == Stage::AwaitingDecision);
+        let matches = self.session.as_ref().is_some_and(|s| {
+            s.id() == session_id && s.stage == Stage::AwaitingDecision && s.sign.is_none()
+        });
         if !matches {
             out.push(Action::Rejected {
                 from: None,
@@ -869,6 +1120,51 @@ fn session_message(s: &mut Session, cx: &mut Cx, from: &str, msg: PeerMessage, v
             }
             Ok(())
         }
+        msg @ (PeerMessage::SignCommitment(_) | PeerMessage::SignatureShare(_))
+            if s.stage < Stage::Dkg =>
+        {
+            if s.early.len() < s.early_limit() {
+                s.early.push((from.to_string(), msg));
+            } else {
+                cx.reject(Some(from), Some(&sid), "too many early signing messages");
+            }
+            Ok(())
+        }
+        PeerMessage::SignCommitment(c) if s.sign.is_some() => on_sign_commitment(s, cx, from, c),
+        PeerMessage::SignatureShare(sh) if s.sign.is_some() => on_signature_share(s, cx, from, sh),
+        PeerMessage::SignatureCreated(c) if s.sign.is_some() => {
+            // Before our own aggregation: kept, and compared once we have it.
+            if let Some(g) = s.sign.as_mut() {
+                g.reported
+                    .entry(from.to_string())
+                    .or_insert_with(|| c.signature.to_ascii_lowercase());
+            }
+            s.stored_by.insert(from.to_string());
+            Ok(())
+        }
+        msg @ (PeerMessage::Commitment(_)
+        | PeerMessage::Share(_)
+        | PeerMessage::Ready(_)
+        | PeerMessage::WalletCreated(_))
+            if s.sign.is_some() =>
+        {
+            cx.reject(
+                Some(from),
+                Some(&sid),
+                format!("{} in a signing session", msg.msg_type()),
+            );
+            Ok(())
+        }
+        msg @ (PeerMessage::SignCommitment(_)
+        | PeerMessage::SignatureShare(_)
+        | PeerMessage::SignatureCreated(_)) => {
+            cx.reject(
+                Some(from),
+                Some(&sid),
+                format!("{} in a key generation session", msg.msg_type()),
+            );
+            Ok(())
+        }
         PeerMessage::Commitment(c) => on_commitment(s, cx, from, c),
         PeerMessage::Share(sh) => on_share(s, cx, from, sh),
         PeerMessage::Ready(r) => on_ready(s, cx, from, r),
@@ -882,7 +1178,9 @@ fn session_message(s: &mut Session, cx: &mut Cx, from: &str, msg: PeerMessage, v
             }
             Ok(())
         }
-        PeerMessage::Ack(_) | PeerMessage::SessionProposal(_) => Ok(()),
+        PeerMessage::Ack(_) | PeerMessage::SessionProposal(_) | PeerMessage::SignProposal(_) => {
+            Ok(())
+        }
     }
 }
 
@@ -904,11 +1202,26 @@ fn completed_message(c: &mut Session, from: &str, msg: PeerMessage, out: &mut Ve
                 }));
             }
         }
+        PeerMessage::SignatureCreated(created) if c.is_other(from) && c.sign.is_some() => {
+            let own = c.sign.as_ref().and_then(|g| g.signature.as_ref());
+            if own.map(hex::encode) != Some(created.signature.to_ascii_lowercase()) {
+                out.push(Action::Rejected {
+                    from: Some(from.into()),
+                    session_id: Some(sid),
+                    reason: "signature_created names another signature".into(),
+                });
+            } else if c.stored_by.insert(from.to_string()) {
+                out.push(Action::Progress(Progress::PeerSigned {
+                    session_id: sid,
+                    peer: from.to_string(),
+                }));
+            }
+        }
         PeerMessage::SessionAbort(a) => out.push(Action::Rejected {
             from: Some(from.into()),
             session_id: Some(sid),
             reason: format!(
-                "peer aborted after this node stored the wallet: {}",
+                "peer aborted after this node completed the session: {}",
                 a.reason
             ),
         }),
@@ -993,6 +1306,9 @@ fn maybe_start_dkg(s: &mut Session, cx: &mut Cx) -> Step {
     }
     s.stage = Stage::Dkg;
     s.deadline = cx.now + cx.timeout_ms;
+    if s.sign.is_some() {
+        return start_signing(s, cx);
+    }
     let params = Params {
         session_id: s.id().to_string(),
         curve: s.v.curve,
@@ -1235,4 +1551,205 @@ fn abort(s: Session, cx: &mut Cx, reason: AbortReason) {
         session_id: s.id().to_string(),
         reason,
     });
+}
+
+/// The proposer's checks on its own signers: every one a wallet
+/// participant, and at least the threshold of them.
+fn check_signers(wallet: &SigningWallet, signers: &[String]) -> Result<(), String> {
+    if let Some(x) = signers.iter().find(|x| !wallet.participants.contains(x)) {
+        return Err(format!("{x} is not a participant of this wallet"));
+    }
+    if signers.len() < usize::from(wallet.threshold) {
+        return Err(format!(
+            "{} signers named; this wallet needs {}",
+            signers.len(),
+            wallet.threshold
+        ));
+    }
+    Ok(())
+}
+
+/// A joiner's checks that the wallet its driver found fits the proposal.
+fn check_sign_wallet(s: &Session, w: &SigningWallet) -> Result<(), String> {
+    let Some(g) = s.sign.as_ref() else {
+        return Err("not a signing session".into());
+    };
+    if !w
+        .group_public_key
+        .eq_ignore_ascii_case(&g.proposal.group_public_key)
+    {
+        return Err("the wallet found has another group key".into());
+    }
+    if w.curve != s.v.curve {
+        return Err(format!(
+            "the wallet is {}, the proposal {}",
+            w.curve, s.v.curve
+        ));
+    }
+    if g.message.len() > MAX_SIGN_MESSAGE_LEN {
+        return Err("message too long".into());
+    }
+    check_signers(w, &s.v.participants)
+}
+
+fn sign_abort(e: SignError) -> AbortReason {
+    match e {
+        SignError::InvalidCommitment { peer, detail } => {
+            AbortReason::InvalidCommitment { peer, detail }
+        }
+        SignError::InvalidShare { peer, detail } => {
+            AbortReason::InvalidSignatureShare { peer, detail }
+        }
+        SignError::Internal(e) => AbortReason::Internal(e),
+    }
+}
+
+fn start_signing(s: &mut Session, cx: &mut Cx) -> Step {
+    let sid = s.id().to_string();
+    let signers = s.v.participants.clone();
+    let Some(g) = s.sign.as_mut() else {
+        return Ok(());
+    };
+    let Some(wallet) = g.wallet.as_ref() else {
+        return Err(AbortReason::Internal(
+            "signing without a key package".into(),
+        ));
+    };
+    let mut signing = Signing::new(
+        wallet,
+        cx.me,
+        &signers,
+        g.message.clone(),
+        cx.misbehaviour.bad_signature_share,
+    )
+    .map_err(sign_abort)?;
+    let data = signing.round1(cx.rng).map_err(sign_abort)?;
+    g.signing = Some(signing);
+    let msg = PeerMessage::SignCommitment(SignCommitment {
+        session_id: sid.clone(),
+        data,
+    });
+    for p in &s.others {
+        cx.send(p, msg.clone());
+    }
+    cx.progress(Progress::SignRound {
+        session_id: sid,
+        round: 1,
+    });
+    for (from, msg) in std::mem::take(&mut s.early) {
+        session_message(s, cx, &from, msg, Via::Channel)?;
+        if s.stage == Stage::Complete {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn signing_of(s: &mut Session) -> Option<&mut Signing> {
+    s.sign.as_mut().and_then(|g| g.signing.as_mut())
+}
+
+fn on_sign_commitment(s: &mut Session, cx: &mut Cx, from: &str, c: SignCommitment) -> Step {
+    let round2_done = s.round2_done;
+    let Some(signing) = signing_of(s) else {
+        return Ok(());
+    };
+    if signing.add_commitment(from, &c.data).map_err(sign_abort)? == Added::Duplicate
+        || round2_done
+        || !signing.missing_commitments().is_empty()
+    {
+        return Ok(());
+    }
+    let data = signing.round2().map_err(sign_abort)?;
+    s.round2_done = true;
+    let sid = s.id().to_string();
+    let msg = PeerMessage::SignatureShare(SignatureShare {
+        session_id: sid.clone(),
+        data,
+    });
+    for p in &s.others {
+        cx.send(p, msg.clone());
+    }
+    cx.progress(Progress::SignRound {
+        session_id: sid,
+        round: 2,
+    });
+    maybe_finish_signing(s, cx)
+}
+
+fn on_signature_share(s: &mut Session, cx: &mut Cx, from: &str, sh: SignatureShare) -> Step {
+    let done = s.sign.as_ref().is_some_and(|g| g.signature.is_some());
+    let Some(signing) = signing_of(s) else {
+        return Ok(());
+    };
+    if done {
+        cx.reject(
+            Some(from),
+            Some(&sh.session_id),
+            "signature share after aggregation",
+        );
+        return Ok(());
+    }
+    if signing.add_share(from, &sh.data).map_err(sign_abort)? == Added::Duplicate {
+        return Ok(());
+    }
+    maybe_finish_signing(s, cx)
+}
+
+fn maybe_finish_signing(s: &mut Session, cx: &mut Cx) -> Step {
+    let round2_done = s.round2_done;
+    let Some(signing) = signing_of(s) else {
+        return Ok(());
+    };
+    if !round2_done || !signing.missing_shares().is_empty() {
+        return Ok(());
+    }
+    let signature = signing.finish().map_err(sign_abort)?;
+    let own = hex::encode(&signature);
+    if let Some((peer, _)) = s
+        .sign
+        .as_ref()
+        .and_then(|g| g.reported.iter().find(|(_, sig)| **sig != own))
+    {
+        return Err(AbortReason::ProtocolViolation {
+            peer: peer.clone(),
+            detail: "signature_created names another signature".into(),
+        });
+    }
+    let sid = s.id().to_string();
+    let created = PeerMessage::SignatureCreated(SignatureCreated {
+        session_id: sid.clone(),
+        signature: hex::encode(&signature),
+    });
+    for p in &s.others {
+        cx.send(p, created.clone());
+    }
+    // Peers that already reported must agree with this signature.
+    let Some(g) = s.sign.as_mut() else {
+        return Ok(());
+    };
+    g.signing = None;
+    g.signature = Some(signature.clone());
+    // The key package is no longer needed by this session.
+    g.wallet = None;
+    s.stage = Stage::Complete;
+    cx.progress(Progress::SignRound {
+        session_id: sid.clone(),
+        round: 3,
+    });
+    cx.out.push(Action::Signed(Box::new(SignatureResult {
+        session_id: sid.clone(),
+        curve: s.v.curve,
+        group_public_key: s.group_public_key.clone().unwrap_or_default(),
+        message: g.message.clone(),
+        signers: s.v.participants.clone(),
+        signature,
+    })));
+    for p in s.stored_by.clone() {
+        cx.progress(Progress::PeerSigned {
+            session_id: sid.clone(),
+            peer: p,
+        });
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! The server keeps no session state, so each node checks every proposal
 //! itself; the checks here are pure functions of the proposal.
 
-use mpc_protocol::peer::{Curve, SessionProposal};
+use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
 use mpc_protocol::validate_peer_id;
 
 /// Largest group the core accepts. DKG cost grows with n², and a bound
@@ -13,6 +13,10 @@ pub const MAX_PARTICIPANTS: usize = 255;
 
 /// Longest accepted session id, in bytes.
 pub const MAX_SESSION_ID_LEN: usize = 128;
+
+/// Longest message a signing session accepts, in bytes (its hex must fit
+/// in one relayed `sign_proposal`).
+pub const MAX_SIGN_MESSAGE_LEN: usize = 16 * 1024;
 
 /// Default time each phase (negotiation, mesh, DKG) may take.
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
@@ -107,6 +111,47 @@ pub fn validate_proposal(
     })
 }
 
+/// Checks a `sign_proposal` that `from` sent to `me`: a valid session id,
+/// the sender and `me` among at least two unique, well-formed signers, a
+/// group key of a known curve (33 bytes: secp256k1, 32: ed25519) and a hex
+/// message of at most [`MAX_SIGN_MESSAGE_LEN`] bytes. Whether `me` holds
+/// that wallet, and whether the signers reach its threshold, is for the
+/// decision (only the keystore knows). The result's `participants` are the
+/// sorted signers.
+pub fn validate_sign_proposal(
+    p: &SignProposal,
+    from: &str,
+    me: &str,
+) -> Result<(ValidProposal, Vec<u8>), String> {
+    let as_session = SessionProposal {
+        session_id: p.session_id.clone(),
+        total: u16::try_from(p.signers.len()).unwrap_or(u16::MAX),
+        threshold: u16::try_from(p.signers.len()).unwrap_or(u16::MAX),
+        participants: p.signers.clone(),
+        curve: None,
+        initiator: Some(from.to_string()),
+    };
+    let mut v = validate_proposal(&as_session, from, me).map_err(|e| {
+        e.replace("participant", "signer")
+            .replace("total", "signer count")
+    })?;
+    let key =
+        hex::decode(&p.group_public_key).map_err(|_| "group_public_key is not hex".to_string())?;
+    v.curve = match key.len() {
+        33 => Curve::Secp256k1,
+        32 => Curve::Ed25519,
+        n => return Err(format!("group_public_key has {n} bytes; expected 33 or 32")),
+    };
+    if p.message_hex.len() > 2 * MAX_SIGN_MESSAGE_LEN {
+        return Err(format!(
+            "message is longer than {MAX_SIGN_MESSAGE_LEN} bytes"
+        ));
+    }
+    let message = hex::decode(&p.message_hex).map_err(|_| "message_hex is not hex".to_string())?;
+    v.proposal.curve = Some(v.curve.as_str().to_string());
+    Ok((v, message))
+}
+
 /// The phase a session was in when something went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -116,6 +161,8 @@ pub enum Phase {
     Mesh,
     /// FROST rounds and the `ready` agreement.
     Dkg,
+    /// FROST signing rounds and aggregation.
+    Signing,
 }
 
 impl std::fmt::Display for Phase {
@@ -124,6 +171,7 @@ impl std::fmt::Display for Phase {
             Phase::Negotiation => "negotiation",
             Phase::Mesh => "mesh",
             Phase::Dkg => "dkg",
+            Phase::Signing => "signing",
         })
     }
 }
@@ -148,6 +196,10 @@ pub enum AbortReason {
     InvalidCommitment { peer: String, detail: String },
     /// A peer's round-2 share is malformed or fails verification.
     InvalidShare { peer: String, detail: String },
+    /// A signer's FROST signature share is malformed or fails verification.
+    InvalidSignatureShare { peer: String, detail: String },
+    /// A signer's data channel closed before the signature was complete.
+    SignerLeft { peer: String },
     /// `ready` hashes differ: someone saw other commitments than we did.
     /// `suspects` are the participants whose round-1 package differs
     /// between our view and a peer's.
@@ -173,6 +225,8 @@ impl AbortReason {
             | AbortReason::ChannelClosed { peer }
             | AbortReason::InvalidCommitment { peer, .. }
             | AbortReason::InvalidShare { peer, .. }
+            | AbortReason::InvalidSignatureShare { peer, .. }
+            | AbortReason::SignerLeft { peer }
             | AbortReason::ProtocolViolation { peer, .. } => Some(peer),
             AbortReason::TranscriptMismatch { suspects, .. } if suspects.len() == 1 => {
                 Some(&suspects[0])
@@ -207,6 +261,13 @@ impl std::fmt::Display for AbortReason {
             AbortReason::InvalidShare { peer, detail } => {
                 write!(f, "invalid share from {peer}: {detail}")
             }
+            AbortReason::InvalidSignatureShare { peer, detail } => {
+                write!(f, "invalid signature share from {peer}: {detail}")
+            }
+            AbortReason::SignerLeft { peer } => write!(
+                f,
+                "signer {peer} left (data channel closed) before the signature was complete"
+            ),
             AbortReason::TranscriptMismatch {
                 mismatched,
                 suspects,

@@ -34,7 +34,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::node::{Action, Command, Config, Event, Node, Progress};
 use crate::session::AbortReason;
-use crate::wallet::WalletResult;
+use crate::wallet::{SignatureResult, SigningWallet, WalletResult};
 
 /// Network behaviour. Delays are `(min, max)` in ms, drawn uniformly.
 #[derive(Clone, Debug)]
@@ -113,6 +113,21 @@ pub enum Fault {
         node: usize,
         to: Vec<usize>,
     },
+    /// In the signing session, sends every other signer a signature share
+    /// that fails verification.
+    #[cfg(feature = "faults")]
+    BadSignatureShare {
+        node: usize,
+    },
+}
+
+/// A signing session run after the wallet is created, over the mesh the
+/// DKG left open (channels are reused).
+#[derive(Clone, Debug)]
+pub struct SignPlan {
+    /// Node indexes; the first one proposes.
+    pub signers: Vec<usize>,
+    pub message: Vec<u8>,
 }
 
 /// One simulated session.
@@ -134,6 +149,8 @@ pub struct SimConfig {
     /// Garbage messages from a non-participant (`mallory`) injected at
     /// random times into random nodes, over the relay and over channels.
     pub noise: usize,
+    /// Sign a message once every node holds the wallet.
+    pub sign: Option<SignPlan>,
 }
 
 impl SimConfig {
@@ -149,6 +166,7 @@ impl SimConfig {
             record: false,
             max_time_ms: 600_000,
             noise: 0,
+            sign: None,
         }
     }
 }
@@ -157,6 +175,8 @@ impl SimConfig {
 #[derive(Clone, Debug)]
 pub enum Outcome {
     Finished(Box<WalletResult>),
+    /// The signing session produced (and this node verified) a signature.
+    Signed(Box<SignatureResult>),
     Aborted(AbortReason),
     /// It was made to vanish.
     Vanished,
@@ -204,6 +224,10 @@ pub struct SimReport {
     pub node_ids: Vec<String>,
     pub session_id: Option<String>,
     pub outcomes: BTreeMap<String, Outcome>,
+    /// The signing session's id, if one was proposed.
+    pub sign_session_id: Option<String>,
+    /// How the signing session ended at each signer.
+    pub sign_outcomes: BTreeMap<String, Outcome>,
     /// Every `Rejected` reason, per node, for diagnosis.
     pub rejections: BTreeMap<String, Vec<String>>,
     pub log: Vec<LogEntry>,
@@ -228,6 +252,28 @@ impl SimReport {
         let keys = self.group_keys();
         let first = keys.values().next()?.clone();
         (keys.len() == self.node_ids.len() && keys.values().all(|k| *k == first)).then_some(first)
+    }
+
+    /// The signatures of the signers that finished signing.
+    pub fn signatures(&self) -> BTreeMap<String, SignatureResult> {
+        self.sign_outcomes
+            .iter()
+            .filter_map(|(id, o)| match o {
+                Outcome::Signed(r) => Some((id.clone(), (**r).clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Abort reasons of the signers whose signing session aborted.
+    pub fn sign_aborts(&self) -> BTreeMap<String, AbortReason> {
+        self.sign_outcomes
+            .iter()
+            .filter_map(|(id, o)| match o {
+                Outcome::Aborted(r) => Some((id.clone(), r.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Abort reasons of the nodes that aborted.
@@ -318,6 +364,10 @@ struct Sim<'a> {
     /// Pairs whose ChannelOpen is already scheduled.
     opening: BTreeSet<(usize, usize)>,
     outcomes: Vec<Outcome>,
+    /// Set once the signing session is proposed.
+    phase2: bool,
+    sign_outcomes: Vec<Outcome>,
+    sign_session_id: Option<String>,
     rejections: BTreeMap<String, Vec<String>>,
     session_id: Option<String>,
     log: Vec<LogEntry>,
@@ -355,6 +405,9 @@ impl<'a> Sim<'a> {
                 .map(|(i, id)| (id.clone(), i))
                 .collect(),
             outcomes: vec![Outcome::Pending; ids.len()],
+            phase2: false,
+            sign_outcomes: vec![Outcome::Pending; ids.len()],
+            sign_session_id: None,
             ids,
             nodes,
             rng,
@@ -440,7 +493,17 @@ impl<'a> Sim<'a> {
             }
             match item {
                 Item::TickAll => {
-                    let done = (0..n).all(|i| !matches!(self.outcomes[i], Outcome::Pending));
+                    let dkg_done = (0..n).all(|i| !matches!(self.outcomes[i], Outcome::Pending));
+                    let sign_done = match &self.cfg.sign {
+                        None => true,
+                        Some(plan) if self.phase2 => plan
+                            .signers
+                            .iter()
+                            .all(|j| !matches!(self.sign_outcomes[*j], Outcome::Pending)),
+                        // Signing starts only if every node got the wallet.
+                        Some(_) => !self.all_finished(),
+                    };
+                    let done = dkg_done && sign_done;
                     if done && self.busy == 0 {
                         break;
                     }
@@ -468,7 +531,20 @@ impl<'a> Sim<'a> {
             }
         }
         let ids = self.ids.clone();
+        let signers: BTreeSet<usize> = match (&self.cfg.sign, self.phase2) {
+            (Some(plan), true) => plan.signers.iter().copied().collect(),
+            _ => BTreeSet::new(),
+        };
+        let sign_outcomes = self
+            .sign_outcomes
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| signers.contains(j))
+            .map(|(j, o)| (ids[j].clone(), o))
+            .collect();
         SimReport {
+            sign_session_id: self.sign_session_id,
+            sign_outcomes,
             outcomes: ids.iter().cloned().zip(self.outcomes).collect(),
             node_ids: ids,
             session_id: self.session_id,
@@ -519,9 +595,46 @@ impl<'a> Sim<'a> {
         }
     }
 
+    fn all_finished(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Finished(_)))
+    }
+
+    /// Once every node holds the wallet, the plan's first signer proposes.
+    fn maybe_start_signing(&mut self) {
+        let Some(plan) = self.cfg.sign.clone() else {
+            return;
+        };
+        if self.phase2 || !self.all_finished() {
+            return;
+        }
+        self.phase2 = true;
+        let proposer = plan.signers[0];
+        let Outcome::Finished(w) = &self.outcomes[proposer] else {
+            return;
+        };
+        let wallet = Box::new(SigningWallet::from(&**w));
+        let signers = plan.signers.iter().map(|j| self.ids[*j].clone()).collect();
+        self.schedule(
+            self.now + 1,
+            proposer,
+            Item::Event(Event::Command(Command::Sign {
+                session_id: Some("sign-1".into()),
+                wallet,
+                message: plan.message.clone(),
+                signers,
+            })),
+        );
+    }
+
     fn vanish(&mut self, i: usize, close_channels: bool) {
         self.dead.insert(i);
-        self.outcomes[i] = Outcome::Vanished;
+        if self.phase2 {
+            self.sign_outcomes[i] = Outcome::Vanished;
+        } else {
+            self.outcomes[i] = Outcome::Vanished;
+        }
         if close_channels {
             let peers: Vec<usize> = self
                 .open
@@ -643,10 +756,37 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+            Action::Progress(Progress::NeedsSignDecision { proposal, .. }) => {
+                self.sign_session_id
+                    .get_or_insert(proposal.session_id.clone());
+                let wallet = match &self.outcomes[i] {
+                    Outcome::Finished(w) => Some(Box::new(SigningWallet::from(&**w))),
+                    _ => None,
+                };
+                let at = self.now + self.delay(self.cfg.net.decision_delay_ms);
+                let reason = wallet.is_none().then(|| "no such wallet".to_string());
+                self.schedule(
+                    at,
+                    i,
+                    Item::Event(Event::SignDecision {
+                        session_id: proposal.session_id,
+                        wallet,
+                        reason,
+                    }),
+                );
+            }
             Action::Progress(_) => {}
             Action::Finished(w) => {
                 self.session_id.get_or_insert(w.session_id.clone());
                 self.outcomes[i] = Outcome::Finished(w);
+                self.maybe_start_signing();
+            }
+            Action::Signed(r) => {
+                self.sign_session_id.get_or_insert(r.session_id.clone());
+                self.sign_outcomes[i] = Outcome::Signed(r);
+            }
+            Action::Aborted { reason, .. } if self.phase2 => {
+                self.sign_outcomes[i] = Outcome::Aborted(reason)
             }
             Action::Aborted { reason, .. } => self.outcomes[i] = Outcome::Aborted(reason),
             Action::Rejected { reason, .. } => {
@@ -747,6 +887,7 @@ fn misbehaviour_for(cfg: &SimConfig, ids: &[String], i: usize) -> crate::dkg::Mi
             Fault::Equivocate { node, to } if *node == i => {
                 m.equivocate_to.extend(to.iter().map(|t| ids[*t].clone()));
             }
+            Fault::BadSignatureShare { node } if *node == i => m.bad_signature_share = true,
             _ => {}
         }
     }

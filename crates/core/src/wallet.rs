@@ -58,7 +58,46 @@ impl std::fmt::Debug for SecretKeyPackage {
     }
 }
 
+impl SecretKeyPackage {
+    /// Reads frost's serialization (as stored in the keystore).
+    pub fn deserialize(curve: Curve, bytes: &[u8]) -> Result<Self, String> {
+        let bad = format!("not a {curve} key package");
+        let inner = match curve {
+            Curve::Secp256k1 => frost_secp256k1_tr::keys::KeyPackage::deserialize(bytes)
+                .map(KeyPackage::Secp256k1)
+                .map_err(|_| bad.clone())?,
+            Curve::Ed25519 => frost_ed25519::keys::KeyPackage::deserialize(bytes)
+                .map(KeyPackage::Ed25519)
+                .map_err(|_| bad.clone())?,
+        };
+        Ok(SecretKeyPackage(inner))
+    }
+}
+
 impl PublicKeyPackage {
+    /// Reads frost's serialization (as stored in the keystore metadata).
+    pub fn deserialize(curve: Curve, bytes: &[u8]) -> Result<Self, String> {
+        let bad = format!("not a {curve} public key package");
+        Ok(match curve {
+            Curve::Secp256k1 => frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(bytes)
+                .map(PublicKeyPackage::Secp256k1)
+                .map_err(|_| bad.clone())?,
+            Curve::Ed25519 => frost_ed25519::keys::PublicKeyPackage::deserialize(bytes)
+                .map(PublicKeyPackage::Ed25519)
+                .map_err(|_| bad.clone())?,
+        })
+    }
+
+    /// Hex of the group verifying key, as `wallet_created` and the keystore
+    /// carry it.
+    pub fn group_public_key(&self) -> String {
+        let bytes = match self {
+            PublicKeyPackage::Secp256k1(p) => p.verifying_key().serialize().ok(),
+            PublicKeyPackage::Ed25519(p) => p.verifying_key().serialize().ok(),
+        };
+        hex::encode(bytes.unwrap_or_default())
+    }
+
     pub fn serialize(&self) -> Vec<u8> {
         match self {
             PublicKeyPackage::Secp256k1(p) => p.serialize().expect("serializable package"),
@@ -95,4 +134,85 @@ impl WalletResult {
             Curve::Ed25519 => None,
         }
     }
+}
+
+/// What a signer needs of a wallet: its public data and this node's
+/// secret key package. `Debug` never shows the key package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningWallet {
+    pub curve: Curve,
+    pub threshold: u16,
+    /// Sorted; FROST identifier `i` belongs to `participants[i - 1]`.
+    pub participants: Vec<String>,
+    /// Hex of the group verifying key.
+    pub group_public_key: String,
+    pub public_key_package: PublicKeyPackage,
+    pub key_package: SecretKeyPackage,
+}
+
+impl SigningWallet {
+    /// From a keystore's fields: curve, threshold, participants, the hex
+    /// public key package and the decrypted key package bytes. Checks that
+    /// they belong together.
+    pub fn from_parts(
+        curve: Curve,
+        threshold: u16,
+        participants: Vec<String>,
+        public_key_package_hex: &str,
+        key_package: &[u8],
+    ) -> Result<Self, String> {
+        let public = hex::decode(public_key_package_hex)
+            .map_err(|_| "public key package is not hex".to_string())
+            .and_then(|b| PublicKeyPackage::deserialize(curve, &b))?;
+        let key = SecretKeyPackage::deserialize(curve, key_package)?;
+        let same_key = match (key.expose(), &public) {
+            (KeyPackage::Secp256k1(k), PublicKeyPackage::Secp256k1(p)) => {
+                k.verifying_key() == p.verifying_key()
+            }
+            (KeyPackage::Ed25519(k), PublicKeyPackage::Ed25519(p)) => {
+                k.verifying_key() == p.verifying_key()
+            }
+            _ => false,
+        };
+        if !same_key {
+            return Err("key package and public key package disagree".into());
+        }
+        let mut participants = participants;
+        participants.sort();
+        Ok(SigningWallet {
+            curve,
+            threshold,
+            participants,
+            group_public_key: public.group_public_key(),
+            public_key_package: public,
+            key_package: key,
+        })
+    }
+}
+
+impl From<&WalletResult> for SigningWallet {
+    fn from(w: &WalletResult) -> Self {
+        SigningWallet {
+            curve: w.curve,
+            threshold: w.threshold,
+            participants: w.participants.clone(),
+            group_public_key: w.group_public_key.clone(),
+            public_key_package: w.public_key_package.clone(),
+            key_package: w.key_package.clone(),
+        }
+    }
+}
+
+/// A signature every signer aggregated and verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureResult {
+    pub session_id: String,
+    pub curve: Curve,
+    /// Hex of the group verifying key.
+    pub group_public_key: String,
+    pub message: Vec<u8>,
+    /// Sorted peer ids of the signers.
+    pub signers: Vec<String>,
+    /// 64 bytes: BIP340 (x-only R, s) for secp256k1, R || s for ed25519.
+    pub signature: Vec<u8>,
 }

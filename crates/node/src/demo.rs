@@ -136,8 +136,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
         }
     }
     let elapsed = started.elapsed();
-    let _ = server.shutdown().await;
     if !errors.is_empty() {
+        let _ = server.shutdown().await;
         return Err(errors.join("\n"));
     }
     let key = &results[0].wallet.group_public_key;
@@ -149,6 +149,14 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
     }
     let addresses = mpc_address::addresses(opts.curve.as_str(), key, opts.network)
         .map_err(|e| e.to_string())?;
+    say("");
+    say(&format!(
+        "--- signing {DEMO_MESSAGE:?} with {} of the {} shares ---",
+        opts.threshold, opts.nodes
+    ));
+    let signed = sign(&server.ws_url(), &ids, &results, opts, &printer, &dir).await;
+    let _ = server.shutdown().await;
+    let signed = signed?;
     if opts.json {
         let per_node: serde_json::Map<_, _> = results
             .iter()
@@ -169,6 +177,14 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
                 "addresses": addresses,
                 "keystore_paths": keystores,
                 "elapsed_ms": elapsed.as_millis() as u64,
+                "signature": {
+                    "session_id": signed.result.session_id,
+                    "signers": signed.result.signers,
+                    "message_hex": hex::encode(&signed.result.message),
+                    "signature": hex::encode(&signed.result.signature),
+                    "verified": true,
+                    "elapsed_ms": signed.elapsed.as_millis() as u64,
+                },
             })
         );
     } else {
@@ -195,6 +211,19 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
             ));
         }
         say(&format!(
+            "  signature:        {} ({} by {} in {:.0} ms)",
+            hex::encode(&signed.result.signature),
+            match opts.curve {
+                Curve::Secp256k1 => "BIP340",
+                Curve::Ed25519 => "Ed25519",
+            },
+            signed.result.signers.join(", "),
+            signed.elapsed.as_secs_f64() * 1000.0
+        ));
+        say(&format!(
+            "  verified:         message {DEMO_MESSAGE:?} under the group key, by every signer"
+        ));
+        say(&format!(
             "  (encrypted with the passphrase {DEMO_PASSPHRASE:?}; try `mpc-wallet --keystore {} wallets`)",
             results[0]
                 .keystore_path
@@ -204,4 +233,92 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
         ));
     }
     Ok(results)
+}
+
+/// The message the demo signs.
+pub const DEMO_MESSAGE: &str = "hello from mpc-wallet";
+
+/// A signature the demo's signers agreed on.
+pub struct DemoSignature {
+    pub result: Box<mpc_core::SignatureResult>,
+    pub elapsed: Duration,
+}
+
+/// The first `threshold` nodes sign [`DEMO_MESSAGE`]: the first proposes
+/// with its wallet from the DKG; the others join, find the wallet in their
+/// keystore by group key and decrypt their share.
+async fn sign(
+    url: &str,
+    ids: &[String],
+    results: &[DemoNode],
+    opts: &DemoOptions,
+    printer: &FlowPrinter,
+    dir: &std::path::Path,
+) -> Result<DemoSignature, String> {
+    let signers: Vec<String> = ids[..usize::from(opts.threshold)].to_vec();
+    let mut tasks = Vec::new();
+    let mut started = Instant::now();
+    // Joiners first (they must be registered when the proposal comes),
+    // then the proposer; the time is measured from the proposer's start.
+    for (i, id) in signers.iter().enumerate().rev() {
+        let node_opts = NodeOptions {
+            server: url.to_string(),
+            peer_id: id.clone(),
+            ice_servers: None,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            timeout: Duration::from_secs(60),
+        };
+        let storage = Storage {
+            keystore: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
+            passphrase: DEMO_PASSPHRASE.into(),
+            work_factor: crate::work_factor(),
+        };
+        let goal = if i == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            started = Instant::now();
+            Goal::Command(Command::Sign {
+                session_id: None,
+                wallet: Box::new(mpc_core::SigningWallet::from(&*results[0].wallet)),
+                message: DEMO_MESSAGE.as_bytes().to_vec(),
+                signers: signers.clone(),
+            })
+        } else {
+            Goal::Join { from: None }
+        };
+        let mut observer = if opts.json {
+            crate::observer::Quiet::accepting().boxed()
+        } else {
+            Box::new(printer.clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            driver::run(node_opts, goal, Some(storage), observer.as_mut()).await
+        }));
+    }
+    tasks.reverse();
+    let mut sigs = Vec::new();
+    let mut errors = Vec::new();
+    for (id, task) in signers.iter().zip(tasks) {
+        match task.await {
+            Ok(Ok(Outcome::Signed(sig))) => sigs.push(sig),
+            Ok(Ok(_)) => errors.push(format!("{id}: ended without a signature")),
+            Ok(Err(e)) => errors.push(format!("{id}: {e}")),
+            Err(e) => errors.push(format!("{id}: task failed: {e}")),
+        }
+    }
+    let elapsed = started.elapsed();
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    let first = sigs.remove(0);
+    if let Some(other) = sigs.iter().find(|s| s.signature != first.signature) {
+        return Err(format!(
+            "signers disagree on the signature: {} vs {}",
+            hex::encode(&first.signature),
+            hex::encode(&other.signature)
+        ));
+    }
+    Ok(DemoSignature {
+        result: first,
+        elapsed,
+    })
 }

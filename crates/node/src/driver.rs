@@ -14,10 +14,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use mpc_core::{Action, Command, Config, Event, Node, Progress, WalletResult};
+use mpc_core::{
+    Action, Command, Config, Event, Node, Progress, SignatureResult, SigningWallet, WalletResult,
+};
 use mpc_keystore::fs::Keystore;
 use mpc_keystore::{KeyShareFile, Metadata, Secret};
-use mpc_protocol::peer::SessionProposal;
+use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
 use mpc_protocol::signal::ServerMessage;
 use mpc_protocol::{IceServer, PeerMessage};
 use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
@@ -51,9 +53,12 @@ pub struct Storage {
 #[derive(Clone, Debug)]
 pub enum Goal {
     /// Give the core this command once registered: `ListPeers` (print and
-    /// stop) or `Create` (propose a wallet and take part in it).
+    /// stop), `Create` (propose a wallet and take part in it) or `Sign`
+    /// (propose signing with a stored wallet and take part).
     Command(Command),
-    /// Wait for a proposal (from `from`, if set) and take part if accepted.
+    /// Wait for a proposal (from `from`, if set) and take part if accepted:
+    /// a wallet to create, or a message to sign with a wallet in the
+    /// keystore.
     Join { from: Option<String> },
 }
 
@@ -68,6 +73,17 @@ pub enum Outcome {
         /// reported `wallet_created` (or the linger time ran out).
         elapsed: Duration,
     },
+    /// A signature this node aggregated and verified.
+    Signed(Box<SignatureResult>),
+}
+
+/// What a joiner is asked about a sign proposal.
+#[derive(Clone, Debug)]
+pub struct SignRequest {
+    pub from: String,
+    pub proposal: SignProposal,
+    /// The id of the wallet in this node's keystore.
+    pub wallet_id: String,
 }
 
 /// Why a run failed; `Display` is what the user reads.
@@ -99,6 +115,15 @@ pub trait Observer: Send {
     fn auto_decision(&mut self, from: &str, proposal: &SessionProposal) -> Option<bool>;
     /// Blocking interactive question (runs on a blocking thread).
     fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
+        Box::new(|_| false)
+    }
+    /// As [`Observer::auto_decision`], for a sign proposal whose wallet is
+    /// in the keystore.
+    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
+        None
+    }
+    /// As [`Observer::prompt`], for a sign proposal.
+    fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
         Box::new(|_| false)
     }
 }
@@ -137,6 +162,9 @@ struct Driver {
     rtc_rx: mpsc::Receiver<RtcEvent>,
     decisions_tx: mpsc::Sender<(String, bool)>,
     decisions_rx: mpsc::Receiver<(String, bool)>,
+    /// Events from blocking tasks (a sign decision with its decrypted key).
+    events_tx: mpsc::Sender<Event>,
+    events_rx: mpsc::Receiver<Event>,
     /// Events the driver itself produces (e.g. a failed send).
     internal: Vec<Event>,
     registered: bool,
@@ -144,10 +172,14 @@ struct Driver {
     session: Option<String>,
     peers: Option<Vec<String>>,
     finished: Option<(Box<WalletResult>, PathBuf)>,
+    signed: Option<Box<SignatureResult>>,
     stored_by: usize,
     finished_at: Option<Instant>,
     /// When this node sent or first saw the proposal.
     proposal_at: Option<Instant>,
+    /// Test hook (`MPC_WALLET_TEST_STALL_BEFORE=<type>`): stall instead of
+    /// sending the first peer message of this type, like a hung process.
+    stall_before: Option<String>,
 }
 
 /// After our own share is stored, how long to wait for everyone's
@@ -167,6 +199,7 @@ impl Driver {
             .map_err(|e| NodeError::Other(format!("no randomness: {e}")))?;
         let (rtc_tx, rtc_rx) = mpsc::channel(1024);
         let (decisions_tx, decisions_rx) = mpsc::channel(4);
+        let (events_tx, events_rx) = mpsc::channel(4);
         Ok(Driver {
             opts,
             goal,
@@ -179,14 +212,18 @@ impl Driver {
             rtc_rx,
             decisions_tx,
             decisions_rx,
+            events_tx,
+            events_rx,
             internal: Vec::new(),
             registered: false,
             session: None,
             peers: None,
             finished: None,
+            signed: None,
             stored_by: 0,
             finished_at: None,
             proposal_at: None,
+            stall_before: std::env::var("MPC_WALLET_TEST_STALL_BEFORE").ok(),
         })
     }
 
@@ -212,7 +249,7 @@ impl Driver {
                         }
                     },
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                        if self.finished.is_some() {
+                        if self.finished.is_some() || self.signed.is_some() {
                             // Our share is stored; the server isn't needed.
                             self.finished_at = Some(Instant::now() - LINGER);
                             continue;
@@ -241,6 +278,7 @@ impl Driver {
                     accept,
                     reason: (!accept).then(|| "declined by user".to_string()),
                 },
+                Some(ev) = self.events_rx.recv() => ev,
                 _ = tick.tick() => Event::Tick(self.now_ms()),
             };
             self.step(event, obs).await?;
@@ -252,6 +290,12 @@ impl Driver {
             return Some(Outcome::Peers(peers));
         }
         let at = self.finished_at?;
+        if let Some(sig) = &self.signed {
+            if self.stored_by + 1 >= sig.signers.len() || at.elapsed() >= LINGER {
+                return self.signed.take().map(Outcome::Signed);
+            }
+            return None;
+        }
         let everyone = self
             .finished
             .as_ref()
@@ -349,6 +393,10 @@ impl Driver {
                 }
             }
             Action::SendPeer { to, msg } => {
+                if self.stall_before.as_deref() == Some(msg.msg_type()) {
+                    eprintln!("test hook: stalling before {}", msg.msg_type());
+                    std::future::pending::<()>().await;
+                }
                 let json = msg.to_json();
                 obs.sent(&me, &to, true, &json);
                 let sent = match &self.rtc {
@@ -383,6 +431,10 @@ impl Driver {
                 obs.progress(&me, &p);
             }
             Action::Finished(w) => self.store(w).await?,
+            Action::Signed(sig) => {
+                self.signed = Some(sig);
+                self.finished_at = Some(Instant::now());
+            }
             Action::Aborted { session_id, reason } => {
                 return Err(NodeError::Aborted {
                     session_id,
@@ -412,7 +464,12 @@ impl Driver {
                 }
             }
             Progress::ServerError { error } => {
-                if !self.registered || matches!(self.goal, Goal::Command(Command::Create { .. })) {
+                if !self.registered
+                    || matches!(
+                        self.goal,
+                        Goal::Command(Command::Create { .. } | Command::Sign { .. })
+                    )
+                {
                     if let Some(sid) = self.node.active_session().map(str::to_string) {
                         // Tell the others; this run is over either way.
                         let actions = self
@@ -462,7 +519,10 @@ impl Driver {
                     }
                 }
             }
-            Progress::PeerStored { .. } => self.stored_by += 1,
+            Progress::NeedsSignDecision { from, proposal } => {
+                self.on_sign_proposal(from, proposal, obs)
+            }
+            Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,
             _ => {}
         }
         Ok(())
@@ -472,12 +532,76 @@ impl Driver {
     /// then start what this run is for.
     fn start_goal(&mut self) -> Result<(), NodeError> {
         if let Goal::Command(command) = &self.goal {
-            if matches!(command, Command::Create { .. }) {
+            if matches!(command, Command::Create { .. } | Command::Sign { .. }) {
                 self.proposal_at = Some(Instant::now());
             }
             self.internal.push(Event::Command(command.clone()));
         }
         Ok(())
+    }
+
+    /// A sign proposal: find the wallet by its group key, ask, and answer
+    /// with the decrypted key package (or decline, saying why).
+    fn on_sign_proposal(&mut self, from: &str, proposal: &SignProposal, obs: &mut dyn Observer) {
+        let sid = proposal.session_id.clone();
+        let decline = |reason: String| decline_sign(&proposal.session_id, reason);
+        let wanted = match &self.goal {
+            Goal::Join { from: Some(f) } => f == from,
+            Goal::Join { from: None } => true,
+            _ => false,
+        };
+        if !wanted || self.session.is_some() {
+            self.internal
+                .push(decline("not expecting a proposal from this peer".into()));
+            return;
+        }
+        let Some(storage) = self.storage.clone() else {
+            self.internal
+                .push(decline("this node has no keystore".into()));
+            return;
+        };
+        let found = storage
+            .keystore
+            .find(&proposal.group_public_key)
+            .ok()
+            .filter(|(_, f)| {
+                f.metadata
+                    .group_public_key
+                    .eq_ignore_ascii_case(&proposal.group_public_key)
+            });
+        let Some((_, file)) = found else {
+            self.internal.push(decline(format!(
+                "{} has no wallet with group key {}",
+                self.opts.peer_id, proposal.group_public_key
+            )));
+            return;
+        };
+        self.session = Some(sid.clone());
+        let req = SignRequest {
+            from: from.to_string(),
+            proposal: proposal.clone(),
+            wallet_id: file.metadata.id.clone(),
+        };
+        let auto = obs.auto_sign_decision(&req);
+        let ask = obs.sign_prompt();
+        let tx = self.events_tx.clone();
+        // The prompt and scrypt both block: keep them off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let accept = auto.unwrap_or_else(|| ask(req));
+            let event = if !accept {
+                decline_sign(&sid, "declined by user".into())
+            } else {
+                match open_signing_wallet(&file, &storage.passphrase) {
+                    Ok(w) => Event::SignDecision {
+                        session_id: sid.clone(),
+                        wallet: Some(Box::new(w)),
+                        reason: None,
+                    },
+                    Err(e) => decline_sign(&sid, e),
+                }
+            };
+            let _ = tx.blocking_send(event);
+        });
     }
 
     /// The server's ICE servers are used unless the user gave others.
@@ -499,5 +623,30 @@ impl Driver {
             rtc.shutdown().await;
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), self.ws.close(None)).await;
+    }
+}
+
+/// Decrypts a wallet file's key package into what the core signs with.
+pub fn open_signing_wallet(file: &KeyShareFile, passphrase: &str) -> Result<SigningWallet, String> {
+    let m = &file.metadata;
+    let curve: Curve = m.curve.parse()?;
+    let secret = file
+        .open(passphrase)
+        .map_err(|e| format!("cannot open the key share of wallet {}: {e}", m.id))?;
+    SigningWallet::from_parts(
+        curve,
+        m.threshold,
+        m.participants.clone(),
+        &m.public_key_package,
+        secret.key_package(),
+    )
+    .map_err(|e| format!("wallet {}: {e}", m.id))
+}
+
+fn decline_sign(session_id: &str, reason: String) -> Event {
+    Event::SignDecision {
+        session_id: session_id.to_string(),
+        wallet: None,
+        reason: Some(reason),
     }
 }

@@ -75,7 +75,8 @@ enum Commands {
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
     },
-    /// Wait for a proposal, show it, and take part if accepted.
+    /// Wait for a proposal (a wallet to create, or a message to sign with a
+    /// wallet in the keystore), show it, and take part if accepted.
     Join {
         /// Accept without asking.
         #[arg(long)]
@@ -83,6 +84,28 @@ enum Commands {
         /// Only consider proposals from this peer.
         #[arg(long)]
         from: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Propose signing a message with a wallet, and take part in signing.
+    Sign {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The bytes to sign, in hex (e.g. a 32-byte sighash).
+        #[arg(long, conflicts_with = "message", required_unless_present = "message")]
+        message_hex: Option<String>,
+        /// The text to sign (its UTF-8 bytes).
+        #[arg(long)]
+        message: Option<String>,
+        /// Signers, comma-separated; this node is always one [default: this
+        /// node and the next participants in sorted order, up to the threshold].
+        #[arg(long, value_delimiter = ',')]
+        signers: Vec<String>,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
         /// Seconds each phase may take.
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
@@ -239,6 +262,22 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             });
             take_part(&cli, me, goal, *timeout_secs, false)
         }
+        Commands::Sign {
+            wallet,
+            message_hex,
+            message,
+            signers,
+            session_id,
+            timeout_secs,
+        } => sign(
+            &cli,
+            wallet,
+            message_hex.as_deref(),
+            message.as_deref(),
+            signers,
+            session_id.clone(),
+            *timeout_secs,
+        ),
         Commands::Join {
             yes,
             from,
@@ -281,6 +320,10 @@ fn take_part(
             keystore_path,
             elapsed,
         }) => (wallet, keystore_path, elapsed),
+        Ok(Outcome::Signed(sig)) => {
+            print_signature(&sig, cli.json);
+            return Ok(ExitCode::SUCCESS);
+        }
         Ok(_) => return Err("unexpected outcome".into()),
         Err(e) => return Err(e.to_string()),
     };
@@ -318,6 +361,118 @@ fn take_part(
         println!("  key share:        {}", keystore_path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sign`: open the wallet (passphrase first), propose, sign, verify.
+fn sign(
+    cli: &Cli,
+    query: &str,
+    message_hex: Option<&str>,
+    message: Option<&str>,
+    signers: &[String],
+    session_id: Option<String>,
+    timeout: u64,
+) -> Result<ExitCode, String> {
+    let message = match (message_hex, message) {
+        (Some(h), _) => match hex::decode(h.trim_start_matches("0x")) {
+            Ok(m) => m,
+            Err(_) => return usage("--message-hex is not hex"),
+        },
+        (None, Some(t)) => t.as_bytes().to_vec(),
+        (None, None) => return usage("give --message-hex or --message"),
+    };
+    if message.len() > mpc_core::session::MAX_SIGN_MESSAGE_LEN {
+        return usage(format!(
+            "the message is longer than {} bytes",
+            mpc_core::session::MAX_SIGN_MESSAGE_LEN
+        ));
+    }
+    let (_, file) = keystore(cli)?.find(query).map_err(|e| e.to_string())?;
+    let me = cli
+        .peer_id
+        .clone()
+        .unwrap_or_else(|| file.metadata.peer_id.clone());
+    let meta = &file.metadata;
+    if !meta.participants.contains(&me) {
+        return usage(format!("{me} is not a participant of wallet {}", meta.id));
+    }
+    let mut signers: Vec<String> = signers.to_vec();
+    if signers.is_empty() {
+        signers = std::iter::once(me.clone())
+            .chain(meta.participants.iter().filter(|p| **p != me).cloned())
+            .take(usize::from(meta.threshold))
+            .collect();
+    } else if !signers.contains(&me) {
+        signers.insert(0, me.clone());
+    }
+    if let Some(x) = signers.iter().find(|x| !meta.participants.contains(x)) {
+        return usage(format!("{x} is not a participant of wallet {}", meta.id));
+    }
+    if signers.len() < usize::from(meta.threshold) {
+        return usage(format!(
+            "wallet {} needs {} signers; {} given",
+            meta.id,
+            meta.threshold,
+            signers.len()
+        ));
+    }
+    let passphrase = unlock_passphrase(&meta.id)?;
+    let wallet = driver::open_signing_wallet(&file, &passphrase)?;
+    let opts = node_options(cli, me, timeout)?;
+    let goal = Goal::Command(Command::Sign {
+        session_id,
+        wallet: Box::new(wallet),
+        message,
+        signers,
+    });
+    let mut term = Terminal::new(cli.json, false);
+    let result = runtime()?.block_on(driver::run(opts, goal, None, &mut term));
+    term.finish();
+    match result {
+        Ok(Outcome::Signed(sig)) => {
+            print_signature(&sig, cli.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(_) => Err("unexpected outcome".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "session_id": sig.session_id,
+                "signature": hex::encode(&sig.signature),
+                "group_public_key": sig.group_public_key,
+                "message_hex": hex::encode(&sig.message),
+            })
+        );
+    } else {
+        let scheme = match sig.curve {
+            Curve::Secp256k1 => "BIP340 Schnorr (Taproot key path)",
+            Curve::Ed25519 => "Ed25519",
+        };
+        println!("signature: {}", hex::encode(&sig.signature));
+        println!("  {scheme}, verified by every signer under the group key");
+        println!("  group public key: {}", sig.group_public_key);
+        println!("  signers:          {}", sig.signers.join(", "));
+        println!("  message hex:      {}", hex::encode(&sig.message));
+    }
+}
+
+/// The passphrase that opens an existing share: `MPC_WALLET_PASSPHRASE`,
+/// or asked once on the terminal, before connecting.
+fn unlock_passphrase(wallet_id: &str) -> Result<String, String> {
+    if let Ok(p) = std::env::var("MPC_WALLET_PASSPHRASE") {
+        if p.is_empty() {
+            return Err("MPC_WALLET_PASSPHRASE is empty".into());
+        }
+        return Ok(p);
+    }
+    rpassword::prompt_password(format!("Passphrase of wallet {wallet_id}: "))
+        .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mpc_core::Progress;
-use mpc_protocol::peer::SessionProposal;
+use mpc_protocol::peer::{SessionProposal, SignProposal};
 use serde_json::Value;
 
-use crate::driver::Observer;
+use crate::driver::{Observer, SignRequest};
 
 /// Shortens long strings (hex packages, SDP) so a message fits a line.
 pub fn abbreviate(json: &str) -> String {
@@ -44,6 +44,34 @@ pub fn describe(from: &str, p: &SessionProposal) -> String {
         p.curve.as_deref().unwrap_or("secp256k1"),
         p.participants.join(", ")
     )
+}
+
+/// The message of a sign proposal as text, if it is printable UTF-8.
+pub fn printable_text(message: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(message).ok()?;
+    (!text.is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\t'))
+    .then_some(text)
+}
+
+/// What a sign proposal asks, for prompts and logs: the message in hex
+/// and, if printable, as text; the wallet; the signers.
+pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> String {
+    let message = hex::decode(&p.message_hex).unwrap_or_default();
+    let mut s = format!(
+        "session {} from {from}: sign {} bytes with wallet {} (signers {})\n    message hex:  {}",
+        p.session_id,
+        message.len(),
+        wallet_id.unwrap_or(&p.group_public_key),
+        p.signers.join(", "),
+        p.message_hex
+    );
+    if let Some(text) = printable_text(&message) {
+        s.push_str(&format!("\n    message text: {text:?}"));
+    }
+    s
 }
 
 /// Terminal output of `create` and `join`.
@@ -90,6 +118,15 @@ pub fn progress_text(p: &Progress) -> Option<String> {
         Progress::MeshReady { ready, needed, .. } => format!("mesh ready {ready}/{needed}"),
         Progress::DkgRound { round, .. } => format!("DKG round {round}"),
         Progress::PeerStored { peer, .. } => format!("{peer} stored its share"),
+        Progress::NeedsSignDecision { from, proposal } => {
+            format!(
+                "sign proposal received: {}",
+                describe_sign(from, proposal, None)
+            )
+        }
+        Progress::SignRound { round: 3, .. } => "signature aggregated and verified".into(),
+        Progress::SignRound { round, .. } => format!("signing round {round}"),
+        Progress::PeerSigned { peer, .. } => format!("{peer} verified the signature"),
     })
 }
 
@@ -104,13 +141,46 @@ impl Observer for Terminal {
 
     fn sent(&mut self, _me: &str, to: &str, _via_channel: bool, json: &str) {
         // The core reports no milestone for sending the proposal itself.
-        if let (Some(bar), true) = (&self.bar, json.contains("\"session_proposal\"")) {
+        let proposal = json.contains("\"session_proposal\"") || json.contains("\"sign_proposal\"");
+        if let (Some(bar), true) = (&self.bar, proposal) {
             bar.println(format!("  proposal sent to {to}"));
         }
     }
 
     fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
         self.yes.then_some(true)
+    }
+
+    fn auto_sign_decision(&mut self, req: &SignRequest) -> Option<bool> {
+        if let Some(bar) = &self.bar {
+            bar.println(format!(
+                "  {}",
+                describe_sign(&req.from, &req.proposal, Some(&req.wallet_id))
+            ));
+        }
+        self.yes.then_some(true)
+    }
+
+    fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
+        let bar = self.bar.clone();
+        Box::new(move |req| {
+            let ask = || {
+                let mut err = std::io::stderr();
+                let _ = write!(
+                    err,
+                    "Sign? {}\n[y/N] ",
+                    describe_sign(&req.from, &req.proposal, Some(&req.wallet_id))
+                );
+                let _ = err.flush();
+                let mut line = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut line);
+                matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+            };
+            match bar {
+                Some(bar) => bar.suspend(ask),
+                None => ask(),
+            }
+        })
     }
 
     fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
@@ -173,6 +243,10 @@ impl Observer for FlowPrinter {
     fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
         Some(true)
     }
+
+    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
+        Some(true)
+    }
 }
 
 /// Shows nothing; accepts every proposal (used by `--json` demo nodes).
@@ -198,6 +272,10 @@ impl Observer for Quiet {
     fn progress(&mut self, _me: &str, _p: &Progress) {}
 
     fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
+        Some(self.accept)
+    }
+
+    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
         Some(self.accept)
     }
 }

@@ -167,6 +167,48 @@ pub struct WalletCreated {
     pub pubkey: String,
 }
 
+/// `sign_proposal`: the proposer asks `signers` (itself included) to sign
+/// `message_hex` with the wallet whose group key is `group_public_key`.
+/// Sent through the relay, like `session_proposal`; each signer answers
+/// with a `session_response` to every other signer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignProposal {
+    pub session_id: String,
+    /// Hex of the wallet's group verifying key, as in `wallet_created`.
+    pub group_public_key: String,
+    /// Hex of the exact bytes to sign.
+    pub message_hex: String,
+    /// Peer ids of every signer, the proposer included.
+    pub signers: Vec<String>,
+}
+
+/// `sign_commitment`: a FROST signing round-1 commitment (hiding and
+/// binding nonce commitments), broadcast to every other signer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignCommitment {
+    pub session_id: String,
+    /// Hex of frost's serialized `SigningCommitments`.
+    pub data: String,
+}
+
+/// `signature_share`: a FROST signing round-2 share, broadcast to every
+/// other signer (each signer aggregates for itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureShare {
+    pub session_id: String,
+    /// Hex of frost's serialized `SignatureShare`.
+    pub data: String,
+}
+
+/// `signature_created`: the sender aggregated and verified this signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureCreated {
+    pub session_id: String,
+    /// Hex of the 64-byte signature (BIP340 for secp256k1, RFC 8032 for
+    /// ed25519).
+    pub signature: String,
+}
+
 macro_rules! peer_messages {
     ($( $(#[$meta:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// Every typed peer message. The `type` names live only here.
@@ -199,6 +241,10 @@ peer_messages! {
     Share(Share) = "share",
     Ready(Ready) = "ready",
     WalletCreated(WalletCreated) = "wallet_created",
+    SignProposal(SignProposal) = "sign_proposal",
+    SignCommitment(SignCommitment) = "sign_commitment",
+    SignatureShare(SignatureShare) = "signature_share",
+    SignatureCreated(SignatureCreated) = "signature_created",
 }
 
 impl PeerMessage {
@@ -238,6 +284,10 @@ impl PeerMessage {
             PeerMessage::MeshReady(p) => Some(&p.session_id),
             PeerMessage::Ready(p) => Some(&p.session_id),
             PeerMessage::WalletCreated(p) => Some(&p.session_id),
+            PeerMessage::SignProposal(p) => Some(&p.session_id),
+            PeerMessage::SignCommitment(p) => Some(&p.session_id),
+            PeerMessage::SignatureShare(p) => Some(&p.session_id),
+            PeerMessage::SignatureCreated(p) => Some(&p.session_id),
             PeerMessage::Commitment(p) => p.session_id.as_deref(),
             PeerMessage::Share(p) => p.session_id.as_deref(),
             PeerMessage::Ack(_) | PeerMessage::ChannelOpen(_) => None,

@@ -62,7 +62,7 @@ fn peer_messages() {
         |l| PeerMessage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
         PeerMessage::to_json,
     );
-    assert_eq!(n, 26);
+    assert_eq!(n, 30);
 }
 
 #[test]

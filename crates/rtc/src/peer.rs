@@ -47,6 +47,8 @@ pub(crate) fn local_fingerprint(crypto: &Arc<CryptoProvider>, cert: &DtlsCert) -
 }
 
 /// Runs a connection until it fails or is closed, then reports it.
+/// `_alive` is held until the task ends (see `Rtc::shutdown`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     _alive: mpsc::Sender<()>,
     shared: Arc<Shared>,
