@@ -654,6 +654,35 @@ impl Node {
     }
 
     /// The session id is unused and no other session is in progress.
+    /// Declines an invalid proposal to its sender and drops what was
+    /// buffered for it.
+    fn reject_proposal(
+        &mut self,
+        from: String,
+        session_id: &str,
+        what: &str,
+        reason: String,
+        out: &mut Vec<Action>,
+    ) {
+        let reply = PeerMessage::SessionResponse(SessionResponse {
+            session_id: session_id.to_string(),
+            accepted: false,
+            reason: Some(reason.clone()),
+        });
+        out.push(Action::SendSignal(ClientMessage::Relay {
+            to: from.clone(),
+            data: RawJson::from_value(&reply),
+        }));
+        out.push(Action::Rejected {
+            from: Some(from),
+            session_id: Some(session_id.to_string()),
+            reason: format!("{what} rejected: {reason}"),
+        });
+        if let Some(msgs) = self.pending.remove(session_id) {
+            self.pending_len -= msgs.len();
+        }
+    }
+
     fn check_free(&self, v: &ValidProposal) -> Result<(), String> {
         if self.used.contains(&v.session_id) {
             return Err(format!("session id {} is already used", v.session_id));
@@ -819,23 +848,7 @@ impl Node {
             Err(reason) => {
                 // Tell the sender why; other participants learn from the
                 // initiator's session_abort.
-                let reply = PeerMessage::SessionResponse(SessionResponse {
-                    session_id: p.session_id.clone(),
-                    accepted: false,
-                    reason: Some(reason.clone()),
-                });
-                out.push(Action::SendSignal(ClientMessage::Relay {
-                    to: from.clone(),
-                    data: RawJson::from_value(&reply),
-                }));
-                out.push(Action::Rejected {
-                    from: Some(from),
-                    session_id: Some(p.session_id.clone()),
-                    reason: format!("proposal rejected: {reason}"),
-                });
-                if let Some(msgs) = self.pending.remove(&p.session_id) {
-                    self.pending_len -= msgs.len();
-                }
+                self.reject_proposal(from, &p.session_id, "proposal", reason, out);
                 return;
             }
         };
@@ -925,23 +938,7 @@ impl Node {
         let (v, message) = match checked {
             Ok(x) => x,
             Err(reason) => {
-                let reply = PeerMessage::SessionResponse(SessionResponse {
-                    session_id: p.session_id.clone(),
-                    accepted: false,
-                    reason: Some(reason.clone()),
-                });
-                out.push(Action::SendSignal(ClientMessage::Relay {
-                    to: from.clone(),
-                    data: RawJson::from_value(&reply),
-                }));
-                out.push(Action::Rejected {
-                    from: Some(from),
-                    session_id: Some(p.session_id.clone()),
-                    reason: format!("sign proposal rejected: {reason}"),
-                });
-                if let Some(msgs) = self.pending.remove(&p.session_id) {
-                    self.pending_len -= msgs.len();
-                }
+                self.reject_proposal(from, &p.session_id, "sign proposal", reason, out);
                 return;
             }
         };
