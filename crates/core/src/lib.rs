@@ -55,9 +55,11 @@
 //!
 //! During negotiation only the initiator broadcasts an abort (everyone else
 //! learns of a decline from the decline itself, which goes to all). From the
-//! mesh phase on, any node that aborts for a reason of its own tells every
-//! other participant; a node that aborts because it was told does not repeat
-//! it.
+//! mesh phase on, every node that aborts tells every other participant,
+//! also when it was told itself: its `session_abort` then reaches each peer
+//! on the data channel ahead of that channel's closing, so a node that
+//! leaves after an abort is never blamed for leaving. A session ends once,
+//! so nothing echoes.
 
 mod dkg;
 pub mod mesh;

@@ -1525,7 +1525,9 @@ fn maybe_complete(s: &mut Session, cx: &mut Cx) -> Step {
 fn abort(s: Session, cx: &mut Cx, reason: AbortReason) {
     let initiator = s.v.initiator == cx.me;
     let broadcast = match (&reason, s.phase()) {
-        (AbortReason::PeerAborted { .. }, _) => false,
+        // Passed on once the mesh exists: our abort then travels on each
+        // channel ahead of its closing, so nobody blames us for leaving.
+        (AbortReason::PeerAborted { .. }, Phase::Negotiation) => false,
         // A decline already went to everyone as a session_response.
         (AbortReason::Declined { peer, .. }, _) if peer == cx.me => false,
         (_, Phase::Negotiation) => initiator,
