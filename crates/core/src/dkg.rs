@@ -23,6 +23,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::roster::Roster;
 use crate::wallet::{self, SecretKeyPackage};
 
 /// Why the DKG cannot go on. Every variant that a peer can cause names it.
@@ -147,7 +148,7 @@ impl Dkg {
     }
 
     pub fn missing_commitments(&self) -> Vec<String> {
-        dispatch!(self, e => e.missing(|id| e.r1.contains_key(id)))
+        dispatch!(self, e => e.roster.missing(|id| e.r1.contains_key(id)))
     }
 
     /// Round 2: returns the hex share for each peer.
@@ -160,7 +161,7 @@ impl Dkg {
     }
 
     pub fn missing_shares(&self) -> Vec<String> {
-        dispatch!(self, e => e.missing(|id| e.r2.contains_key(id)))
+        dispatch!(self, e => e.roster.missing(|id| e.r2.contains_key(id)))
     }
 
     /// Round 3: verifies every share and derives the key package.
@@ -172,9 +173,7 @@ impl Dkg {
 /// The generic DKG engine for one ciphersuite.
 pub(crate) struct Engine<C: Suite> {
     params: Params,
-    my_id: Identifier<C>,
-    ids: BTreeMap<String, Identifier<C>>,
-    names: BTreeMap<Identifier<C>, String>,
+    roster: Roster<C>,
     r1_secret: Option<round1::SecretPackage<C>>,
     /// Canonical bytes of every round-1 package used, own included.
     r1_bytes: BTreeMap<String, Vec<u8>>,
@@ -187,23 +186,16 @@ pub(crate) struct Engine<C: Suite> {
 
 impl<C: Suite> Engine<C> {
     fn new(params: Params, misbehaviour: Misbehaviour) -> Result<Self, DkgError> {
-        let mut ids = BTreeMap::new();
-        let mut names = BTreeMap::new();
+        let mut members = Vec::new();
         for (i, p) in params.participants.iter().enumerate() {
             let n = u16::try_from(i + 1)
                 .map_err(|_| DkgError::Internal("too many participants".into()))?;
-            let id = Identifier::<C>::try_from(n).map_err(|e| DkgError::Internal(e.to_string()))?;
-            ids.insert(p.clone(), id);
-            names.insert(id, p.clone());
+            members.push((p.clone(), n));
         }
-        let my_id = *ids
-            .get(&params.me)
-            .ok_or_else(|| DkgError::Internal("this node is not a participant".into()))?;
+        let roster = Roster::new(&params.me, members).map_err(DkgError::Internal)?;
         Ok(Engine {
             params,
-            my_id,
-            ids,
-            names,
+            roster,
             r1_secret: None,
             r1_bytes: BTreeMap::new(),
             r1: BTreeMap::new(),
@@ -216,25 +208,6 @@ impl<C: Suite> Engine<C> {
 
     fn total(&self) -> u16 {
         self.params.participants.len() as u16
-    }
-
-    fn name(&self, id: &Identifier<C>) -> String {
-        self.names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| "<unknown identifier>".into())
-    }
-
-    fn peer_id(&self, peer: &str) -> Option<Identifier<C>> {
-        self.ids.get(peer).copied().filter(|id| *id != self.my_id)
-    }
-
-    fn missing(&self, have: impl Fn(&Identifier<C>) -> bool) -> Vec<String> {
-        self.ids
-            .iter()
-            .filter(|(_, id)| **id != self.my_id && !have(id))
-            .map(|(name, _)| name.clone())
-            .collect()
     }
 
     fn round1(&mut self, rng: &mut ChaCha20Rng) -> Result<BTreeMap<String, String>, DkgError> {
@@ -251,8 +224,9 @@ impl<C: Suite> Engine<C> {
             Some(hex::encode(alt.serialize().map_err(internal)?))
         };
         Ok(self
-            .ids
-            .keys()
+            .params
+            .participants
+            .iter()
             .filter(|p| **p != self.params.me)
             .map(|p| {
                 let data = match &hex_alt {
@@ -268,11 +242,13 @@ impl<C: Suite> Engine<C> {
         &self,
         rng: &mut ChaCha20Rng,
     ) -> Result<(round1::SecretPackage<C>, round1::Package<C>), DkgError> {
-        dkg::part1::<C, _>(self.my_id, self.total(), self.params.threshold, rng).map_err(internal)
+        dkg::part1::<C, _>(self.roster.my_id, self.total(), self.params.threshold, rng)
+            .map_err(internal)
     }
 
     fn add_commitment(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
         let id = self
+            .roster
             .peer_id(peer)
             .ok_or_else(|| DkgError::InvalidCommitment {
                 peer: peer.into(),
@@ -313,8 +289,10 @@ impl<C: Suite> Engine<C> {
             None => None,
         };
         let mut out = Vec::with_capacity(shares.len());
-        let ids: Vec<(Identifier<C>, String)> =
-            shares.keys().map(|id| (*id, self.name(id))).collect();
+        let ids: Vec<(Identifier<C>, String)> = shares
+            .keys()
+            .map(|id| (*id, self.roster.name(id)))
+            .collect();
         for (i, (id, name)) in ids.iter().enumerate() {
             let package = match &alt_shares {
                 Some(alt) if self.misbehaviour.equivocate_to.contains(name) => &alt[id],
@@ -347,7 +325,7 @@ impl<C: Suite> Engine<C> {
                 let len = package.commitment().serialize().map(|c| c.len());
                 if len != Ok(usize::from(self.params.threshold)) {
                     return DkgError::InvalidCommitment {
-                        peer: self.name(id),
+                        peer: self.roster.name(id),
                         detail: format!(
                             "commitment has {} coefficients, threshold is {}",
                             len.unwrap_or(0),
@@ -359,7 +337,7 @@ impl<C: Suite> Engine<C> {
         }
         match e.culprits().first() {
             Some(id) => DkgError::InvalidCommitment {
-                peer: self.name(id),
+                peer: self.roster.name(id),
                 detail: e.to_string(),
             },
             None => internal(e),
@@ -372,6 +350,7 @@ impl<C: Suite> Engine<C> {
             detail: detail.into(),
         };
         let id = self
+            .roster
             .peer_id(peer)
             .ok_or_else(|| bad("sender is not another participant"))?;
         let raw = Zeroizing::new(hex::decode(hex_data).map_err(|_| bad("share is not hex"))?);
@@ -398,7 +377,7 @@ impl<C: Suite> Engine<C> {
         self.r2.clear();
         let (key, public) = result.map_err(|e| match e.culprits().first() {
             Some(id) => DkgError::InvalidShare {
-                peer: self.name(id),
+                peer: self.roster.name(id),
                 detail: e.to_string(),
             },
             None => internal(e),

@@ -64,6 +64,7 @@
 mod dkg;
 pub mod mesh;
 pub mod node;
+mod roster;
 pub mod session;
 mod sign;
 pub mod sim;

@@ -25,6 +25,7 @@ use frost_secp256k1_tr::Secp256K1Sha256TR;
 use rand_chacha::ChaCha20Rng;
 
 use crate::dkg::Added;
+use crate::roster::Roster;
 use crate::wallet::{self, SigningWallet};
 
 /// Why signing cannot go on. Variants a peer can cause name it.
@@ -103,7 +104,7 @@ impl Signing {
     }
 
     pub fn missing_commitments(&self) -> Vec<String> {
-        dispatch!(self, e => e.missing(|id| e.commitments.contains_key(id)))
+        dispatch!(self, e => e.roster.missing(|id| e.commitments.contains_key(id)))
     }
 
     /// Round 2: this node's hex signature share. The nonces are consumed.
@@ -116,7 +117,7 @@ impl Signing {
     }
 
     pub fn missing_shares(&self) -> Vec<String> {
-        dispatch!(self, e => e.missing(|id| e.shares.contains_key(id)))
+        dispatch!(self, e => e.roster.missing(|id| e.shares.contains_key(id)))
     }
 
     /// Aggregates every share and verifies the signature under the group
@@ -147,9 +148,7 @@ fn identifiers(
 
 /// The generic signing engine for one ciphersuite.
 pub(crate) struct Signer<C: Ciphersuite> {
-    my_id: Identifier<C>,
-    ids: BTreeMap<String, Identifier<C>>,
-    names: BTreeMap<Identifier<C>, String>,
+    roster: Roster<C>,
     key: KeyPackage<C>,
     public: PublicKeyPackage<C>,
     message: Vec<u8>,
@@ -169,25 +168,15 @@ impl<C: Ciphersuite> Signer<C> {
         message: Vec<u8>,
         bad_share: bool,
     ) -> Result<Self, SignError> {
-        let mut map = BTreeMap::new();
-        let mut names = BTreeMap::new();
-        for (name, n) in ids {
-            let id = Identifier::<C>::try_from(n).map_err(internal)?;
-            map.insert(name.clone(), id);
-            names.insert(id, name);
-        }
-        let my_id = *map
-            .get(me)
-            .ok_or_else(|| SignError::Internal("this node is not a signer".into()))?;
+        let roster = Roster::new(me, ids).map_err(SignError::Internal)?;
+        let my_id = roster.my_id;
         if *key.identifier() != my_id {
             return Err(SignError::Internal(
                 "the key package belongs to another participant".into(),
             ));
         }
         Ok(Signer {
-            my_id,
-            ids: map,
-            names,
+            roster,
             key,
             public,
             message,
@@ -199,33 +188,14 @@ impl<C: Ciphersuite> Signer<C> {
         })
     }
 
-    fn name(&self, id: &Identifier<C>) -> String {
-        self.names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| "<unknown identifier>".into())
-    }
-
-    fn peer_id(&self, peer: &str) -> Option<Identifier<C>> {
-        self.ids.get(peer).copied().filter(|id| *id != self.my_id)
-    }
-
-    fn missing(&self, have: impl Fn(&Identifier<C>) -> bool) -> Vec<String> {
-        self.ids
-            .iter()
-            .filter(|(_, id)| **id != self.my_id && !have(id))
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
     fn round1(&mut self, rng: &mut ChaCha20Rng) -> Result<String, SignError> {
-        if self.nonces.is_some() || self.commitments.contains_key(&self.my_id) {
+        if self.nonces.is_some() || self.commitments.contains_key(&self.roster.my_id) {
             return Err(SignError::Internal("round 1 ran twice".into()));
         }
         let (nonces, commitments) = frost_core::round1::commit(self.key.signing_share(), rng);
         let hex_data = hex::encode(commitments.serialize().map_err(internal)?);
         self.nonces = Some(nonces);
-        self.commitments.insert(self.my_id, commitments);
+        self.commitments.insert(self.roster.my_id, commitments);
         Ok(hex_data)
     }
 
@@ -235,6 +205,7 @@ impl<C: Ciphersuite> Signer<C> {
             detail: detail.into(),
         };
         let id = self
+            .roster
             .peer_id(peer)
             .ok_or_else(|| bad("sender is not another signer"))?;
         let raw = hex::decode(hex_data).map_err(|_| bad("commitment is not hex"))?;
@@ -270,7 +241,7 @@ impl<C: Ciphersuite> Signer<C> {
         };
         // `nonces` is dropped (and zeroized) here: it can never sign again.
         drop(nonces);
-        self.shares.insert(self.my_id, share);
+        self.shares.insert(self.roster.my_id, share);
         self.package = Some(package);
         Ok(hex::encode(share.serialize()))
     }
@@ -281,6 +252,7 @@ impl<C: Ciphersuite> Signer<C> {
             detail: detail.into(),
         };
         let id = self
+            .roster
             .peer_id(peer)
             .ok_or_else(|| bad("sender is not another signer"))?;
         let raw = hex::decode(hex_data).map_err(|_| bad("signature share is not hex"))?;
@@ -306,7 +278,7 @@ impl<C: Ciphersuite> Signer<C> {
             frost_core::aggregate(package, &self.shares, &self.public).map_err(|e| {
                 match e.culprits().first() {
                     Some(id) => SignError::InvalidShare {
-                        peer: self.name(id),
+                        peer: self.roster.name(id),
                         detail: e.to_string(),
                     },
                     None => internal(e),
