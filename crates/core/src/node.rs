@@ -962,6 +962,23 @@ impl Node {
         self.replay_pending(&id, out);
     }
 
+    /// Whether the active session waits for the user's decision on a
+    /// proposal of this kind; if not, the decision is rejected.
+    fn awaits_decision(&self, session_id: &str, sign: bool, out: &mut Vec<Action>) -> bool {
+        let waiting = self.session.as_ref().is_some_and(|s| {
+            s.id() == session_id && s.stage == Stage::AwaitingDecision && s.sign.is_some() == sign
+        });
+        if !waiting {
+            let what = if sign { "sign proposal" } else { "proposal" };
+            out.push(Action::Rejected {
+                from: None,
+                session_id: Some(session_id.to_string()),
+                reason: format!("no {what} awaits a decision with this session id"),
+            });
+        }
+        waiting
+    }
+
     fn on_sign_decision(
         &mut self,
         session_id: String,
@@ -969,15 +986,7 @@ impl Node {
         reason: Option<String>,
         out: &mut Vec<Action>,
     ) {
-        let matches = self.session.as_ref().is_some_and(|s| {
-            s.id() == session_id && s.stage == Stage::AwaitingDecision && s.sign.is_some()
-        });
-        if !matches {
-            out.push(Action::Rejected {
-                from: None,
-                session_id: Some(session_id),
-                reason: "no sign proposal awaits a decision with this session id".into(),
-            });
+        if !self.awaits_decision(&session_id, true, out) {
             return;
         }
         self.step(out, |s, cx| {
@@ -1025,15 +1034,7 @@ impl Node {
         reason: Option<String>,
         out: &mut Vec<Action>,
     ) {
-        let matches = self.session.as_ref().is_some_and(|s| {
-            s.id() == session_id && s.stage == Stage::AwaitingDecision && s.sign.is_none()
-        });
-        if !matches {
-            out.push(Action::Rejected {
-                from: None,
-                session_id: Some(session_id),
-                reason: "no proposal awaits a decision with this session id".into(),
-            });
+        if !self.awaits_decision(&session_id, false, out) {
             return;
         }
         self.step(out, |s, cx| {

@@ -80,18 +80,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let node_opts = NodeOptions {
-            server: server.ws_url(),
-            peer_id: id.clone(),
-            ice_servers: None,
-            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            timeout: Duration::from_secs(60),
-        };
-        let storage = Storage {
-            keystore: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
-            passphrase: DEMO_PASSPHRASE.into(),
-            work_factor: crate::work_factor(),
-        };
+        let (node_opts, storage) = demo_node(&server.ws_url(), &dir, id)?;
         let goal = if i == 0 {
             Goal::Command(Command::Create {
                 session_id: None,
@@ -261,18 +250,7 @@ async fn sign(
     // Joiners first (they must be registered when the proposal comes),
     // then the proposer; the time is measured from the proposer's start.
     for (i, id) in signers.iter().enumerate().rev() {
-        let node_opts = NodeOptions {
-            server: url.to_string(),
-            peer_id: id.clone(),
-            ice_servers: None,
-            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            timeout: Duration::from_secs(60),
-        };
-        let storage = Storage {
-            keystore: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
-            passphrase: DEMO_PASSPHRASE.into(),
-            work_factor: crate::work_factor(),
-        };
+        let (node_opts, storage) = demo_node(url, dir, id)?;
         let goal = if i == 0 {
             tokio::time::sleep(Duration::from_millis(300)).await;
             started = Instant::now();
@@ -321,4 +299,21 @@ async fn sign(
         result: first,
         elapsed,
     })
+}
+
+/// One demo node's connection settings and keystore (`dir/<id>`).
+fn demo_node(url: &str, dir: &std::path::Path, id: &str) -> Result<(NodeOptions, Storage), String> {
+    let options = NodeOptions {
+        server: url.to_string(),
+        peer_id: id.to_string(),
+        ice_servers: None,
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        timeout: Duration::from_secs(60),
+    };
+    let storage = Storage {
+        keystore: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
+        passphrase: DEMO_PASSPHRASE.into(),
+        work_factor: crate::work_factor(),
+    };
+    Ok((options, storage))
 }
