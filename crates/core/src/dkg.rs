@@ -69,6 +69,8 @@ pub struct Misbehaviour {
     /// In signing, send every other signer a signature share for another
     /// message (valid-looking, fails verification).
     pub bad_signature_share: bool,
+    /// Send DKG shares unencrypted.
+    pub plaintext_shares: bool,
 }
 
 /// What a completed DKG yields.

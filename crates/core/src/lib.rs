@@ -13,6 +13,7 @@
 //! | [`session`] | proposal validation and abort reasons |
 //! | [`mesh`]    | who offers, open channels, `mesh_ready` |
 //! | `dkg`       | FROST DKG rounds (generic over the ciphersuite) and the transcript hash |
+//! | `trust`     | identity keys: signing, verifying, pinning (see `docs/security.md`) |
 //! | [`wallet`]  | the result handed to the keystore, secrets redacted |
 //! | [`sim`]     | a deterministic in-memory network of nodes |
 //!
@@ -68,9 +69,13 @@ mod roster;
 pub mod session;
 mod sign;
 pub mod sim;
+pub mod testing;
+mod trust;
 pub mod wallet;
 
+pub use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
 pub use node::{Action, Command, Config, Event, Node, Progress};
+pub use trust::NewKey;
 pub use session::{validate_proposal, validate_sign_proposal, AbortReason, Phase, ValidProposal};
 pub use wallet::{
     KeyPackage, PublicKeyPackage, SecretKeyPackage, SignatureResult, SigningWallet, WalletResult,

@@ -14,11 +14,14 @@ use mpc_protocol::peer::{
     SessionResponse, Share, SignCommitment, SignProposal, SignatureCreated, SignatureShare,
     WalletCreated,
 };
+use mpc_identity::sealed::{self, SessionKey};
+use mpc_identity::{statement, IdentityKey, KnownPeers, PublicKey};
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
-use mpc_protocol::{PeerMessage, RelayData};
+use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use zeroize::Zeroizing;
 
 use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Misbehaviour, Params};
 use crate::mesh::{is_offerer, Mesh};
@@ -27,6 +30,7 @@ use crate::session::{
     DEFAULT_TIMEOUT_MS, MAX_SIGN_MESSAGE_LEN,
 };
 use crate::sign::{SignError, Signing};
+use crate::trust::{self, NewKey, SessionKeys};
 use crate::wallet::{SignatureResult, SigningWallet, WalletResult};
 
 /// Settings a driver chooses.
@@ -40,6 +44,14 @@ pub struct Config {
     /// Most relayed messages held for sessions whose proposal has not
     /// arrived yet (the relay may reorder a response before its proposal).
     pub max_pending: usize,
+    /// This node's long-term identity key. `None` draws one from the seed
+    /// (simulations and tests); a wallet passes its stored key.
+    pub identity: Option<IdentityKey>,
+    /// Pinned identity keys of other peers (the address book).
+    pub known_peers: KnownPeers,
+    /// Refuse keys that are not pinned yet instead of trusting them on
+    /// first use.
+    pub require_pinned: bool,
 }
 
 impl Config {
@@ -48,6 +60,9 @@ impl Config {
             peer_id: peer_id.into(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_pending: 1024,
+            identity: None,
+            known_peers: KnownPeers::new(),
+            require_pinned: false,
         }
     }
 }
@@ -90,7 +105,7 @@ pub enum Event {
     /// A message arrived on the data channel from `from`.
     PeerMessage {
         from: String,
-        msg: PeerMessage,
+        msg: SignedMessage,
     },
     /// The data channel to this peer opened.
     ChannelOpen(String),
@@ -126,10 +141,16 @@ pub enum Event {
 pub enum Action {
     /// Send to the signaling server (relay, register, list_peers).
     SendSignal(ClientMessage),
-    /// Send over the data channel to `to`.
+    /// Send over the data channel to `to` (already signed).
     SendPeer {
         to: String,
-        msg: PeerMessage,
+        msg: SignedMessage,
+    },
+    /// Pin `key` for `peer` in the address book: its first use, shown to
+    /// the user (in the proposal they accepted, or the session they began).
+    PinKey {
+        peer: String,
+        key: PublicKey,
     },
     /// Set up a WebRTC connection to `peer`: as the offerer (create the data
     /// channel, send an offer), or expecting an offer from it.
@@ -177,6 +198,8 @@ pub enum Progress {
     NeedsDecision {
         from: String,
         proposal: SessionProposal,
+        /// Participants whose keys are not pinned yet: accepting pins them.
+        new_keys: Vec<NewKey>,
     },
     /// `accepted` of `total` participants (initiator included) have accepted.
     Accepted {
@@ -213,6 +236,8 @@ pub enum Progress {
     NeedsSignDecision {
         from: String,
         proposal: SignProposal,
+        /// Signers whose keys are not pinned yet: accepting pins them.
+        new_keys: Vec<NewKey>,
     },
     /// 1: signing commitment broadcast; 2: signature share sent;
     /// 3: signature aggregated and verified.
@@ -255,8 +280,16 @@ struct Session {
     round2_done: bool,
     /// DKG messages that came before this node's DKG started.
     early: Vec<(String, PeerMessage)>,
-    /// WebRTC signals that came before this node knew everyone accepted.
-    early_signals: Vec<(String, WebRtcSignal)>,
+    /// WebRTC signals (with their signatures) that came before this node
+    /// knew everyone accepted.
+    early_signals: Vec<(String, WebRtcSignal, Option<String>)>,
+    /// Every participant's identity key, from the proposal.
+    keys: SessionKeys,
+    /// Keys to pin if this node accepts.
+    new_keys: Vec<NewKey>,
+    /// This node's X25519 key for encrypted shares, and each peer's.
+    enc: Option<SessionKey>,
+    peer_enc: BTreeMap<String, [u8; 32]>,
     output: Option<DkgOutput>,
     readies: BTreeMap<String, Ready>,
     stored_by: BTreeSet<String>,
@@ -298,6 +331,10 @@ impl Session {
             round2_done: false,
             early: Vec::new(),
             early_signals: Vec::new(),
+            keys: SessionKeys::new(),
+            new_keys: Vec::new(),
+            enc: None,
+            peer_enc: BTreeMap::new(),
             output: None,
             readies: BTreeMap::new(),
             stored_by: BTreeSet::new(),
@@ -368,9 +405,13 @@ impl Session {
 /// the same time.
 struct Cx<'a> {
     me: &'a str,
+    identity: &'a IdentityKey,
     now: u64,
     timeout_ms: u64,
     rng: &'a mut ChaCha20Rng,
+    /// Plaintext of every share sent, kept only for tests (`faults`).
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
+    shares_sent: &'a mut Vec<Vec<u8>>,
     channels: &'a BTreeSet<String>,
     misbehaviour: &'a Misbehaviour,
     out: &'a mut Vec<Action>,
@@ -378,16 +419,14 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn relay(&mut self, to: &str, msg: &PeerMessage) {
-        self.out.push(Action::SendSignal(ClientMessage::Relay {
-            to: to.to_string(),
-            data: RawJson::from_value(msg),
-        }));
+        self.out
+            .push(relay_action(self.identity, self.me, to, msg.clone()));
     }
 
     fn send(&mut self, to: &str, msg: PeerMessage) {
         self.out.push(Action::SendPeer {
             to: to.to_string(),
-            msg,
+            msg: trust::sign(self.identity, self.me, to, msg),
         });
     }
 
@@ -407,6 +446,20 @@ impl Cx<'_> {
 /// A session step either goes on or ends the session.
 type Step = Result<(), AbortReason>;
 
+/// `msg`, signed for `to`, sent through the relay.
+fn relay_action(id: &IdentityKey, me: &str, to: &str, msg: PeerMessage) -> Action {
+    Action::SendSignal(ClientMessage::Relay {
+        to: to.to_string(),
+        data: RawJson::from_value(&RelayData::Peer(trust::sign(id, me, to, msg))),
+    })
+}
+
+/// A `Create` or `Sign` waiting for the server's key list.
+struct Parked {
+    command: Command,
+    deadline: u64,
+}
+
 /// One node's sans-IO core. See the crate docs for the event/action model.
 pub struct Node {
     config: Config,
@@ -421,9 +474,19 @@ pub struct Node {
     /// Open data channels, whatever session they were opened for.
     channels: BTreeSet<String>,
     /// Relayed messages for sessions not known yet: id → (arrival, from, msg).
-    pending: BTreeMap<String, Vec<(u64, String, PeerMessage)>>,
+    pending: BTreeMap<String, Vec<(u64, String, SignedMessage)>>,
     pending_len: usize,
     misbehaviour: Misbehaviour,
+    identity: IdentityKey,
+    known: KnownPeers,
+    /// Keys the signaling server advertises (never trusted on their own).
+    advertised: BTreeMap<String, PublicKey>,
+    /// The server's registration challenge, once it arrived.
+    challenge: Option<Vec<u8>>,
+    /// `register` was asked for before the challenge arrived.
+    register_wanted: bool,
+    parked: Option<Parked>,
+    shares_sent: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -443,10 +506,22 @@ impl Node {
     /// A node whose randomness comes from `seed`. Production drivers pass
     /// 32 bytes from the OS RNG ([`Node::with_os_rng`]); the simulator a
     /// fixed seed.
-    pub fn new(config: Config, seed: [u8; 32], now: u64) -> Self {
+    pub fn new(mut config: Config, seed: [u8; 32], now: u64) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let identity = config
+            .identity
+            .take()
+            .unwrap_or_else(|| IdentityKey::generate(&mut rng));
         Node {
+            known: std::mem::take(&mut config.known_peers),
+            identity,
+            advertised: BTreeMap::new(),
+            challenge: None,
+            register_wanted: false,
+            parked: None,
+            shares_sent: Vec::new(),
             config,
-            rng: ChaCha20Rng::from_seed(seed),
+            rng,
             now,
             session: None,
             completed: None,
@@ -468,6 +543,23 @@ impl Node {
 
     pub fn peer_id(&self) -> &str {
         &self.config.peer_id
+    }
+
+    /// This node's identity public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.identity.public_key()
+    }
+
+    /// The address book as it stands (pins made in this run included).
+    pub fn known_peers(&self) -> &KnownPeers {
+        &self.known
+    }
+
+    /// The plaintext of every DKG share this node sent, so tests can look
+    /// for it in captured traffic.
+    #[cfg(feature = "faults")]
+    pub fn shares_sent(&self) -> &[Vec<u8>] {
+        &self.shares_sent
     }
 
     /// The session in progress, if any.
@@ -527,10 +619,16 @@ impl Node {
                 reason,
             } => self.on_sign_decision(session_id, wallet, reason, &mut out),
             Event::LocalSignal { to, signal } => {
+                let sig = trust::sign_sdp(&self.identity, &self.config.peer_id, &to, &signal);
                 out.push(Action::SendSignal(ClientMessage::Relay {
                     to,
-                    data: RawJson::from_value(&RelayData::WebRtc(signal)),
+                    data: RawJson::from_value(&RelayData::WebRtc { signal, sig }),
                 }))
+            }
+        }
+        for a in &out {
+            if let Action::PinKey { peer, key } = a {
+                self.known.pin(peer, *key);
             }
         }
         out
@@ -543,9 +641,11 @@ impl Node {
         };
         let mut cx = Cx {
             me: &self.config.peer_id,
+            identity: &self.identity,
             now: self.now,
             timeout_ms: self.config.timeout_ms,
             rng: &mut self.rng,
+            shares_sent: &mut self.shares_sent,
             channels: &self.channels,
             misbehaviour: &self.misbehaviour,
             out,
@@ -558,6 +658,16 @@ impl Node {
     }
 
     fn on_tick(&mut self, out: &mut Vec<Action>) {
+        if self.parked.as_ref().is_some_and(|p| self.now >= p.deadline) {
+            if let Some(p) = self.parked.take() {
+                out.push(Action::Aborted {
+                    session_id: parked_session_id(&p.command),
+                    reason: AbortReason::Internal(
+                        "the signaling server never sent the peer list with identity keys".into(),
+                    ),
+                });
+            }
+        }
         let now = self.now;
         let expire = self.config.timeout_ms;
         let mut dropped = 0;
@@ -582,75 +692,197 @@ impl Node {
 
     fn on_command(&mut self, c: Command, out: &mut Vec<Action>) {
         match c {
-            Command::Register => out.push(Action::SendSignal(ClientMessage::Register {
-                peer_id: self.config.peer_id.clone(),
-                pubkey: None,
-                signature: None,
-            })),
+            Command::Register => {
+                self.register_wanted = true;
+                self.try_register(out);
+            }
             Command::ListPeers => out.push(Action::SendSignal(ClientMessage::ListPeers {
                 watch: false,
+                keys: false,
             })),
+            Command::Create { .. } | Command::Sign { .. } => {
+                let mut command = c;
+                // Draw the session id now, so that every outcome names it.
+                if let Command::Create { session_id, .. } | Command::Sign { session_id, .. } =
+                    &mut command
+                {
+                    if session_id.is_none() {
+                        let mut b = [0u8; 16];
+                        self.rng.fill_bytes(&mut b);
+                        *session_id = Some(hex::encode(b));
+                    }
+                }
+                if let Some(p) = &self.parked {
+                    out.push(Action::Aborted {
+                        session_id: parked_session_id(&command),
+                        reason: AbortReason::Internal(format!(
+                            "busy: session {} waits for the peer list",
+                            parked_session_id(&p.command)
+                        )),
+                    });
+                    return;
+                }
+                // Fresh keys first: the server's view of who holds which
+                // key is checked against the address book before proposing.
+                self.parked = Some(Parked {
+                    command,
+                    deadline: self.now + self.config.timeout_ms,
+                });
+                out.push(Action::SendSignal(ClientMessage::ListPeers {
+                    watch: false,
+                    keys: true,
+                }));
+            }
+            Command::Cancel { session_id } => {
+                if self
+                    .parked
+                    .as_ref()
+                    .is_some_and(|p| parked_session_id(&p.command) == session_id)
+                {
+                    self.parked = None;
+                    out.push(Action::Aborted {
+                        session_id,
+                        reason: AbortReason::Cancelled,
+                    });
+                    return;
+                }
+                self.step(out, |s, _| {
+                    if s.id() == session_id {
+                        Err(AbortReason::Cancelled)
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+        }
+    }
+
+    /// Sends `register`, signed with the identity key over the server's
+    /// challenge, once it is asked for and the challenge has arrived (the
+    /// server sends it first thing on every connection).
+    fn try_register(&mut self, out: &mut Vec<Action>) {
+        if !self.register_wanted {
+            return;
+        }
+        let peer_id = self.config.peer_id.clone();
+        let msg = match &self.challenge {
+            Some(nonce) => {
+                let sig = self.identity.sign(&statement::register(nonce, &peer_id));
+                ClientMessage::Register {
+                    peer_id,
+                    pubkey: Some(self.identity.public_key().to_hex()),
+                    signature: Some(sig.to_hex()),
+                }
+            }
+            None => return,
+        };
+        self.register_wanted = false;
+        out.push(Action::SendSignal(msg));
+    }
+
+    /// Runs a parked `Create` or `Sign` once the key list arrived.
+    fn run_parked(&mut self, out: &mut Vec<Action>) {
+        let Some(p) = self.parked.take() else {
+            return;
+        };
+        match p.command {
             Command::Create {
                 session_id,
                 participants,
                 threshold,
                 curve,
-            } => {
-                let session_id = session_id.unwrap_or_else(|| {
-                    let mut b = [0u8; 16];
-                    self.rng.fill_bytes(&mut b);
-                    hex::encode(b)
-                });
-                let proposal = SessionProposal {
-                    session_id: session_id.clone(),
-                    total: u16::try_from(participants.len()).unwrap_or(u16::MAX),
-                    threshold,
-                    participants,
-                    curve: Some(curve.as_str().to_string()),
-                    initiator: Some(self.config.peer_id.clone()),
-                };
-                let me = self.config.peer_id.clone();
-                let v = match validate_proposal(&proposal, &me, &me)
-                    .and_then(|v| self.check_free(&v).map(|_| v))
-                {
-                    Ok(v) => v,
-                    Err(reason) => {
-                        out.push(Action::Aborted {
-                            session_id,
-                            reason: AbortReason::Internal(format!(
-                                "cannot create session: {reason}"
-                            )),
-                        });
-                        return;
-                    }
-                };
-                self.used.insert(session_id.clone());
-                let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
-                s.stage = Stage::Negotiating;
-                let msg = PeerMessage::SessionProposal(proposal);
-                for p in &s.others {
-                    out.push(Action::SendSignal(ClientMessage::Relay {
-                        to: p.clone(),
-                        data: RawJson::from_value(&msg),
-                    }));
-                }
-                self.session = Some(s);
-                self.replay_pending(&session_id, out);
-            }
+            } => self.create(
+                session_id.unwrap_or_default(),
+                participants,
+                threshold,
+                curve,
+                out,
+            ),
             Command::Sign {
                 session_id,
                 wallet,
                 message,
                 signers,
-            } => self.start_sign(session_id, wallet, message, signers, out),
-            Command::Cancel { session_id } => self.step(out, |s, _| {
-                if s.id() == session_id {
-                    Err(AbortReason::Cancelled)
-                } else {
-                    Ok(())
-                }
-            }),
+            } => self.start_sign(session_id.unwrap_or_default(), wallet, message, signers, out),
+            _ => {}
         }
+    }
+
+    /// Keys for a session this node proposes; new ones are pinned (the
+    /// driver shows them), since the user named these participants.
+    fn keys_for(&mut self, participants: &[String], out: &mut Vec<Action>) -> Result<SessionKeys, String> {
+        let (keys, new) = trust::proposer_keys(
+            participants,
+            &self.config.peer_id,
+            &self.identity.public_key(),
+            &self.known,
+            &self.advertised,
+            self.config.require_pinned,
+        )?;
+        self.pin(new, out);
+        Ok(keys)
+    }
+
+    /// Asks the driver to pin `new`; [`Node::handle`] pins them in the
+    /// in-memory address book too.
+    fn pin(&mut self, new: Vec<NewKey>, out: &mut Vec<Action>) {
+        out.extend(new.into_iter().map(|k| Action::PinKey {
+            peer: k.peer,
+            key: k.key,
+        }));
+    }
+
+    fn create(
+        &mut self,
+        session_id: String,
+        participants: Vec<String>,
+        threshold: u16,
+        curve: Curve,
+        out: &mut Vec<Action>,
+    ) {
+        let mut proposal = SessionProposal {
+            session_id: session_id.clone(),
+            total: u16::try_from(participants.len()).unwrap_or(u16::MAX),
+            threshold,
+            participants,
+            curve: Some(curve.as_str().to_string()),
+            initiator: Some(self.config.peer_id.clone()),
+            keys: None,
+        };
+        let me = self.config.peer_id.clone();
+        let v = match validate_proposal(&proposal, &me, &me)
+            .and_then(|v| self.check_free(&v).map(|_| v))
+        {
+            Ok(v) => v,
+            Err(reason) => {
+                out.push(Action::Aborted {
+                    session_id,
+                    reason: AbortReason::Internal(format!("cannot create session: {reason}")),
+                });
+                return;
+            }
+        };
+        let keys = match self.keys_for(&v.participants, out) {
+            Ok(k) => k,
+            Err(reason) => {
+                out.push(Action::Aborted {
+                    session_id,
+                    reason: AbortReason::Internal(format!("cannot create session: {reason}")),
+                });
+                return;
+            }
+        };
+        proposal.keys = Some(trust::to_wire(&keys));
+        self.used.insert(session_id.clone());
+        let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+        s.stage = Stage::Negotiating;
+        s.keys = keys;
+        let msg = PeerMessage::SessionProposal(proposal);
+        for p in &s.others {
+            out.push(relay_action(&self.identity, &me, p, msg.clone()));
+        }
+        self.session = Some(s);
+        self.replay_pending(&session_id, out);
     }
 
     /// The session id is unused and no other session is in progress.
@@ -669,10 +901,12 @@ impl Node {
             accepted: false,
             reason: Some(reason.clone()),
         });
-        out.push(Action::SendSignal(ClientMessage::Relay {
-            to: from.clone(),
-            data: RawJson::from_value(&reply),
-        }));
+        out.push(relay_action(
+            &self.identity,
+            &self.config.peer_id,
+            &from,
+            reply,
+        ));
         out.push(Action::Rejected {
             from: Some(from),
             session_id: Some(session_id.to_string()),
@@ -698,11 +932,41 @@ impl Node {
             ServerMessage::Registered { peer_id, .. } => {
                 out.push(Action::Progress(Progress::Registered { peer_id }))
             }
-            ServerMessage::Peers { peers } => out.push(Action::Progress(Progress::Peers { peers })),
+            ServerMessage::Challenge { nonce } => match hex::decode(&nonce) {
+                Ok(nonce) => {
+                    self.challenge = Some(nonce);
+                    self.try_register(out);
+                }
+                Err(_) => out.push(Action::Progress(Progress::ServerError {
+                    error: "the server's challenge is not hex".into(),
+                })),
+            },
+            ServerMessage::Peers { peers, keys } => {
+                let listed_keys = keys.is_some();
+                if let Some(keys) = keys {
+                    // Unparseable keys are dropped: such a peer has none.
+                    self.advertised = keys
+                        .iter()
+                        .filter_map(|(p, k)| Some((p.clone(), k.parse().ok()?)))
+                        .collect();
+                }
+                out.push(Action::Progress(Progress::Peers { peers }));
+                if listed_keys {
+                    self.run_parked(out);
+                }
+            }
             ServerMessage::Error { error } => {
                 out.push(Action::Progress(Progress::ServerError { error }))
             }
-            ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. } => {}
+            ServerMessage::PeerJoined { peer_id, pubkey } => {
+                match pubkey.and_then(|k| k.parse().ok()) {
+                    Some(k) => self.advertised.insert(peer_id, k),
+                    None => self.advertised.remove(&peer_id),
+                };
+            }
+            ServerMessage::PeerLeft { peer_id } => {
+                self.advertised.remove(&peer_id);
+            }
             ServerMessage::Relay { from, data } => match RelayData::from_json(data.get()) {
                 Err(e) => out.push(Action::Rejected {
                     from: Some(from),
@@ -710,35 +974,53 @@ impl Node {
                     reason: format!("unreadable relay data: {e}"),
                 }),
                 Ok(RelayData::Peer(msg)) => self.on_peer_message(from, msg, Via::Relay, out),
-                Ok(RelayData::WebRtc(signal)) => self.on_webrtc(from, signal, out),
+                Ok(RelayData::WebRtc { signal, sig }) => self.on_webrtc(from, signal, sig, out),
             },
         }
     }
 
-    fn on_webrtc(&mut self, from: String, signal: WebRtcSignal, out: &mut Vec<Action>) {
-        match &mut self.session {
-            Some(s) if s.is_other(&from) => {
-                if s.stage >= Stage::Mesh {
-                    out.push(Action::WebRtcSignal { from, signal });
-                } else if s.early_signals.len() < s.early_limit() {
-                    s.early_signals.push((from, signal));
-                } else {
-                    out.push(Action::Rejected {
-                        from: Some(from),
-                        session_id: Some(s.id().to_string()),
-                        reason: "too many early WebRTC signals".into(),
-                    });
-                }
+    fn on_webrtc(
+        &mut self,
+        from: String,
+        signal: WebRtcSignal,
+        sig: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let (in_mesh, room) = match &self.session {
+            Some(s) if s.is_other(&from) => (
+                s.stage >= Stage::Mesh,
+                s.early_signals.len() < s.early_limit(),
+            ),
+            _ => {
+                out.push(Action::Rejected {
+                    from: Some(from),
+                    session_id: None,
+                    reason: "WebRTC signal from a peer in no active session with this node".into(),
+                });
+                return;
             }
-            _ => out.push(Action::Rejected {
+        };
+        if in_mesh {
+            self.step(out, |s, cx| forward_signal(s, cx, from, signal, sig));
+        } else if let (true, Some(s)) = (room, self.session.as_mut()) {
+            s.early_signals.push((from, signal, sig));
+        } else {
+            out.push(Action::Rejected {
                 from: Some(from),
-                session_id: None,
-                reason: "WebRTC signal from a peer in no active session with this node".into(),
-            }),
+                session_id: self.session.as_ref().map(|s| s.id().to_string()),
+                reason: "too many early WebRTC signals".into(),
+            });
         }
     }
 
-    fn on_peer_message(&mut self, from: String, msg: PeerMessage, via: Via, out: &mut Vec<Action>) {
+    fn on_peer_message(
+        &mut self,
+        from: String,
+        signed: SignedMessage,
+        via: Via,
+        out: &mut Vec<Action>,
+    ) {
+        let SignedMessage { msg, sig } = signed;
         if from == self.config.peer_id {
             out.push(Action::Rejected {
                 from: Some(from),
@@ -748,10 +1030,11 @@ impl Node {
             return;
         }
         let sid = msg.session_id().map(str::to_string);
+        let me = self.config.peer_id.clone();
         match msg {
             PeerMessage::Ack(_) => {}
-            PeerMessage::SessionProposal(p) => self.on_proposal(from, p, out),
-            PeerMessage::SignProposal(p) => self.on_sign_proposal(from, p, out),
+            PeerMessage::SessionProposal(p) => self.on_proposal(from, p, sig, out),
+            PeerMessage::SignProposal(p) => self.on_sign_proposal(from, p, sig, out),
             msg => {
                 let for_active = match (&self.session, &sid) {
                     (Some(s), Some(id)) => s.id() == id,
@@ -760,12 +1043,31 @@ impl Node {
                     (Some(_), None) => via == Via::Channel,
                     (None, _) => false,
                 };
+                let for_completed = !for_active
+                    && matches!((&self.completed, &sid), (Some(c), Some(id)) if c.id() == id);
+                let session = if for_active {
+                    self.session.as_ref()
+                } else if for_completed {
+                    self.completed.as_ref()
+                } else {
+                    None
+                };
+                // A participant's message must carry its signature; anything
+                // else is refused before it can touch the session.
+                if let Some(s) = session.filter(|s| s.is_other(&from)) {
+                    if let Err(reason) = trust::verify(&s.keys, &me, &from, &msg, sig.as_deref()) {
+                        out.push(Action::Rejected {
+                            from: Some(from),
+                            session_id: sid,
+                            reason,
+                        });
+                        return;
+                    }
+                }
                 if for_active {
                     self.step(out, |s, cx| session_message(s, cx, &from, msg, via));
                     return;
                 }
-                let for_completed =
-                    matches!((&self.completed, &sid), (Some(c), Some(id)) if c.id() == id);
                 if for_completed {
                     if let Some(c) = self.completed.as_mut() {
                         completed_message(c, &from, msg, out);
@@ -785,7 +1087,7 @@ impl Node {
                                 PeerMessage::SessionResponse(_) | PeerMessage::SessionAbort(_)
                             ) =>
                     {
-                        self.buffer_pending(id, from, msg, out)
+                        self.buffer_pending(id, from, SignedMessage { msg, sig }, out)
                     }
                     id => out.push(Action::Rejected {
                         from: Some(from),
@@ -801,7 +1103,7 @@ impl Node {
         &mut self,
         id: String,
         from: String,
-        msg: PeerMessage,
+        msg: SignedMessage,
         out: &mut Vec<Action>,
     ) {
         if self.pending_len >= self.config.max_pending {
@@ -828,7 +1130,36 @@ impl Node {
         }
     }
 
-    fn on_proposal(&mut self, from: String, p: SessionProposal, out: &mut Vec<Action>) {
+    /// A proposal's keys, checked against the address book, and its
+    /// signature, checked against the sender's listed key.
+    fn proposal_keys(
+        &self,
+        from: &str,
+        listed: Option<&BTreeMap<String, String>>,
+        participants: &[String],
+        msg: &PeerMessage,
+        sig: Option<&str>,
+    ) -> Result<(SessionKeys, Vec<NewKey>), String> {
+        let me = &self.config.peer_id;
+        let (keys, new) = trust::proposal_keys(
+            listed,
+            participants,
+            me,
+            &self.identity.public_key(),
+            &self.known,
+            self.config.require_pinned,
+        )?;
+        trust::verify(&keys, me, from, msg, sig)?;
+        Ok((keys, new))
+    }
+
+    fn on_proposal(
+        &mut self,
+        from: String,
+        p: SessionProposal,
+        sig: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
         let me = self.config.peer_id.clone();
         // The relay may deliver a proposal twice; a repeat is no new session.
         let same =
@@ -841,10 +1172,15 @@ impl Node {
             });
             return;
         }
-        let checked =
-            validate_proposal(&p, &from, &me).and_then(|v| self.check_free(&v).map(|_| v));
-        let v = match checked {
-            Ok(v) => v,
+        let msg = PeerMessage::SessionProposal(p.clone());
+        let checked = validate_proposal(&p, &from, &me)
+            .and_then(|v| self.check_free(&v).map(|_| v))
+            .and_then(|v| {
+                self.proposal_keys(&from, p.keys.as_ref(), &v.participants, &msg, sig.as_deref())
+                    .map(|k| (v, k))
+            });
+        let (v, (keys, new_keys)) = match checked {
+            Ok(x) => x,
             Err(reason) => {
                 // Tell the sender why; other participants learn from the
                 // initiator's session_abort.
@@ -854,38 +1190,39 @@ impl Node {
         };
         let id = v.session_id.clone();
         self.used.insert(id.clone());
-        self.session = Some(Session::new(v, &me, self.now + self.config.timeout_ms));
+        let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+        s.keys = keys;
+        s.new_keys = new_keys.clone();
+        self.session = Some(s);
         out.push(Action::Progress(Progress::NeedsDecision {
             from,
             proposal: p,
+            new_keys,
         }));
         self.replay_pending(&id, out);
     }
 
     fn start_sign(
         &mut self,
-        session_id: Option<String>,
+        session_id: String,
         wallet: Box<SigningWallet>,
         message: Vec<u8>,
         signers: Vec<String>,
         out: &mut Vec<Action>,
     ) {
-        let session_id = session_id.unwrap_or_else(|| {
-            let mut b = [0u8; 16];
-            self.rng.fill_bytes(&mut b);
-            hex::encode(b)
-        });
         let me = self.config.peer_id.clone();
-        let proposal = SignProposal {
+        let mut proposal = SignProposal {
             session_id: session_id.clone(),
             group_public_key: wallet.group_public_key.clone(),
             message_hex: hex::encode(&message),
             signers,
+            keys: None,
         };
         let checked = validate_sign_proposal(&proposal, &me, &me)
             .and_then(|(v, _)| check_signers(&wallet, &v.participants).map(|_| v))
-            .and_then(|v| self.check_free(&v).map(|_| v));
-        let v = match checked {
+            .and_then(|v| self.check_free(&v).map(|_| v))
+            .and_then(|v| self.keys_for(&v.participants, out).map(|k| (v, k)));
+        let (v, keys) = match checked {
             Ok(v) => v,
             Err(reason) => {
                 out.push(Action::Aborted {
@@ -895,9 +1232,11 @@ impl Node {
                 return;
             }
         };
+        proposal.keys = Some(trust::to_wire(&keys));
         self.used.insert(session_id.clone());
         let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
         s.stage = Stage::Negotiating;
+        s.keys = keys;
         s.group_public_key = Some(wallet.group_public_key.clone());
         s.sign = Some(Box::new(SignState {
             proposal: proposal.clone(),
@@ -909,16 +1248,19 @@ impl Node {
         }));
         let msg = PeerMessage::SignProposal(proposal);
         for p in &s.others {
-            out.push(Action::SendSignal(ClientMessage::Relay {
-                to: p.clone(),
-                data: RawJson::from_value(&msg),
-            }));
+            out.push(relay_action(&self.identity, &me, p, msg.clone()));
         }
         self.session = Some(s);
         self.replay_pending(&session_id, out);
     }
 
-    fn on_sign_proposal(&mut self, from: String, p: SignProposal, out: &mut Vec<Action>) {
+    fn on_sign_proposal(
+        &mut self,
+        from: String,
+        p: SignProposal,
+        sig: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
         let me = self.config.peer_id.clone();
         let same = |s: &Session| {
             s.id() == p.session_id
@@ -933,9 +1275,14 @@ impl Node {
             });
             return;
         }
+        let msg = PeerMessage::SignProposal(p.clone());
         let checked = validate_sign_proposal(&p, &from, &me)
-            .and_then(|(v, m)| self.check_free(&v).map(|_| (v, m)));
-        let (v, message) = match checked {
+            .and_then(|(v, m)| self.check_free(&v).map(|_| (v, m)))
+            .and_then(|(v, m)| {
+                self.proposal_keys(&from, p.keys.as_ref(), &v.participants, &msg, sig.as_deref())
+                    .map(|k| (v, m, k))
+            });
+        let (v, message, (keys, new_keys)) = match checked {
             Ok(x) => x,
             Err(reason) => {
                 self.reject_proposal(from, &p.session_id, "sign proposal", reason, out);
@@ -945,6 +1292,8 @@ impl Node {
         let id = v.session_id.clone();
         self.used.insert(id.clone());
         let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+        s.keys = keys;
+        s.new_keys = new_keys.clone();
         s.group_public_key = Some(p.group_public_key.to_ascii_lowercase());
         s.sign = Some(Box::new(SignState {
             proposal: p.clone(),
@@ -958,6 +1307,7 @@ impl Node {
         out.push(Action::Progress(Progress::NeedsSignDecision {
             from,
             proposal: p,
+            new_keys,
         }));
         self.replay_pending(&id, out);
     }
@@ -1015,6 +1365,7 @@ impl Node {
             if let Some(g) = s.sign.as_mut() {
                 g.wallet = Some(wallet);
             }
+            pin_on_accept(s, cx);
             s.stage = Stage::Negotiating;
             s.accepted.insert(cx.me.to_string());
             cx.progress(Progress::Accepted {
@@ -1052,6 +1403,7 @@ impl Node {
                     reason,
                 });
             }
+            pin_on_accept(s, cx);
             s.stage = Stage::Negotiating;
             s.accepted.insert(cx.me.to_string());
             cx.progress(Progress::Accepted {
@@ -1063,6 +1415,44 @@ impl Node {
             maybe_start_mesh(s, cx)
         });
     }
+}
+
+/// The name a parked command's session goes by.
+fn parked_session_id(c: &Command) -> String {
+    match c {
+        Command::Create { session_id, .. } | Command::Sign { session_id, .. } => {
+            session_id.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The user accepted a proposal that showed these keys: pin them.
+fn pin_on_accept(s: &mut Session, cx: &mut Cx) {
+    for k in std::mem::take(&mut s.new_keys) {
+        cx.out.push(Action::PinKey {
+            peer: k.peer,
+            key: k.key,
+        });
+    }
+}
+
+/// Passes a peer's offer, answer or candidate to the driver once its DTLS
+/// fingerprint is proven to be that peer's.
+fn forward_signal(
+    s: &mut Session,
+    cx: &mut Cx,
+    from: String,
+    signal: WebRtcSignal,
+    sig: Option<String>,
+) -> Step {
+    trust::verify_sdp(s.keys.get(&from), cx.me, &from, &signal, sig.as_deref())
+        .map_err(|detail| AbortReason::PossibleMitm {
+            peer: from.clone(),
+            detail,
+        })?;
+    cx.out.push(Action::WebRtcSignal { from, signal });
+    Ok(())
 }
 
 /// Handles a message addressed to the active session.
@@ -1267,8 +1657,8 @@ fn maybe_start_mesh(s: &mut Session, cx: &mut Cx) -> Step {
             });
         }
     }
-    for (from, signal) in std::mem::take(&mut s.early_signals) {
-        cx.out.push(Action::WebRtcSignal { from, signal });
+    for (from, signal, sig) in std::mem::take(&mut s.early_signals) {
+        forward_signal(s, cx, from, signal, sig)?;
     }
     Ok(())
 }
@@ -1317,6 +1707,9 @@ fn maybe_start_dkg(s: &mut Session, cx: &mut Cx) -> Step {
     let mut dkg = Dkg::new(params, cx.misbehaviour.clone()).map_err(dkg_abort)?;
     let commitments = dkg.round1(cx.rng).map_err(dkg_abort)?;
     s.dkg = Some(dkg);
+    let enc = SessionKey::generate(cx.rng);
+    let enc_key = hex::encode(enc.public_bytes());
+    s.enc = Some(enc);
     let sid = s.id().to_string();
     for (peer, data) in commitments {
         cx.send(
@@ -1324,6 +1717,7 @@ fn maybe_start_dkg(s: &mut Session, cx: &mut Cx) -> Step {
             PeerMessage::Commitment(Commitment {
                 data,
                 session_id: Some(sid.clone()),
+                enc_key: Some(enc_key.clone()),
             }),
         );
     }
@@ -1354,6 +1748,20 @@ fn on_commitment(s: &mut Session, cx: &mut Cx, from: &str, c: Commitment) -> Ste
     let Some(dkg) = s.dkg.as_mut() else {
         return Ok(());
     };
+    let enc_key = c
+        .enc_key
+        .as_deref()
+        .and_then(|k| <[u8; 32]>::try_from(hex::decode(k).ok()?).ok())
+        .ok_or_else(|| AbortReason::InvalidCommitment {
+            peer: from.to_string(),
+            detail: "no valid enc_key: shares to it could not be encrypted".into(),
+        })?;
+    if *s.peer_enc.entry(from.to_string()).or_insert(enc_key) != enc_key {
+        return Err(AbortReason::ProtocolViolation {
+            peer: from.to_string(),
+            detail: "sent two different share encryption keys".into(),
+        });
+    }
     if s.round2_done {
         // Round 2 used a full set; a new commitment now can only be a conflict.
         return match dkg.add_commitment(from, &c.data) {
@@ -1370,14 +1778,31 @@ fn on_commitment(s: &mut Session, cx: &mut Cx, from: &str, c: Commitment) -> Ste
     let shares = dkg.round2().map_err(dkg_abort)?;
     s.round2_done = true;
     let sid = s.id().to_string();
+    let Some(enc) = s.enc.as_ref() else {
+        return Err(AbortReason::Internal("no share encryption key".into()));
+    };
     for (peer, data) in shares {
-        cx.send(
-            &peer,
-            PeerMessage::Share(Share {
-                data: data.to_string(),
-                session_id: Some(sid.clone()),
-            }),
-        );
+        let plain = Zeroizing::new(hex::decode(data.as_str()).map_err(|_| {
+            AbortReason::Internal("round-2 package is not hex".into())
+        })?);
+        let Some(recipient) = s.peer_enc.get(&peer) else {
+            return Err(AbortReason::Internal(format!("no encryption key for {peer}")));
+        };
+        let sealed = enc
+            .seal(cx.rng, recipient, &plain)
+            .map_err(|e| AbortReason::Internal(format!("share encryption failed: {e}")))?;
+        #[cfg(feature = "faults")]
+        cx.shares_sent.push(plain.to_vec());
+        let mut share = Share {
+            data: hex::encode(sealed),
+            session_id: Some(sid.clone()),
+            enc: Some(sealed::SCHEME.to_string()),
+        };
+        if cx.misbehaviour.plaintext_shares {
+            share.data = data.to_string();
+            share.enc = None;
+        }
+        cx.send(&peer, PeerMessage::Share(share));
     }
     cx.progress(Progress::DkgRound {
         session_id: sid,
@@ -1395,12 +1820,41 @@ fn on_share(s: &mut Session, cx: &mut Cx, from: &str, mut sh: Share) -> Step {
         dkg::wipe(&mut sh.data);
         return Ok(());
     }
-    let added = dkg.add_share(from, &sh.data);
+    let opened = open_share(s.enc.as_ref(), s.peer_enc.get(from), from, &sh);
     dkg::wipe(&mut sh.data);
+    let plain = opened?;
+    let added = dkg.add_share(from, &plain);
     if added.map_err(dkg_abort)? == Added::Duplicate {
         return Ok(());
     }
     maybe_finish_dkg(s, cx)
+}
+
+/// Decrypts a share to this node; a share sent in the clear is refused.
+fn open_share(
+    own: Option<&SessionKey>,
+    sender: Option<&[u8; 32]>,
+    from: &str,
+    sh: &Share,
+) -> Result<Zeroizing<String>, AbortReason> {
+    let bad = |detail: &str| AbortReason::InvalidShare {
+        peer: from.to_string(),
+        detail: detail.to_string(),
+    };
+    if sh.enc.as_deref() != Some(sealed::SCHEME) {
+        return Err(AbortReason::ProtocolViolation {
+            peer: from.to_string(),
+            detail: format!("sent a share that is not encrypted with {}", sealed::SCHEME),
+        });
+    }
+    let (Some(own), Some(sender)) = (own, sender) else {
+        return Err(bad("share before its sender's commitment"));
+    };
+    let sealed = hex::decode(&sh.data).map_err(|_| bad("share is not hex"))?;
+    let plain = own
+        .open(sender, &sealed)
+        .map_err(|_| bad("share does not decrypt with the keys of this session"))?;
+    Ok(Zeroizing::new(hex::encode(&*plain)))
 }
 
 fn maybe_finish_dkg(s: &mut Session, cx: &mut Cx) -> Step {

@@ -130,6 +130,7 @@ pub fn validate_sign_proposal(
         participants: p.signers.clone(),
         curve: None,
         initiator: Some(from.to_string()),
+        keys: None,
     };
     let mut v = validate_proposal(&as_session, from, me).map_err(|e| {
         e.replace("participant", "signer")
@@ -209,6 +210,9 @@ pub enum AbortReason {
     },
     /// A peer broke the protocol in a way that makes the session unsafe.
     ProtocolViolation { peer: String, detail: String },
+    /// Signaling for the connection with `peer` was tampered with: its
+    /// SDP's DTLS fingerprint is not signed by `peer`'s identity key.
+    PossibleMitm { peer: String, detail: String },
     /// A peer sent `session_abort`.
     PeerAborted { peer: String, reason: String },
     /// The local user cancelled.
@@ -286,6 +290,10 @@ impl std::fmt::Display for AbortReason {
             AbortReason::ProtocolViolation { peer, detail } => {
                 write!(f, "protocol violation by {peer}: {detail}")
             }
+            AbortReason::PossibleMitm { peer, detail } => write!(
+                f,
+                "possible man-in-the-middle on the connection with {peer}: {detail}"
+            ),
             AbortReason::PeerAborted { peer, reason } => write!(f, "{peer} aborted: {reason}"),
             AbortReason::Cancelled => f.write_str("cancelled by the user"),
             AbortReason::Internal(e) => write!(f, "internal error: {e}"),
@@ -305,6 +313,7 @@ mod tests {
             participants: vec!["cli1".into(), "cli2".into(), "chrome1".into()],
             curve: Some("secp256k1".into()),
             initiator: Some("cli1".into()),
+            keys: None,
         }
     }
 

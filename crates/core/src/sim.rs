@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use mpc_protocol::peer::Curve;
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, ServerMessage};
-use mpc_protocol::{PeerMessage, RelayData};
+use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -117,6 +117,11 @@ pub enum Fault {
     /// that fails verification.
     #[cfg(feature = "faults")]
     BadSignatureShare {
+        node: usize,
+    },
+    /// Sends its DKG shares unencrypted.
+    #[cfg(feature = "faults")]
+    PlaintextShares {
         node: usize,
     },
 }
@@ -233,6 +238,10 @@ pub struct SimReport {
     pub log: Vec<LogEntry>,
     pub stats: Stats,
     pub end_ms: u64,
+    /// The plaintext of every DKG share any node sent (`faults` only), to
+    /// search captured traffic for.
+    #[cfg(feature = "faults")]
+    pub shares_sent: Vec<Vec<u8>>,
 }
 
 impl SimReport {
@@ -369,6 +378,9 @@ struct Sim<'a> {
     sign_outcomes: Vec<Outcome>,
     sign_session_id: Option<String>,
     rejections: BTreeMap<String, Vec<String>>,
+    /// The model server's per-connection challenges and registered keys.
+    challenges: Vec<[u8; 32]>,
+    registered_keys: BTreeMap<String, String>,
     session_id: Option<String>,
     log: Vec<LogEntry>,
     stats: Stats,
@@ -422,6 +434,8 @@ impl<'a> Sim<'a> {
             connects: BTreeMap::new(),
             opening: BTreeSet::new(),
             rejections: BTreeMap::new(),
+            challenges: Vec::new(),
+            registered_keys: BTreeMap::new(),
             session_id: None,
             log: Vec::new(),
             stats: Stats::default(),
@@ -464,6 +478,14 @@ impl<'a> Sim<'a> {
     fn run(mut self) -> SimReport {
         let n = self.ids.len();
         for i in 0..n {
+            // As mpc-signal does on connect: a challenge to sign.
+            let mut nonce = [0u8; 32];
+            self.rng.fill_bytes(&mut nonce);
+            self.challenges.push(nonce);
+            let challenge = ServerMessage::Challenge {
+                nonce: hex::encode(nonce),
+            };
+            self.schedule(0, i, Item::Event(Event::Signal(challenge)));
             self.schedule(0, i, Item::Event(Event::Command(Command::Register)));
         }
         self.schedule(1, 0, Item::Event(Event::Command(Command::ListPeers)));
@@ -523,7 +545,7 @@ impl<'a> Sim<'a> {
                 }
                 Item::PeerText { from, text } => {
                     self.busy -= 1;
-                    match PeerMessage::from_json(&text) {
+                    match SignedMessage::from_json(&text) {
                         Ok(msg) => self.deliver(node, Event::PeerMessage { from, msg }),
                         Err(_) => self.stats.parse_errors += 1,
                     }
@@ -552,6 +574,12 @@ impl<'a> Sim<'a> {
             log: self.log,
             stats: self.stats,
             end_ms: self.now,
+            #[cfg(feature = "faults")]
+            shares_sent: self
+                .nodes
+                .iter()
+                .flat_map(|n| n.shares_sent().iter().cloned())
+                .collect(),
         }
     }
 
@@ -582,7 +610,7 @@ impl<'a> Sim<'a> {
             {
                 let sends = actions
                     .iter()
-                    .any(|a| matches!(a, Action::SendPeer { msg, .. } if msg.msg_type() == *kind));
+                    .any(|a| matches!(a, Action::SendPeer { msg, .. } if msg.msg.msg_type() == *kind));
                 if *node == i && sends {
                     self.vanish(i, *close_channels);
                     return;
@@ -682,7 +710,7 @@ impl<'a> Sim<'a> {
                 self.connects.insert((i, j), offerer);
                 if offerer {
                     let at = self.now + self.delay(self.cfg.net.connect_delay_ms);
-                    let sdp = format!("v=0 sim-offer {me}->{peer}");
+                    let sdp = sim_sdp("offer", &me, &peer);
                     self.schedule(
                         at,
                         i,
@@ -700,7 +728,7 @@ impl<'a> Sim<'a> {
                 let at = self.now + self.delay(self.cfg.net.connect_delay_ms);
                 match signal {
                     WebRtcSignal::Offer { .. } if self.connects.get(&(i, j)) == Some(&false) => {
-                        let sdp = format!("v=0 sim-answer {me}->{from}");
+                        let sdp = sim_sdp("answer", &me, &from);
                         self.schedule(
                             at,
                             i,
@@ -775,7 +803,7 @@ impl<'a> Sim<'a> {
                     }),
                 );
             }
-            Action::Progress(_) => {}
+            Action::Progress(_) | Action::PinKey { .. } => {}
             Action::Finished(w) => {
                 self.session_id.get_or_insert(w.session_id.clone());
                 self.outcomes[i] = Outcome::Finished(w);
@@ -798,18 +826,28 @@ impl<'a> Sim<'a> {
 
     fn send_to_server(&mut self, i: usize, msg: ClientMessage) {
         let me = self.ids[i].clone();
+        let text = msg.to_json();
         match msg {
-            ClientMessage::Register { peer_id, .. } => {
-                self.record(
-                    &me,
-                    "server",
-                    Path::Server,
-                    msg_json(&ClientMessage::Register {
-                        peer_id: peer_id.clone(),
-                        pubkey: None,
-                        signature: None,
-                    }),
-                );
+            ClientMessage::Register {
+                peer_id,
+                pubkey,
+                signature,
+            } => {
+                self.record(&me, "server", Path::Server, text);
+                let statement = mpc_identity::statement::register(&self.challenges[i], &peer_id);
+                let verified = pubkey
+                    .as_deref()
+                    .and_then(|k| k.parse::<mpc_identity::PublicKey>().ok())
+                    .zip(signature.as_deref())
+                    .is_some_and(|(k, sig)| k.verify_hex(&statement, sig).is_ok());
+                if !verified {
+                    let err = ServerMessage::error("register: signature does not verify");
+                    self.reply_from_server(i, err);
+                    return;
+                }
+                if let Some(k) = pubkey {
+                    self.registered_keys.insert(peer_id.clone(), k);
+                }
                 let reply = ServerMessage::Registered {
                     peer_id,
                     ice_servers: Vec::new(),
@@ -825,7 +863,8 @@ impl<'a> Sim<'a> {
                     .filter(|(j, _)| !self.dead.contains(j))
                     .map(|(_, id)| id.clone())
                     .collect();
-                self.reply_from_server(i, ServerMessage::Peers { peers });
+                let keys = Some(self.registered_keys.clone());
+                self.reply_from_server(i, ServerMessage::Peers { peers, keys });
             }
             ClientMessage::Relay { to, data } => {
                 self.stats.relay_messages += 1;
@@ -872,8 +911,15 @@ impl<'a> Sim<'a> {
     }
 }
 
-fn msg_json(m: &ClientMessage) -> String {
-    m.to_json()
+/// A stand-in SDP with a DTLS fingerprint line, which the core signs.
+fn sim_sdp(kind: &str, me: &str, peer: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let fp = Sha256::digest(format!("{kind} {me}->{peer}"));
+    let fp: Vec<String> = fp.iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "v=0\r\ns=sim-{kind} {me}->{peer}\r\na=fingerprint:sha-256 {}\r\n",
+        fp.join(":")
+    )
 }
 
 #[cfg(feature = "faults")]
@@ -888,6 +934,7 @@ fn misbehaviour_for(cfg: &SimConfig, ids: &[String], i: usize) -> crate::dkg::Mi
                 m.equivocate_to.extend(to.iter().map(|t| ids[*t].clone()));
             }
             Fault::BadSignatureShare { node } if *node == i => m.bad_signature_share = true,
+            Fault::PlaintextShares { node } if *node == i => m.plaintext_shares = true,
             _ => {}
         }
     }
@@ -897,10 +944,17 @@ fn misbehaviour_for(cfg: &SimConfig, ids: &[String], i: usize) -> crate::dkg::Mi
 /// Replaces a share's data with its length, so logs never hold a share.
 fn redact_shares(json: &str) -> String {
     match RelayData::from_json(json) {
-        Ok(RelayData::Peer(PeerMessage::Share(mut sh))) => {
+        Ok(RelayData::Peer(SignedMessage {
+            msg: PeerMessage::Share(mut sh),
+            sig,
+        })) => {
             let len = sh.data.len();
             sh.data = format!("<secret share, {len} hex chars>");
-            PeerMessage::Share(sh).to_json()
+            SignedMessage {
+                msg: PeerMessage::Share(sh),
+                sig,
+            }
+            .to_json()
         }
         _ => json.to_string(),
     }
@@ -997,7 +1051,10 @@ pub fn garbage(rng: &mut ChaCha20Rng, session_id: Option<&str>, ids: &[String]) 
         1 => Event::ChannelOpen(from),
         2 => Event::ChannelClosed(from),
         3 => match PeerMessage::from_value(msg.clone()) {
-            Ok(msg) => Event::PeerMessage { from, msg },
+            Ok(msg) => Event::PeerMessage {
+                from,
+                msg: SignedMessage::unsigned(msg),
+            },
             Err(_) => Event::Tick(0),
         },
         _ => Event::Signal(ServerMessage::Relay {

@@ -1,10 +1,10 @@
 //! Proposal validation as a node sees it: each bad proposal is rejected
 //! with a clear reason, and the sender is told why through the relay.
 
-use mpc_core::{Action, Command, Config, Event, Node, Progress};
+use mpc_core::{testing, Action, Command, Config, Event, Node, Progress};
 use mpc_protocol::peer::{Curve, SessionProposal, SessionResponse};
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
-use mpc_protocol::{PeerMessage, RelayData};
+use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
 
 fn proposal() -> SessionProposal {
     SessionProposal {
@@ -14,23 +14,53 @@ fn proposal() -> SessionProposal {
         participants: vec!["cli1".into(), "cli2".into(), "chrome1".into()],
         curve: Some("secp256k1".into()),
         initiator: Some("cli1".into()),
+        keys: None,
     }
 }
 
-fn relayed(from: &str, msg: &PeerMessage) -> Event {
-    Event::Signal(ServerMessage::Relay {
-        from: from.into(),
-        data: RawJson::from_value(msg),
-    })
+fn relayed(from: &str, to: &str, msg: &PeerMessage) -> Event {
+    testing::relayed(from, to, msg.clone())
 }
 
 fn node(id: &str) -> Node {
-    Node::new(Config::new(id), [7; 32], 0)
+    let mut c = Config::new(id);
+    c.identity = Some(testing::identity(id));
+    Node::new(c, [7; 32], 0)
 }
 
-/// Delivers `p` from `from` to a fresh `cli2` and returns its actions.
-fn deliver(n: &mut Node, from: &str, p: SessionProposal) -> Vec<Action> {
-    n.handle(relayed(from, &PeerMessage::SessionProposal(p)))
+/// Delivers `p` from `from` to `n` and returns its actions. Without keys,
+/// `p` gets every participant's test key, signed by `from`'s.
+fn deliver(n: &mut Node, from: &str, mut p: SessionProposal) -> Vec<Action> {
+    if p.keys.is_none() {
+        p.keys = Some(testing::keys(&p.participants, &[]));
+    }
+    n.handle(relayed(from, n.peer_id(), &PeerMessage::SessionProposal(p)))
+}
+
+/// `Create` on `n`, answered by a server that advertises `participants`'
+/// test keys (or `actual`'s); returns the actions after the answer.
+fn create(
+    n: &mut Node,
+    participants: Vec<String>,
+    threshold: u16,
+    actual: &[(&str, String)],
+) -> Vec<Action> {
+    let asked = n.handle(Event::Command(Command::Create {
+        session_id: Some("s1".into()),
+        participants: participants.clone(),
+        threshold,
+        curve: Curve::Ed25519,
+    }));
+    assert!(
+        matches!(&asked[..], [Action::SendSignal(ClientMessage::ListPeers { keys: true, .. })]),
+        "{asked:?}"
+    );
+    let mut actions = n.handle(Event::Signal(ServerMessage::Peers {
+        peers: participants.clone(),
+        keys: Some(testing::keys(&participants, actual)),
+    }));
+    actions.retain(|a| !matches!(a, Action::Progress(Progress::Peers { .. })));
+    actions
 }
 
 /// The proposal was rejected: a `Rejected` with `needle`, a decline relayed
@@ -55,11 +85,15 @@ fn assert_rejected(actions: &[Action], sender: &str, needle: &str) {
     let (to, data) = decline.unwrap_or_else(|| panic!("no decline sent: {actions:?}"));
     assert_eq!(to, sender);
     match RelayData::from_json(&data).unwrap() {
-        RelayData::Peer(PeerMessage::SessionResponse(SessionResponse {
-            accepted: false,
-            reason: Some(r),
+        RelayData::Peer(SignedMessage {
+            msg:
+                PeerMessage::SessionResponse(SessionResponse {
+                    accepted: false,
+                    reason: Some(r),
+                    ..
+                }),
             ..
-        })) => {
+        }) => {
             assert!(r.contains(needle), "{r}")
         }
         other => panic!("not a decline: {other:?}"),
@@ -207,12 +241,12 @@ fn a_relayed_duplicate_is_ignored_without_a_decline() {
 #[test]
 fn create_validates_too() {
     let mut n = node("cli1");
-    let actions = n.handle(Event::Command(Command::Create {
-        session_id: Some("s1".into()),
-        participants: vec!["cli1".into(), "cli2".into()],
-        threshold: 3,
-        curve: Curve::Ed25519,
-    }));
+    let actions = create(
+        &mut n,
+        vec!["cli1".into(), "cli2".into()],
+        3,
+        &[],
+    );
     assert!(
         matches!(&actions[..], [Action::Aborted { reason, .. }] if reason.to_string().contains("threshold 3 must be between 2 and total 2")),
         "{actions:?}"
@@ -224,6 +258,7 @@ fn a_response_before_its_proposal_is_buffered() {
     let mut n = node("cli2");
     let early = n.handle(relayed(
         "chrome1",
+        "cli2",
         &PeerMessage::SessionResponse(SessionResponse {
             session_id: "s1".into(),
             accepted: true,
@@ -250,4 +285,239 @@ fn a_response_before_its_proposal_is_buffered() {
         connects,
         vec![("chrome1".to_string(), false), ("cli1".to_string(), false)]
     );
+}
+
+// ---- Identities: signatures, pinned keys, DTLS fingerprints ----
+
+fn pinned(id: &str, pins: &[(&str, mpc_core::PublicKey)], require_pinned: bool) -> Node {
+    let mut c = Config::new(id);
+    c.identity = Some(testing::identity(id));
+    for (p, k) in pins {
+        c.known_peers.pin(p, *k);
+    }
+    c.require_pinned = require_pinned;
+    Node::new(c, [7; 32], 0)
+}
+
+fn with_keys(actual: &[(&str, String)]) -> SessionProposal {
+    let mut p = proposal();
+    p.keys = Some(testing::keys(&p.participants, actual));
+    p
+}
+
+#[test]
+fn an_unsigned_proposal_is_rejected() {
+    let mut n = node("cli2");
+    let msg = SignedMessage::unsigned(PeerMessage::SessionProposal(with_keys(&[])));
+    let actions = n.handle(testing::relayed_signed("cli1", msg));
+    assert_rejected(&actions, "cli1", "unsigned session_proposal from cli1");
+}
+
+#[test]
+fn a_proposal_signed_by_another_key_is_rejected() {
+    let mut n = node("cli2");
+    let mallory = testing::identity("mallory");
+    let msg = testing::signed(
+        &mallory,
+        "cli1",
+        "cli2",
+        PeerMessage::SessionProposal(with_keys(&[])),
+    );
+    let actions = n.handle(testing::relayed_signed("cli1", msg));
+    assert_rejected(&actions, "cli1", "bad signature on session_proposal from cli1");
+}
+
+#[test]
+fn a_signature_for_another_recipient_is_rejected() {
+    // cli1 really signed this, but for chrome1: replayed to cli2 it fails.
+    let mut n = node("cli2");
+    let msg = testing::signed(
+        &testing::identity("cli1"),
+        "cli1",
+        "chrome1",
+        PeerMessage::SessionProposal(with_keys(&[])),
+    );
+    let actions = n.handle(testing::relayed_signed("cli1", msg));
+    assert_rejected(&actions, "cli1", "bad signature");
+}
+
+#[test]
+fn a_proposal_with_another_key_for_this_node_is_rejected() {
+    let mut n = node("cli2");
+    let other = testing::identity("not cli2").public_key().to_hex();
+    let actions = deliver(&mut n, "cli1", with_keys(&[("cli2", other)]));
+    assert_rejected(&actions, "cli1", "another identity key for this node");
+}
+
+#[test]
+fn a_changed_key_is_refused_until_re_pinned() {
+    // cli2 pinned chrome1's real key; the proposal lists another one.
+    let real = testing::identity("chrome1").public_key();
+    let mut n = pinned("cli2", &[("chrome1", real)], false);
+    let fake = testing::identity("fake chrome1").public_key();
+    let actions = deliver(&mut n, "cli1", with_keys(&[("chrome1", fake.to_hex())]));
+    assert_rejected(&actions, "cli1", "identity key of chrome1 changed");
+    // The same for a proposer whose own key changed.
+    let mut n = pinned("cli2", &[("cli1", real)], false);
+    let actions = deliver(&mut n, "cli1", with_keys(&[]));
+    assert_rejected(&actions, "cli1", "identity key of cli1 changed");
+}
+
+#[test]
+fn new_keys_are_shown_then_pinned_on_accept() {
+    let mut n = pinned(
+        "cli2",
+        &[("cli1", testing::identity("cli1").public_key())],
+        false,
+    );
+    let actions = deliver(&mut n, "cli1", proposal());
+    let new: Vec<String> = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Progress(Progress::NeedsDecision { new_keys, .. }) => {
+                Some(new_keys.iter().map(|k| k.peer.clone()).collect())
+            }
+            _ => None,
+        })
+        .expect("a decision");
+    assert_eq!(new, vec!["chrome1".to_string()]);
+    assert!(n.known_peers().get("chrome1").is_none());
+    let actions = n.handle(Event::Decision {
+        session_id: "s1".into(),
+        accept: true,
+        reason: None,
+    });
+    assert!(actions.iter().any(|a| matches!(a,
+        Action::PinKey { peer, key } if peer == "chrome1" && *key == testing::identity("chrome1").public_key())));
+    assert!(n.known_peers().get("chrome1").is_some());
+}
+
+#[test]
+fn strict_nodes_refuse_unpinned_keys() {
+    let mut n = pinned(
+        "cli2",
+        &[("cli1", testing::identity("cli1").public_key())],
+        true,
+    );
+    let actions = deliver(&mut n, "cli1", proposal());
+    assert_rejected(&actions, "cli1", "identity key of chrome1");
+    assert_rejected(&actions, "cli1", "accepts pinned keys only");
+}
+
+#[test]
+fn session_messages_must_be_signed_by_their_sender() {
+    let mut n = node("cli2");
+    deliver(&mut n, "cli1", proposal());
+    let response = PeerMessage::SessionResponse(SessionResponse {
+        session_id: "s1".into(),
+        accepted: false,
+        reason: Some("forged".into()),
+    });
+    // Unsigned, or signed by cli1 in chrome1's name: rejected, session on.
+    for msg in [
+        SignedMessage::unsigned(response.clone()),
+        testing::signed(&testing::identity("cli1"), "chrome1", "cli2", response.clone()),
+    ] {
+        let actions = n.handle(testing::relayed_signed("chrome1", msg));
+        assert!(
+            matches!(&actions[..], [Action::Rejected { reason, .. }] if reason.contains("session_response from chrome1")),
+            "{actions:?}"
+        );
+        assert_eq!(n.active_session(), Some("s1"));
+    }
+    // Properly signed, the decline ends the session.
+    let actions = n.handle(relayed("chrome1", "cli2", &response));
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Aborted { .. })),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn create_refuses_a_key_the_server_swapped() {
+    let real = testing::identity("cli2").public_key();
+    let mut n = pinned("cli1", &[("cli2", real)], false);
+    let fake = testing::identity("server's own").public_key().to_hex();
+    let actions = create(
+        &mut n,
+        vec!["cli1".into(), "cli2".into()],
+        2,
+        &[("cli2", fake)],
+    );
+    assert!(
+        matches!(&actions[..], [Action::Aborted { reason, .. }] if reason.to_string().contains("identity key of cli2 changed")),
+        "{actions:?}"
+    );
+    // The server's honest answer goes through, and pins nothing new.
+    let mut n = pinned("cli1", &[("cli2", real)], false);
+    let actions = create(&mut n, vec!["cli1".into(), "cli2".into()], 2, &[]);
+    assert!(actions.iter().any(|a| matches!(a, Action::SendSignal(ClientMessage::Relay { to, .. }) if to == "cli2")));
+    assert!(!actions.iter().any(|a| matches!(a, Action::PinKey { .. })));
+}
+
+/// cli2 accepted s1 with cli1 and chrome1; both accepted too: mesh phase.
+fn in_mesh() -> Node {
+    let mut n = node("cli2");
+    deliver(&mut n, "cli1", proposal());
+    let ok = PeerMessage::SessionResponse(SessionResponse {
+        session_id: "s1".into(),
+        accepted: true,
+        reason: None,
+    });
+    n.handle(relayed("chrome1", "cli2", &ok));
+    n.handle(Event::Decision {
+        session_id: "s1".into(),
+        accept: true,
+        reason: None,
+    });
+    n
+}
+
+fn offer(from: &str, sdp_fp: &str, sig_fp: &str) -> Event {
+    use mpc_protocol::relay::{sdp_fingerprints, WebRtcSignal};
+    let sdp = format!("v=0\r\na=fingerprint:sha-256 {sdp_fp}\r\n");
+    let signed_sdp = format!("v=0\r\na=fingerprint:sha-256 {sig_fp}\r\n");
+    let fps = sdp_fingerprints(&signed_sdp).unwrap();
+    let sig = testing::identity(from)
+        .sign(&mpc_identity::statement::dtls_fingerprint(from, "cli2", &fps))
+        .to_hex();
+    Event::Signal(ServerMessage::Relay {
+        from: from.into(),
+        data: RawJson::from_value(&RelayData::WebRtc {
+            signal: WebRtcSignal::Offer { sdp },
+            sig: Some(sig),
+        }),
+    })
+}
+
+#[test]
+fn a_signed_offer_reaches_the_driver() {
+    let mut n = in_mesh();
+    let actions = n.handle(offer("chrome1", "AA:BB", "AA:BB"));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::WebRtcSignal { from, .. } if from == "chrome1")),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_swapped_fingerprint_aborts_naming_the_peer() {
+    let mut n = in_mesh();
+    let actions = n.handle(offer("chrome1", "EE:VV:11", "AA:BB"));
+    let reason = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Aborted { reason, .. } => Some(reason.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no abort: {actions:?}"));
+    assert!(
+        reason.contains("possible man-in-the-middle on the connection with chrome1"),
+        "{reason}"
+    );
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::WebRtcSignal { .. })));
 }

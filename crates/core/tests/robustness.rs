@@ -2,10 +2,10 @@
 //! into Debug output, and a session survives a stranger's garbage.
 
 use mpc_core::sim::{self, garbage, Outcome, SimConfig};
-use mpc_core::{Action, Config, Event, Node};
+use mpc_core::{testing, Action, Config, Event, Node};
 use mpc_protocol::peer::{Curve, SessionProposal};
-use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
-use mpc_protocol::{PeerMessage, RelayData};
+use mpc_protocol::signal::{ClientMessage, ServerMessage};
+use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -16,7 +16,9 @@ fn random_garbage_never_panics() {
     let ids: Vec<String> = vec!["cli1".into(), "cli2".into(), "chrome1".into()];
     for seed in 0..40u64 {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let mut n = Node::new(Config::new("cli2"), [seed as u8; 32], 0);
+        let mut c = Config::new("cli2");
+        c.identity = Some(testing::identity("cli2"));
+        let mut n = Node::new(c, [seed as u8; 32], 0);
         if seed % 2 == 0 {
             let p = SessionProposal {
                 session_id: "s".into(),
@@ -25,11 +27,13 @@ fn random_garbage_never_panics() {
                 participants: ids.clone(),
                 curve: None,
                 initiator: None,
+                keys: Some(testing::keys(&ids, &[])),
             };
-            n.handle(Event::Signal(ServerMessage::Relay {
-                from: "cli1".into(),
-                data: RawJson::from_value(&PeerMessage::SessionProposal(p)),
-            }));
+            n.handle(testing::relayed(
+                "cli1",
+                "cli2",
+                PeerMessage::SessionProposal(p),
+            ));
         }
         for step in 0..300u64 {
             let mut e = garbage(&mut rng, Some("s"), &ids);
@@ -52,7 +56,7 @@ fn random_garbage_never_panics() {
                 if let Action::SendSignal(ClientMessage::Relay { data, .. }) = &a {
                     let kind = RelayData::from_json(data.get()).unwrap();
                     assert!(
-                        !matches!(kind, RelayData::Peer(PeerMessage::Share(_))),
+                        !matches!(kind, RelayData::Peer(SignedMessage { msg: PeerMessage::Share(_), .. })),
                         "a share went to the relay"
                     );
                 }
@@ -86,7 +90,10 @@ fn secrets_never_reach_debug_output() {
     let mut secrets: Vec<String> = Vec::new();
     let report = sim::run_observed(&SimConfig::new(3, 2, Curve::Secp256k1, 5), &mut |_, a| {
         if let Action::SendPeer {
-            msg: PeerMessage::Share(s),
+            msg: SignedMessage {
+                msg: PeerMessage::Share(s),
+                ..
+            },
             ..
         } = a
         {

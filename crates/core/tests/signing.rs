@@ -255,9 +255,8 @@ fn the_signing_wallet_never_prints_its_key_package() {
 
 #[test]
 fn a_joiner_declines_with_a_reason_when_its_wallet_does_not_fit() {
-    use mpc_core::{Config, Event, Node, Progress, SigningWallet};
+    use mpc_core::{testing, Config, Event, Node, Progress, SigningWallet};
     use mpc_protocol::peer::SignProposal;
-    use mpc_protocol::signal::{RawJson, ServerMessage};
     use mpc_protocol::PeerMessage;
 
     let wallet_of = |curve| {
@@ -269,19 +268,27 @@ fn a_joiner_declines_with_a_reason_when_its_wallet_does_not_fit() {
     };
     let secp = wallet_of(Curve::Secp256k1);
     let ed = wallet_of(Curve::Ed25519);
+    let signers: Vec<String> = vec!["node01".into(), "node02".into(), "node09".into()];
     let proposal = SignProposal {
         session_id: "s9".into(),
         group_public_key: secp.group_public_key.clone(),
         message_hex: "00ff".into(),
-        signers: vec!["node01".into(), "node02".into()],
+        signers: signers[..2].to_vec(),
+        keys: Some(testing::keys(&signers, &[])),
     };
-    let mut node = Node::new(Config::new("node02"), [2; 32], 0);
-    let out = node.handle(Event::Signal(ServerMessage::Relay {
-        from: "node01".into(),
-        data: RawJson::from_value(&PeerMessage::SignProposal(proposal.clone())),
-    }));
+    let node02 = || {
+        let mut c = Config::new("node02");
+        c.identity = Some(testing::identity("node02"));
+        c
+    };
+    let mut node = Node::new(node02(), [2; 32], 0);
+    let out = node.handle(testing::relayed(
+        "node01",
+        "node02",
+        PeerMessage::SignProposal(proposal.clone()),
+    ));
     assert!(out.iter().any(|a| matches!(a,
-        Action::Progress(Progress::NeedsSignDecision { from, proposal: p })
+        Action::Progress(Progress::NeedsSignDecision { from, proposal: p, .. })
             if from == "node01" && *p == proposal)));
     // The driver found a wallet, but for another key: a reasoned decline.
     let out = node.handle(Event::SignDecision {
@@ -304,14 +311,15 @@ fn a_joiner_declines_with_a_reason_when_its_wallet_does_not_fit() {
         Action::Aborted { reason: AbortReason::Declined { peer, .. }, .. } if peer == "node02")));
 
     // Signers below the wallet's threshold are declined too.
-    let mut node = Node::new(Config::new("node02"), [3; 32], 0);
+    let mut node = Node::new(node02(), [3; 32], 0);
     let mut p = proposal;
     p.session_id = "s10".into();
     p.signers = vec!["node02".into(), "node01".into(), "node09".into()];
-    node.handle(Event::Signal(ServerMessage::Relay {
-        from: "node01".into(),
-        data: RawJson::from_value(&PeerMessage::SignProposal(p)),
-    }));
+    node.handle(testing::relayed(
+        "node01",
+        "node02",
+        PeerMessage::SignProposal(p),
+    ));
     let out = node.handle(Event::SignDecision {
         session_id: "s10".into(),
         wallet: Some(Box::new(secp)),

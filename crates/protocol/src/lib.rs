@@ -31,7 +31,7 @@ pub mod relay;
 pub mod signal;
 
 pub use error::ParseError;
-pub use peer::PeerMessage;
+pub use peer::{PeerMessage, SignedMessage};
 pub use peer_id::{validate_peer_id, PeerIdError, MAX_PEER_ID_LEN};
 pub use relay::RelayData;
 pub use signal::{ClientMessage, IceServer, ServerMessage};

@@ -83,6 +83,10 @@ pub struct SessionProposal {
     pub curve: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator: Option<String>,
+    /// Participant → hex Ed25519 identity key. Every later message of the
+    /// session must be signed by its sender's key from this map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<BTreeMap<String, String>>,
 }
 
 /// `session_response`: one participant's answer, sent to every participant.
@@ -120,6 +124,10 @@ pub struct Commitment {
     pub data: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// Hex of the sender's X25519 key for this session: shares to the
+    /// sender are encrypted to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc_key: Option<String>,
 }
 
 /// `share`: a DKG round-2 package for exactly one recipient.
@@ -127,10 +135,14 @@ pub struct Commitment {
 /// `Debug` never prints `data`: it is a secret share.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Share {
-    /// Hex of the serialized round-2 package.
+    /// Hex of the serialized round-2 package; with `enc`, hex of its
+    /// ciphertext (`nonce ‖ sealed box`).
     pub data: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The encryption scheme of `data`: `x25519-xchacha20poly1305`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc: Option<String>,
 }
 
 impl std::fmt::Debug for Share {
@@ -141,6 +153,7 @@ impl std::fmt::Debug for Share {
                 &format_args!("<redacted {} chars>", self.data.len()),
             )
             .field("session_id", &self.session_id)
+            .field("enc", &self.enc)
             .finish()
     }
 }
@@ -180,6 +193,9 @@ pub struct SignProposal {
     pub message_hex: String,
     /// Peer ids of every signer, the proposer included.
     pub signers: Vec<String>,
+    /// Signer → hex Ed25519 identity key, as in `session_proposal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<BTreeMap<String, String>>,
 }
 
 /// `sign_commitment`: a FROST signing round-1 commitment (hiding and
@@ -295,9 +311,75 @@ impl PeerMessage {
     }
 }
 
+/// A peer message with its sender's signature: the message's own JSON
+/// plus a top-level `"sig"` (hex Ed25519), e.g.
+/// `{"type":"mesh_ready","payload":{"session_id":"s"},"sig":"9a1f…"}`.
+///
+/// The signature covers `mpc_identity::statement::peer_message(from, to,
+/// canonical)`, where `canonical` is [`PeerMessage::to_json`] of the typed
+/// message: the receiver re-serializes what it parsed, so unknown fields a
+/// sender adds are not covered (and are ignored).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignedMessage {
+    pub msg: PeerMessage,
+    pub sig: Option<String>,
+}
+
+impl SignedMessage {
+    pub fn unsigned(msg: PeerMessage) -> Self {
+        SignedMessage { msg, sig: None }
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, ParseError> {
+        Self::from_value(serde_json::from_str(text)?)
+    }
+
+    pub fn from_value(mut value: Value) -> Result<Self, ParseError> {
+        let sig = match value.as_object_mut().and_then(|o| o.remove("sig")) {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(ParseError::Json("\"sig\" must be a string".into())),
+        };
+        Ok(SignedMessage {
+            msg: PeerMessage::from_value(value)?,
+            sig,
+        })
+    }
+
+    pub fn to_value(&self) -> Value {
+        let mut v = serde_json::to_value(&self.msg).expect("serializable message");
+        if let (Some(sig), Some(o)) = (&self.sig, v.as_object_mut()) {
+            o.insert("sig".into(), Value::String(sig.clone()));
+        }
+        v
+    }
+
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+}
+
+impl Serialize for SignedMessage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_message_round_trip() {
+        let text = r#"{"type":"mesh_ready","payload":{"session_id":"s"},"sig":"abcd"}"#;
+        let m = SignedMessage::from_json(text).unwrap();
+        assert_eq!(m.sig.as_deref(), Some("abcd"));
+        assert_eq!(m.msg.to_json(), r#"{"type":"mesh_ready","payload":{"session_id":"s"}}"#);
+        assert_eq!(m.to_json(), text);
+        let spec = r#"{"type":"mesh_ready","payload":{"session_id":"s"}}"#;
+        assert_eq!(SignedMessage::from_json(spec).unwrap().sig, None);
+        assert!(SignedMessage::from_json(r#"{"type":"mesh_ready","payload":{"session_id":"s"},"sig":1}"#).is_err());
+    }
 
     #[test]
     fn unknown_and_malformed() {
@@ -341,6 +423,7 @@ mod tests {
         let m = PeerMessage::Share(Share {
             data: "deadbeefcafe".into(),
             session_id: None,
+            enc: None,
         });
         let dbg = format!("{m:?}");
         assert!(!dbg.contains("deadbeef"), "{dbg}");

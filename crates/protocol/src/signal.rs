@@ -150,6 +150,8 @@ pub enum ClientMessage {
     ListPeers {
         #[serde(default, skip_serializing_if = "is_false")]
         watch: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        keys: bool,
     },
     /// `{"type":"relay","to":"cli2","data":{...}}`
     Relay { to: String, data: RawJson },
@@ -180,6 +182,7 @@ struct ClientEnvelope {
     pubkey: Option<String>,
     signature: Option<String>,
     watch: Option<bool>,
+    keys: Option<bool>,
     to: Option<String>,
     data: Option<RawJson>,
 }
@@ -197,6 +200,7 @@ impl TryFrom<ClientEnvelope> for ClientMessage {
             }),
             "list_peers" => Ok(ClientMessage::ListPeers {
                 watch: e.watch.unwrap_or(false),
+                keys: e.keys.unwrap_or(false),
             }),
             "relay" => Ok(ClientMessage::Relay {
                 to: required("relay", "to", e.to)?,
@@ -217,14 +221,23 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
     },
     /// `{"type":"peers","peers":["cli1","cli2"]}`, sorted.
-    Peers { peers: Vec<String> },
+    Peers {
+        peers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<std::collections::BTreeMap<String, String>>,
+    },
+    Challenge { nonce: String },
     /// `{"type":"relay","from":"cli1","data":{...}}`; `from` is stamped by
     /// the server.
     Relay { from: String, data: RawJson },
     /// `{"type":"error","error":"unknown peer \"x\""}`
     Error { error: String },
     /// Presence push (only to clients that sent `list_peers` with `watch`).
-    PeerJoined { peer_id: String },
+    PeerJoined {
+        peer_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pubkey: Option<String>,
+    },
     /// Presence push (only to clients that sent `list_peers` with `watch`).
     PeerLeft { peer_id: String },
 }
@@ -238,6 +251,7 @@ impl ServerMessage {
         "error",
         "peer_joined",
         "peer_left",
+        "challenge",
     ];
 
     /// Parses one WebSocket text frame.
@@ -263,6 +277,9 @@ struct ServerEnvelope {
     peer_id: Option<String>,
     ice_servers: Option<Vec<IceServer>>,
     peers: Option<Vec<String>>,
+    keys: Option<std::collections::BTreeMap<String, String>>,
+    nonce: Option<String>,
+    pubkey: Option<String>,
     from: Option<String>,
     data: Option<RawJson>,
     error: Option<String>,
@@ -280,6 +297,10 @@ impl TryFrom<ServerEnvelope> for ServerMessage {
             }),
             "peers" => Ok(ServerMessage::Peers {
                 peers: required("peers", "peers", e.peers)?,
+                keys: e.keys,
+            }),
+            "challenge" => Ok(ServerMessage::Challenge {
+                nonce: required("challenge", "nonce", e.nonce)?,
             }),
             "relay" => Ok(ServerMessage::Relay {
                 from: required("relay", "from", e.from)?,
@@ -290,6 +311,7 @@ impl TryFrom<ServerEnvelope> for ServerMessage {
             }),
             "peer_joined" => Ok(ServerMessage::PeerJoined {
                 peer_id: required("peer_joined", "peer_id", e.peer_id)?,
+                pubkey: e.pubkey,
             }),
             "peer_left" => Ok(ServerMessage::PeerLeft {
                 peer_id: required("peer_left", "peer_id", e.peer_id)?,

@@ -1,0 +1,54 @@
+//! Helpers for tests that play a peer by hand: fixed identity keys per
+//! name, and messages signed the way a real node signs them.
+
+use std::collections::BTreeMap;
+
+use mpc_identity::{statement, IdentityKey};
+use mpc_protocol::signal::{RawJson, ServerMessage};
+use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
+use sha2::{Digest, Sha256};
+
+use crate::node::Event;
+
+/// The identity key a test gives `peer`: a fixed function of its name.
+pub fn identity(peer: &str) -> IdentityKey {
+    IdentityKey::from_seed(Sha256::digest(format!("test identity {peer}")).into())
+}
+
+/// Hex keys for `participants`, [`identity`]'s except where `actual` says.
+pub fn keys(participants: &[String], actual: &[(&str, String)]) -> BTreeMap<String, String> {
+    participants
+        .iter()
+        .map(|p| {
+            let k = actual
+                .iter()
+                .find(|(a, _)| a == p)
+                .map(|(_, k)| k.clone())
+                .unwrap_or_else(|| identity(p).public_key().to_hex());
+            (p.clone(), k)
+        })
+        .collect()
+}
+
+/// `msg` signed by `key` as sent from `from` to `to`.
+pub fn signed(key: &IdentityKey, from: &str, to: &str, msg: PeerMessage) -> SignedMessage {
+    let sig = key.sign(&statement::peer_message(from, to, &msg.to_json()));
+    SignedMessage {
+        msg,
+        sig: Some(sig.to_hex()),
+    }
+}
+
+/// `msg` from `from` to `to`, signed with `from`'s test identity, as the
+/// relay delivers it.
+pub fn relayed(from: &str, to: &str, msg: PeerMessage) -> Event {
+    relayed_signed(from, signed(&identity(from), from, to, msg))
+}
+
+/// A signed (or unsigned) message as the relay delivers it.
+pub fn relayed_signed(from: &str, msg: SignedMessage) -> Event {
+    Event::Signal(ServerMessage::Relay {
+        from: from.into(),
+        data: RawJson::from_value(&RelayData::Peer(msg)),
+    })
+}

@@ -1,0 +1,199 @@
+//! Identity checks: which key each participant has, signing what this node
+//! sends, and verifying what it receives. See `docs/security.md`.
+//!
+//! Keys reach a node three ways: pinned in its address book
+//! ([`KnownPeers`]), advertised by the signaling server (`peers` with
+//! `keys`), or listed in a signed proposal. Only the address book is
+//! trusted as is; a new key is pinned (trust on first use) only when the
+//! user acts on a session that shows it, and a key that differs from the
+//! pinned one is refused.
+
+use std::collections::BTreeMap;
+
+use mpc_identity::{statement, IdentityKey, KnownPeers, PublicKey, Trust};
+use mpc_protocol::peer::SignedMessage;
+use mpc_protocol::relay::{sdp_fingerprints, WebRtcSignal};
+use mpc_protocol::PeerMessage;
+
+/// Every participant's identity key for one session.
+pub(crate) type SessionKeys = BTreeMap<String, PublicKey>;
+
+/// A key this node would pin if the user goes ahead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewKey {
+    pub peer: String,
+    pub key: PublicKey,
+}
+
+impl NewKey {
+    pub fn fingerprint(&self) -> String {
+        self.key.fingerprint()
+    }
+}
+
+pub(crate) fn sign(id: &IdentityKey, me: &str, to: &str, msg: PeerMessage) -> SignedMessage {
+    let sig = id.sign(&statement::peer_message(me, to, &msg.to_json()));
+    SignedMessage {
+        msg,
+        sig: Some(sig.to_hex()),
+    }
+}
+
+/// Checks that `msg` was signed by `from`'s key in `keys`, for this node.
+pub(crate) fn verify(
+    keys: &SessionKeys,
+    me: &str,
+    from: &str,
+    msg: &PeerMessage,
+    sig: Option<&str>,
+) -> Result<(), String> {
+    let kind = msg.msg_type();
+    let key = keys
+        .get(from)
+        .ok_or_else(|| format!("{kind} from {from}, who has no identity key in this session"))?;
+    let sig = sig.ok_or_else(|| format!("unsigned {kind} from {from}"))?;
+    key.verify_hex(&statement::peer_message(from, me, &msg.to_json()), sig)
+        .map_err(|e| format!("bad signature on {kind} from {from}: {e}"))
+}
+
+/// Signs the DTLS fingerprints of an offer or answer; `None` for ICE
+/// candidates (they carry no identity: DTLS authenticates whatever path
+/// they open) or an SDP without fingerprints.
+pub(crate) fn sign_sdp(id: &IdentityKey, me: &str, to: &str, signal: &WebRtcSignal) -> Option<String> {
+    let (WebRtcSignal::Offer { sdp } | WebRtcSignal::Answer { sdp }) = signal else {
+        return None;
+    };
+    let fps = sdp_fingerprints(sdp)?;
+    Some(id.sign(&statement::dtls_fingerprint(me, to, &fps)).to_hex())
+}
+
+/// Checks an offer's or answer's fingerprint signature; other signals pass.
+pub(crate) fn verify_sdp(
+    key: Option<&PublicKey>,
+    me: &str,
+    from: &str,
+    signal: &WebRtcSignal,
+    sig: Option<&str>,
+) -> Result<(), String> {
+    let (WebRtcSignal::Offer { sdp } | WebRtcSignal::Answer { sdp }) = signal else {
+        return Ok(());
+    };
+    let kind = if matches!(signal, WebRtcSignal::Offer { .. }) {
+        "offer"
+    } else {
+        "answer"
+    };
+    let key = key.ok_or_else(|| format!("{kind} from {from}, who has no identity key"))?;
+    let fps = sdp_fingerprints(sdp).ok_or_else(|| format!("the {kind} has no DTLS fingerprint"))?;
+    let sig = sig.ok_or_else(|| format!("the {kind}'s DTLS fingerprint is not signed"))?;
+    key.verify_hex(&statement::dtls_fingerprint(from, me, &fps), sig)
+        .map_err(|_| {
+            format!("the {kind}'s DTLS fingerprint is not signed by {from}'s identity key")
+        })
+}
+
+/// How the address book judges a key for `peer`; `Err` refuses it.
+fn judge(
+    known: &KnownPeers,
+    require_pinned: bool,
+    peer: &str,
+    key: &PublicKey,
+    new: &mut Vec<NewKey>,
+) -> Result<(), String> {
+    match known.check(peer, key) {
+        Trust::Pinned => Ok(()),
+        Trust::New if require_pinned => Err(format!(
+            "identity key of {peer} (fingerprint {}) is not pinned, and this node accepts pinned keys only",
+            key.fingerprint()
+        )),
+        Trust::New => {
+            new.push(NewKey {
+                peer: peer.to_string(),
+                key: *key,
+            });
+            Ok(())
+        }
+        Trust::Changed { pinned } => Err(format!(
+            "identity key of {peer} changed: pinned fingerprint {}, offered {}; \
+             if {peer} really has a new key, re-pin it after checking out of band",
+            pinned.fingerprint(),
+            key.fingerprint()
+        )),
+    }
+}
+
+/// A proposer's keys for `participants`: the pinned key where there is
+/// one, otherwise the one the server advertises (a new key, to be shown).
+/// A server that advertises another key than the pinned one is refused:
+/// it, or whoever holds that peer id, is not who we know.
+pub(crate) fn proposer_keys(
+    participants: &[String],
+    me: &str,
+    own: &PublicKey,
+    known: &KnownPeers,
+    advertised: &BTreeMap<String, PublicKey>,
+    require_pinned: bool,
+) -> Result<(SessionKeys, Vec<NewKey>), String> {
+    let mut keys = SessionKeys::new();
+    let mut new = Vec::new();
+    for p in participants {
+        if p == me {
+            keys.insert(p.clone(), *own);
+            continue;
+        }
+        let key = match (known.get(p), advertised.get(p)) {
+            (_, Some(a)) => *a,
+            (Some(k), None) => *k,
+            (None, None) => {
+                return Err(format!(
+                    "no identity key known for {p}: it is not registered, or registered without a key"
+                ))
+            }
+        };
+        judge(known, require_pinned, p, &key, &mut new)?;
+        keys.insert(p.clone(), key);
+    }
+    Ok((keys, new))
+}
+
+/// A receiver's checks on the keys a proposal lists: one valid key per
+/// participant, ours for this node, and none that contradicts the address
+/// book.
+pub(crate) fn proposal_keys(
+    listed: Option<&BTreeMap<String, String>>,
+    participants: &[String],
+    me: &str,
+    own: &PublicKey,
+    known: &KnownPeers,
+    require_pinned: bool,
+) -> Result<(SessionKeys, Vec<NewKey>), String> {
+    let listed = listed.ok_or("the proposal lists no identity keys")?;
+    let mut keys = SessionKeys::new();
+    let mut new = Vec::new();
+    for p in participants {
+        let hex = listed
+            .get(p)
+            .ok_or_else(|| format!("the proposal lists no identity key for {p}"))?;
+        let key: PublicKey = hex
+            .parse()
+            .map_err(|e| format!("the proposal's identity key for {p} is invalid: {e}"))?;
+        if p == me {
+            if key != *own {
+                return Err(format!(
+                    "the proposal lists another identity key for this node ({}), \
+                     a sign of a man-in-the-middle",
+                    key.fingerprint()
+                ));
+            }
+        } else {
+            judge(known, require_pinned, p, &key, &mut new)?;
+        }
+        keys.insert(p.clone(), key);
+    }
+    Ok((keys, new))
+}
+
+/// The wire form of a session's keys.
+pub(crate) fn to_wire(keys: &SessionKeys) -> BTreeMap<String, String> {
+    keys.iter().map(|(p, k)| (p.clone(), k.to_hex())).collect()
+}
