@@ -1,12 +1,22 @@
 //! Wallet files on disk: one `<id>.json` per wallet in a directory, each
 //! written atomically (temporary file, fsync, rename) with mode 0600.
+//! Beside them: the node's identity key (`identity.key`, 0600, created on
+//! first use) and its address book of pinned peer keys (`known_peers`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
+use zeroize::Zeroizing;
+
 use crate::{KeyShareFile, KeystoreError};
+
+/// The node's identity key file in a keystore directory.
+pub const IDENTITY_FILE: &str = "identity.key";
+/// The address book of pinned peer keys.
+pub const KNOWN_PEERS_FILE: &str = "known_peers";
 
 /// One entry of [`Keystore::list`]: a file and whether it parsed.
 pub type Listed = (PathBuf, Result<KeyShareFile, KeystoreError>);
@@ -98,6 +108,96 @@ impl Keystore {
     }
 }
 
+impl Keystore {
+    /// This node's identity key, generated and stored (0600) on first use.
+    /// Two processes starting at once end up with the same key: the file
+    /// is linked into place only if it does not exist yet.
+    pub fn identity(&self) -> Result<IdentityKey, KeystoreError> {
+        let path = self.dir.join(IDENTITY_FILE);
+        if !path.exists() {
+            let key = IdentityKey::generate(&mut rand_core::OsRng);
+            let text = Zeroizing::new(format!(
+                "{{\"version\":1,\"type\":\"ed25519\",\"public_key\":\"{}\",\"secret_key\":\"{}\"}}\n",
+                key.public_key().to_hex(),
+                hex::encode(key.to_seed().as_slice())
+            ));
+            let tmp = self.dir.join(format!(".{IDENTITY_FILE}.new-{}", std::process::id()));
+            write_atomic(&tmp, text.as_bytes())?;
+            let linked = fs::hard_link(&tmp, &path);
+            let _ = fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let text = Zeroizing::new(fs::read_to_string(&path)?);
+        parse_identity(&text).map_err(|e| {
+            KeystoreError::Format(format!("identity key {}: {e}", path.display()))
+        })
+    }
+
+    /// The pinned peer keys (empty if none were pinned yet).
+    pub fn known_peers(&self) -> Result<KnownPeers, KeystoreError> {
+        let path = self.dir.join(KNOWN_PEERS_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => KnownPeers::parse(&text).map_err(|e| {
+                KeystoreError::Format(format!("{}: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KnownPeers::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pins `key` for `peer` (re-reading the file first, so pins made by
+    /// another process meanwhile are kept); returns the key it replaced.
+    pub fn pin(&self, peer: &str, key: PublicKey) -> Result<Option<PublicKey>, KeystoreError> {
+        let mut known = self.known_peers()?;
+        let old = known.pin(peer, key);
+        self.save_known_peers(&known)?;
+        Ok(old)
+    }
+
+    /// Forgets `peer`'s pinned key; returns it.
+    pub fn forget(&self, peer: &str) -> Result<Option<PublicKey>, KeystoreError> {
+        let mut known = self.known_peers()?;
+        let old = known.forget(peer);
+        self.save_known_peers(&known)?;
+        Ok(old)
+    }
+
+    pub fn save_known_peers(&self, known: &KnownPeers) -> Result<(), KeystoreError> {
+        Ok(write_atomic(
+            &self.dir.join(KNOWN_PEERS_FILE),
+            known.to_text().as_bytes(),
+        )?)
+    }
+}
+
+fn parse_identity(text: &str) -> Result<IdentityKey, String> {
+    // Borrowed from `text` (which the caller zeroizes): no secret copy.
+    #[derive(serde::Deserialize)]
+    struct File<'a> {
+        version: u32,
+        #[serde(rename = "type")]
+        kind: String,
+        public_key: String,
+        secret_key: &'a str,
+    }
+    let f: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if f.version != 1 || f.kind != "ed25519" {
+        return Err(format!("unsupported identity file (version {}, type {})", f.version, f.kind));
+    }
+    let mut seed = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(f.secret_key, seed.as_mut())
+        .map_err(|_| "secret_key is not 32 bytes of hex".to_string())?;
+    let key = IdentityKey::from_seed(*seed);
+    if key.public_key().to_hex() != f.public_key.to_ascii_lowercase() {
+        return Err("public_key does not match secret_key".into());
+    }
+    Ok(key)
+}
+
 fn not_found(msg: String) -> KeystoreError {
     KeystoreError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, msg))
 }
@@ -166,6 +266,38 @@ mod tests {
         let (_, found) = ks.find(&f.metadata.id[..6]).unwrap();
         assert_eq!(found.open("pw").unwrap().key_package(), &[1, 2]);
         assert!(ks.find("ffff").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn identity_is_created_once_and_kept() {
+        let dir = tempdir("identity");
+        let ks = Keystore::open(&dir).unwrap();
+        let a = ks.identity().unwrap();
+        let b = ks.identity().unwrap();
+        assert_eq!(a.public_key(), b.public_key());
+        let path = dir.join(IDENTITY_FILE);
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // Not mistaken for a wallet.
+        assert!(ks.list().unwrap().is_empty());
+        // A damaged file is an error, never silently replaced.
+        fs::write(&path, "{}").unwrap();
+        assert!(ks.identity().unwrap_err().to_string().contains("identity key"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pins_persist() {
+        let dir = tempdir("pins");
+        let ks = Keystore::open(&dir).unwrap();
+        assert!(ks.known_peers().unwrap().is_empty());
+        let k1 = IdentityKey::from_seed([1; 32]).public_key();
+        let k2 = IdentityKey::from_seed([2; 32]).public_key();
+        assert_eq!(ks.pin("cli1", k1).unwrap(), None);
+        assert_eq!(ks.pin("cli1", k2).unwrap(), Some(k1));
+        assert_eq!(ks.known_peers().unwrap().get("cli1"), Some(&k2));
+        assert_eq!(ks.forget("cli1").unwrap(), Some(k2));
+        assert!(ks.known_peers().unwrap().is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -309,9 +309,11 @@ fn demo_node(url: &str, dir: &std::path::Path, id: &str) -> Result<(NodeOptions,
         ice_servers: None,
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         timeout: Duration::from_secs(60),
+        identity_store: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
+        require_pinned: false,
     };
     let storage = Storage {
-        keystore: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
+        keystore: options.identity_store.clone(),
         passphrase: DEMO_PASSPHRASE.into(),
         work_factor: crate::work_factor(),
     };

@@ -21,7 +21,7 @@ use mpc_keystore::fs::Keystore;
 use mpc_keystore::{KeyShareFile, Metadata, Secret};
 use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
 use mpc_protocol::signal::ServerMessage;
-use mpc_protocol::{IceServer, PeerMessage};
+use mpc_protocol::{IceServer, SignedMessage};
 use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -38,6 +38,11 @@ pub struct NodeOptions {
     pub bind_ip: IpAddr,
     /// Per-phase timeout of the core.
     pub timeout: Duration,
+    /// The directory with this node's identity key and pinned peer keys
+    /// (the keystore directory).
+    pub identity_store: Keystore,
+    /// Refuse peer keys that are not pinned yet (no trust on first use).
+    pub require_pinned: bool,
 }
 
 /// Where and how a finished wallet is stored.
@@ -110,6 +115,9 @@ pub trait Observer: Send {
     /// A message this node sent: `to` is `"server"` or a peer id;
     /// `via_channel` tells a data channel from the WebSocket.
     fn sent(&mut self, _me: &str, _to: &str, _via_channel: bool, _json: &str) {}
+    /// `peer`'s identity key was pinned for the first time (trust on first
+    /// use): show its fingerprint so the user can compare it out of band.
+    fn pinned(&mut self, _me: &str, _peer: &str, _key: &mpc_core::PublicKey) {}
     /// Asks the user about a proposal. `None` means "ask interactively";
     /// the driver then calls [`Observer::prompt`] off the async runtime.
     fn auto_decision(&mut self, from: &str, proposal: &SessionProposal) -> Option<bool>;
@@ -195,6 +203,12 @@ impl Driver {
     ) -> Result<Driver, NodeError> {
         let mut config = Config::new(opts.peer_id.clone());
         config.timeout_ms = opts.timeout.as_millis() as u64;
+        let store = &opts.identity_store;
+        config.identity = Some(store.identity().map_err(|e| NodeError::Other(e.to_string()))?);
+        config.known_peers = store
+            .known_peers()
+            .map_err(|e| NodeError::Other(e.to_string()))?;
+        config.require_pinned = opts.require_pinned;
         let node = Node::with_os_rng(config, 0)
             .map_err(|e| NodeError::Other(format!("no randomness: {e}")))?;
         let (rtc_tx, rtc_rx) = mpsc::channel(1024);
@@ -265,7 +279,7 @@ impl Driver {
                         tracing::info!(%peer, %reason, "data channel closed");
                         Event::ChannelClosed(peer)
                     }
-                    RtcEvent::Message { peer, text } => match PeerMessage::from_json(&text) {
+                    RtcEvent::Message { peer, text } => match SignedMessage::from_json(&text) {
                         Ok(msg) => Event::PeerMessage { from: peer, msg },
                         Err(e) => {
                             tracing::warn!(%peer, "unparseable peer message: {e}");
@@ -393,8 +407,8 @@ impl Driver {
                 }
             }
             Action::SendPeer { to, msg } => {
-                if self.stall_before.as_deref() == Some(msg.msg_type()) {
-                    eprintln!("test hook: stalling before {}", msg.msg_type());
+                if self.stall_before.as_deref() == Some(msg.msg.msg_type()) {
+                    eprintln!("test hook: stalling before {}", msg.msg.msg_type());
                     std::future::pending::<()>().await;
                 }
                 let json = msg.to_json();
@@ -429,6 +443,15 @@ impl Driver {
                 }
                 self.on_progress(&p, obs).await?;
                 obs.progress(&me, &p);
+            }
+            Action::PinKey { peer, key } => {
+                self.opts
+                    .identity_store
+                    .pin(&peer, key)
+                    .map_err(|e| NodeError::Store(format!("cannot pin {peer}'s key: {e}")))?;
+                tracing::info!(target: "mpc_wallet::progress", peer_id = %me,
+                    "pinned identity key of {peer}: {}", key.fingerprint());
+                obs.pinned(&me, &peer, &key);
             }
             Action::Finished(w) => self.store(w).await?,
             Action::Signed(sig) => {
@@ -485,7 +508,7 @@ impl Driver {
                 }
                 tracing::warn!("signaling server: {error}");
             }
-            Progress::NeedsDecision { from, proposal } => {
+            Progress::NeedsDecision { from, proposal, .. } => {
                 let wanted = match &self.goal {
                     Goal::Join { from: Some(f) } => f == from,
                     Goal::Join { from: None } => true,
@@ -519,7 +542,7 @@ impl Driver {
                     }
                 }
             }
-            Progress::NeedsSignDecision { from, proposal } => {
+            Progress::NeedsSignDecision { from, proposal, .. } => {
                 self.on_sign_proposal(from, proposal, obs)
             }
             Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,

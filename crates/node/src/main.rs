@@ -49,6 +49,10 @@ struct Cli {
         default_value = "127.0.0.1"
     )]
     bind_ip: IpAddr,
+    /// Refuse peers whose identity keys are not pinned yet (see `trust`),
+    /// instead of pinning new keys on first use.
+    #[arg(long, global = true, env = "MPC_WALLET_PINNED_ONLY")]
+    pinned_only: bool,
     #[command(subcommand)]
     command: Commands,
 }
@@ -112,6 +116,21 @@ enum Commands {
     },
     /// List the wallets in the keystore.
     Wallets,
+    /// Show this node's identity key and fingerprint (compare it out of
+    /// band with what peers see) and the peer keys it has pinned.
+    Identity,
+    /// Pin PEER's identity key (hex), replacing a pinned one (after
+    /// checking its fingerprint out of band), or forget it.
+    Trust {
+        peer: String,
+        /// The peer's identity public key, 64 hex digits.
+        #[arg(required_unless_present = "forget")]
+        key: Option<String>,
+        /// Forget the pinned key instead: the next key seen is pinned on
+        /// first use.
+        #[arg(long, conflicts_with = "key")]
+        forget: bool,
+    },
     /// Show one wallet.
     Wallet {
         #[command(subcommand)]
@@ -204,6 +223,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 dir: dir.clone(),
             };
             runtime()?.block_on(mpc_node::demo::run(&opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Identity => {
+            identity(&keystore(&cli)?, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Trust { peer, key, forget } => {
+            trust(&keystore(&cli)?, peer, key.as_deref(), *forget)?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallets => {
@@ -475,6 +502,60 @@ fn unlock_passphrase(wallet_id: &str) -> Result<String, String> {
         .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))
 }
 
+fn identity(ks: &Keystore, json_out: bool) -> Result<(), String> {
+    let key = ks.identity().map_err(|e| e.to_string())?.public_key();
+    let known = ks.known_peers().map_err(|e| e.to_string())?;
+    if json_out {
+        let pins: serde_json::Map<String, serde_json::Value> = known
+            .iter()
+            .map(|(p, k)| (p.to_string(), serde_json::json!(k.to_hex())))
+            .collect();
+        let out = serde_json::json!({
+            "public_key": key.to_hex(),
+            "fingerprint": key.fingerprint(),
+            "known_peers": pins,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    println!("identity key:  {key}");
+    println!("fingerprint:   {}", key.fingerprint());
+    if known.is_empty() {
+        println!("pinned peers:  none yet");
+    } else {
+        println!("pinned peers:");
+        for (p, k) in known.iter() {
+            println!("  {p:<20} {}  {k}", k.fingerprint());
+        }
+    }
+    Ok(())
+}
+
+fn trust(ks: &Keystore, peer: &str, key: Option<&str>, forget: bool) -> Result<(), String> {
+    mpc_protocol::validate_peer_id(peer).map_err(|e| format!("peer id {peer:?}: {e}"))?;
+    if forget {
+        match ks.forget(peer).map_err(|e| e.to_string())? {
+            Some(old) => println!("forgot {peer}'s key {}", old.fingerprint()),
+            None => println!("no key was pinned for {peer}"),
+        }
+        return Ok(());
+    }
+    let key: mpc_core::PublicKey = key
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| format!("key for {peer}: {e}"))?;
+    match ks.pin(peer, key).map_err(|e| e.to_string())? {
+        Some(old) if old == key => println!("{peer}'s key {} was already pinned", key.fingerprint()),
+        Some(old) => println!(
+            "re-pinned {peer}: {} (was {})",
+            key.fingerprint(),
+            old.fingerprint()
+        ),
+        None => println!("pinned {peer}: {}", key.fingerprint()),
+    }
+    Ok(())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))
 }
@@ -487,6 +568,8 @@ fn node_options(cli: &Cli, peer_id: String, timeout_secs: u64) -> Result<NodeOpt
         ice_servers: (!cli.ice_server.is_empty()).then(|| cli.ice_server.clone()),
         bind_ip: cli.bind_ip,
         timeout: Duration::from_secs(timeout_secs.max(1)),
+        identity_store: keystore(cli)?,
+        require_pinned: cli.pinned_only,
     })
 }
 

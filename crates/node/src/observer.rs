@@ -42,7 +42,37 @@ pub fn describe(from: &str, p: &SessionProposal) -> String {
         p.threshold,
         p.total,
         p.curve.as_deref().unwrap_or("secp256k1"),
-        p.participants.join(", ")
+        with_fingerprints(&p.participants, p.keys.as_ref())
+    )
+}
+
+/// `cli1 [3f2a 9c01 77d4 e5b0], cli2 [...]`: each peer with the fingerprint
+/// of the identity key a proposal lists for it, to compare out of band.
+pub fn with_fingerprints(
+    peers: &[String],
+    keys: Option<&std::collections::BTreeMap<String, String>>,
+) -> String {
+    peers
+        .iter()
+        .map(|p| {
+            match keys
+                .and_then(|k| k.get(p))
+                .and_then(|k| k.parse::<mpc_core::PublicKey>().ok())
+            {
+                Some(k) => format!("{p} [{}]", k.fingerprint()),
+                None => p.clone(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The notice for a key pinned on first use.
+pub fn pinned_text(peer: &str, key: &mpc_core::PublicKey) -> String {
+    format!(
+        "pinned {peer}'s identity key on first use: fingerprint {} \
+         (compare with `mpc-wallet identity` on {peer})",
+        key.fingerprint()
     )
 }
 
@@ -65,7 +95,7 @@ pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> S
         p.session_id,
         message.len(),
         wallet_id.unwrap_or(&p.group_public_key),
-        p.signers.join(", "),
+        with_fingerprints(&p.signers, p.keys.as_ref()),
         p.message_hex
     );
     if let Some(text) = printable_text(&message) {
@@ -136,6 +166,13 @@ impl Observer for Terminal {
             bar.set_prefix(me.to_string());
             bar.println(format!("  {text}"));
             bar.set_message(text);
+        }
+    }
+
+    fn pinned(&mut self, _me: &str, peer: &str, key: &mpc_core::PublicKey) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("  {}", pinned_text(peer, key))),
+            None => eprintln!("{}", pinned_text(peer, key)),
         }
     }
 

@@ -76,8 +76,12 @@ fn tempdir(name: &str) -> PathBuf {
 }
 
 fn wallet_cmd(server: &Server, dir: &Path, id: &str) -> Command {
+    wallet_cmd_at(&server.url, dir, id)
+}
+
+fn wallet_cmd_at(url: &str, dir: &Path, id: &str) -> Command {
     let mut c = Command::new(wallet_bin());
-    c.args(["--server", &server.url, "--peer-id", id, "--keystore"])
+    c.args(["--server", url, "--peer-id", id, "--keystore"])
         .arg(dir.join(id))
         .env("MPC_WALLET_PASSPHRASE", PASS)
         .env("MPC_WALLET_SCRYPT_LOG_N", "12")
@@ -90,10 +94,18 @@ fn wallet_cmd(server: &Server, dir: &Path, id: &str) -> Command {
 
 /// Waits for `who` to be registered, so a proposal can't race a join.
 fn wait_registered(server: &Server, who: &[&str]) {
+    wait_registered_at(&server.url, who)
+}
+
+fn wait_registered_at(url: &str, who: &[&str]) {
+    // The observer's own identity key lives in a scratch keystore.
+    let observer = std::env::temp_dir().join(format!("mpc-e2e-observer-{}", std::process::id()));
     let t0 = Instant::now();
     loop {
         let out = Command::new(wallet_bin())
-            .args(["--server", &server.url, "--json", "peers"])
+            .args(["--server", url, "--json", "--keystore"])
+            .arg(&observer)
+            .arg("peers")
             .output()
             .unwrap();
         if out.status.success() {
@@ -592,5 +604,192 @@ fn a_joiner_without_the_wallet_declines_with_a_reason() {
         err.contains("cli2 declined") && err.contains("no wallet"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- A malicious signaling path ----
+
+/// A WebSocket proxy between nodes and `mpc-signal` that records every
+/// frame and, if told to, rewrites the DTLS fingerprint in every relayed
+/// SDP: what a malicious signaling server would do to sit in the middle.
+struct Proxy {
+    url: String,
+    frames: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str, rewrite_fingerprints: bool) -> Proxy {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = frames.clone();
+        let upstream = upstream.to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let (upstream, log) = (upstream.clone(), log.clone());
+                    tokio::spawn(async move {
+                        let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
+                            return;
+                        };
+                        let Ok((server, _)) = tokio_tungstenite::connect_async(&upstream).await
+                        else {
+                            return;
+                        };
+                        let (mut c_tx, mut c_rx) = client.split();
+                        let (mut s_tx, mut s_rx) = server.split();
+                        let log2 = log.clone();
+                        let up = async move {
+                            while let Some(Ok(m)) = c_rx.next().await {
+                                if let Message::Text(t) = &m {
+                                    log2.lock().unwrap().push(t.to_string());
+                                }
+                                if s_tx.send(m).await.is_err() {
+                                    break;
+                                }
+                            }
+                        };
+                        let down = async move {
+                            while let Some(Ok(m)) = s_rx.next().await {
+                                let m = match m {
+                                    Message::Text(t) => {
+                                        log.lock().unwrap().push(t.to_string());
+                                        if rewrite_fingerprints {
+                                            Message::text(swap_fingerprint(&t))
+                                        } else {
+                                            Message::Text(t)
+                                        }
+                                    }
+                                    other => other,
+                                };
+                                if c_tx.send(m).await.is_err() {
+                                    break;
+                                }
+                            }
+                        };
+                        tokio::select! { _ = up => {}, _ = down => {} }
+                    });
+                }
+            });
+        });
+        Proxy {
+            url: format!("ws://{addr}/ws"),
+            frames,
+        }
+    }
+}
+
+/// Replaces the first byte of every `a=fingerprint:sha-256` value with
+/// another: the certificate of a man in the middle.
+fn swap_fingerprint(text: &str) -> String {
+    const TAG: &str = "a=fingerprint:sha-256 ";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(TAG) {
+        let start = i + TAG.len();
+        out.push_str(&rest[..start]);
+        let byte = &rest[start..start + 2];
+        out.push_str(if byte == "00" { "11" } else { "00" });
+        rest = &rest[start + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs `create` for cli1,cli2,cli3 through `url`; returns each output.
+fn create_through(url: &str, dir: &Path) -> Vec<(String, Output)> {
+    let ids = ["cli1", "cli2", "cli3"];
+    let mut joiners = Vec::new();
+    for id in &ids[1..] {
+        let child = wallet_cmd_at(url, dir, id)
+            .args(["--json", "join", "--yes", "--timeout-secs", "15"])
+            .spawn()
+            .unwrap();
+        joiners.push((id.to_string(), child));
+    }
+    wait_registered_at(url, &ids[1..]);
+    let creator = wallet_cmd_at(url, dir, ids[0])
+        .args(["--json", "create", "--participants", "cli1,cli2,cli3"])
+        .args(["--threshold", "2", "--timeout-secs", "15"])
+        .spawn()
+        .unwrap();
+    let mut outs = vec![("cli1".to_string(), finish(creator, Duration::from_secs(60)))];
+    for (id, child) in joiners {
+        outs.push((id, finish(child, Duration::from_secs(60))));
+    }
+    outs
+}
+
+#[test]
+fn swapped_dtls_fingerprints_abort_the_session_at_every_node() {
+    let server = Server::start();
+    let proxy = Proxy::start(&server.url, true);
+    let dir = tempdir("mitm");
+    for (id, out) in create_through(&proxy.url, &dir) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{id} succeeded through a MITM");
+        assert!(
+            stderr.contains("possible man-in-the-middle on the connection with cli"),
+            "{id}: {stderr}"
+        );
+        // Nobody stored a share.
+        let stored = std::fs::read_dir(dir.join(&id))
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(stored, 0, "{id} stored a share");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An honest server relays the whole session: everything it sees is
+/// signed, and no share is among it.
+#[test]
+fn the_server_relays_only_signed_messages_and_no_share() {
+    let server = Server::start();
+    let proxy = Proxy::start(&server.url, false);
+    let dir = tempdir("capture");
+    let outs = create_through(&proxy.url, &dir);
+    for (id, out) in &outs {
+        assert!(out.status.success(), "{id}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let frames = proxy.frames.lock().unwrap().clone();
+    let mut relayed = 0;
+    for f in &frames {
+        let v: Value = serde_json::from_str(f).unwrap();
+        if v["type"] != "relay" {
+            continue;
+        }
+        relayed += 1;
+        let data = &v["data"];
+        assert_ne!(data["type"], "share", "a share went through the server");
+        if data["type"] != "ice-candidate" {
+            let sig = data["sig"].as_str().unwrap_or_else(|| panic!("unsigned: {f}"));
+            assert_eq!(sig.len(), 128, "{f}");
+        }
+    }
+    assert!(relayed > 10, "only {relayed} relayed frames captured");
+    // Registration was signed, against the server's challenge.
+    assert!(frames.iter().any(|f| f.contains("\"challenge\"")));
+    assert!(frames
+        .iter()
+        .filter(|f| f.contains("\"type\":\"register\""))
+        .all(|f| f.contains("\"signature\"")));
     std::fs::remove_dir_all(&dir).unwrap();
 }
