@@ -589,6 +589,7 @@ impl Node {
             })),
             Command::ListPeers => out.push(Action::SendSignal(ClientMessage::ListPeers {
                 watch: false,
+                keys: false,
             })),
             Command::Create {
                 session_id,
@@ -698,10 +699,13 @@ impl Node {
             ServerMessage::Registered { peer_id, .. } => {
                 out.push(Action::Progress(Progress::Registered { peer_id }))
             }
-            ServerMessage::Peers { peers } => out.push(Action::Progress(Progress::Peers { peers })),
+            ServerMessage::Peers { peers, .. } => {
+                out.push(Action::Progress(Progress::Peers { peers }))
+            }
             ServerMessage::Error { error } => {
                 out.push(Action::Progress(Progress::ServerError { error }))
             }
+            ServerMessage::Challenge { .. } => {}
             ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. } => {}
             ServerMessage::Relay { from, data } => match RelayData::from_json(data.get()) {
                 Err(e) => out.push(Action::Rejected {

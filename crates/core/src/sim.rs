@@ -825,7 +825,7 @@ impl<'a> Sim<'a> {
                     .filter(|(j, _)| !self.dead.contains(j))
                     .map(|(_, id)| id.clone())
                     .collect();
-                self.reply_from_server(i, ServerMessage::Peers { peers });
+                self.reply_from_server(i, ServerMessage::Peers { peers, keys: None });
             }
             ClientMessage::Relay { to, data } => {
                 self.stats.relay_messages += 1;
