@@ -434,8 +434,8 @@ fn client_config() -> WebSocketConfig {
         .write_buffer_size(0)
 }
 
-/// Opens a WebSocket and registers `id` (ours: register → registered;
-/// PeerJS: id in the URL → OPEN). TCP_NODELAY on, as browsers do.
+/// Opens a WebSocket and registers `id` (ours: challenge, register →
+/// registered; PeerJS: id in the URL → OPEN). TCP_NODELAY on, as browsers do.
 async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
     if !addr.ip().is_loopback() {
         return Err(format!("{addr} is not loopback"));
@@ -455,7 +455,12 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
                 .await
                 .map_err(|e| format!("{id}: send register: {e}"))?;
         }
-        let reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
+        let mut reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
+        // Ours opens every connection with a challenge (for signed
+        // registration); the load generator registers unsigned and skips it.
+        if target == Target::Ours && reply.starts_with(r#"{"type":"challenge""#) {
+            reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
+        }
         let ok = match target {
             Target::Ours => reply.starts_with(r#"{"type":"registered""#),
             Target::Peerjs => reply.starts_with(r#"{"type":"OPEN""#),

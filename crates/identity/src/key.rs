@@ -160,7 +160,10 @@ mod tests {
         assert_eq!(k.to_hex().parse::<PublicKey>().unwrap(), k);
         let fp = k.fingerprint();
         assert_eq!(fp.len(), 19, "{fp}");
-        assert_ne!(fp, IdentityKey::from_seed([2; 32]).public_key().fingerprint());
+        assert_ne!(
+            fp,
+            IdentityKey::from_seed([2; 32]).public_key().fingerprint()
+        );
         assert_eq!("zz".parse::<PublicKey>(), Err(Error::BadPublicKey));
     }
 

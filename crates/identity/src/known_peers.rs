@@ -72,7 +72,8 @@ impl KnownPeers {
             }
             let bad = |what: &str| Error::Parse(format!("known peers line {}: {what}", i + 1));
             let mut f = line.split_whitespace();
-            let (Some(peer), Some(kind), Some(key), None) = (f.next(), f.next(), f.next(), f.next())
+            let (Some(peer), Some(kind), Some(key), None) =
+                (f.next(), f.next(), f.next(), f.next())
             else {
                 return Err(bad("expected `<peer_id> ed25519 <hex key>`"));
             };

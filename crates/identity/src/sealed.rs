@@ -56,11 +56,7 @@ impl SessionKey {
     }
 
     /// Decrypts what `sender` sealed to this key.
-    pub fn open(
-        &self,
-        sender: &[u8; 32],
-        sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pub fn open(&self, sender: &[u8; 32], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
         if sealed.len() < NONCE_LEN {
             return Err(Error::Decrypt);
         }
@@ -84,7 +80,9 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([5; 32]);
         let a = SessionKey::generate(&mut rng);
         let b = SessionKey::generate(&mut rng);
-        let sealed = a.seal(&mut rng, &b.public_bytes(), b"secret share").unwrap();
+        let sealed = a
+            .seal(&mut rng, &b.public_bytes(), b"secret share")
+            .unwrap();
         assert!(!sealed.windows(12).any(|w| w == b"secret share"));
         let plain = b.open(&a.public_bytes(), &sealed).unwrap();
         assert_eq!(&plain[..], b"secret share");

@@ -4,7 +4,8 @@
 //!
 //! * [`signal`]: client ↔ signaling server over WebSocket (`register`,
 //!   `list_peers`, `peers`, `relay`, `error`, plus our additions
-//!   `registered`, `peer_joined`, `peer_left`).
+//!   `challenge`, `registered`, `peer_joined`, `peer_left` and the optional
+//!   identity fields of `register`, `list_peers` and `peers`).
 //! * [`relay`]: what nodes put inside a relay's opaque `data`: WebRTC
 //!   signaling (`offer`, `answer`, `ice-candidate`) or a [`peer`] message.
 //! * [`peer`]: node ↔ node application messages, `{"type", "payload"}`,
@@ -20,7 +21,7 @@
 //! let msg = ClientMessage::from_json(r#"{"type":"register","peer_id":"cli1"}"#).unwrap();
 //! assert_eq!(msg, ClientMessage::Register { peer_id: "cli1".into(), pubkey: None, signature: None });
 //!
-//! let reply = ServerMessage::Peers { peers: vec!["cli1".into(), "cli2".into()] };
+//! let reply = ServerMessage::Peers { peers: vec!["cli1".into(), "cli2".into()], keys: None };
 //! assert_eq!(reply.to_json(), r#"{"type":"peers","peers":["cli1","cli2"]}"#);
 //! ```
 

@@ -7,11 +7,30 @@
 //!   client knows it succeeded and which STUN/TURN servers to use.
 //! * `list_peers {watch: true}` opts into presence push: `peer_joined` and
 //!   `peer_left`.
-//! * `register {pubkey, signature}`: optional identity proof (see
-//!   `docs/security.md` once authenticated registration lands).
+//! * `challenge {nonce}`: the server's first frame on every connection;
+//!   `nonce` is 32 random bytes as 64 lowercase hex digits, fresh per
+//!   connection. A client that does not authenticate ignores it.
+//! * `register {pubkey, signature}`: optional identity proof. `pubkey` is
+//!   the hex Ed25519 identity key, `signature` the hex signature over
+//!   `mpc_identity::statement::register(hex_decode(nonce), peer_id)`. A
+//!   server started with `--require-auth` accepts only signed registrations;
+//!   either way a peer id registered with a key stays bound to that key for
+//!   a while after its holder leaves (`docs/protocol.md`).
+//! * `list_peers {keys: true}` asks for the identity keys too: the `peers`
+//!   answer then carries `keys: {peer_id: hex_pubkey}` for every listed peer
+//!   that registered with a key (`{}` if none did; a server without keys
+//!   support leaves `keys` out).
+//! * `peer_joined {pubkey}`: the joiner's identity key, when it registered
+//!   with one.
+//!
+//! Every addition is optional or a new type, so the spec's messages parse
+//! and serialize exactly as before: `{"type":"peers","peers":[...]}` has
+//! no `keys`, `{"type":"list_peers"}` asks for neither `watch` nor `keys`.
 //!
 //! Relay `data` is kept as [`RawJson`]: the server forwards the exact bytes
 //! it received and never builds a JSON tree from them.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -141,12 +160,14 @@ pub enum ClientMessage {
         /// Hex Ed25519 identity key (optional; authenticated registration).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pubkey: Option<String>,
-        /// Hex signature over the server's challenge.
+        /// Hex Ed25519 signature over
+        /// `mpc_identity::statement::register(challenge nonce, peer_id)`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<String>,
     },
     /// `{"type":"list_peers"}`; with `"watch":true` also subscribes to
-    /// `peer_joined` / `peer_left`.
+    /// `peer_joined` / `peer_left`; with `"keys":true` the answer carries
+    /// the listed peers' identity keys.
     ListPeers {
         #[serde(default, skip_serializing_if = "is_false")]
         watch: bool,
@@ -215,24 +236,29 @@ impl TryFrom<ClientEnvelope> for ClientMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", try_from = "ServerEnvelope")]
 pub enum ServerMessage {
+    /// Our addition: the first frame on every connection,
+    /// `{"type":"challenge","nonce":"<64 hex digits>"}`. A signed
+    /// `register` signs this nonce (decoded from hex) and the peer id.
+    Challenge { nonce: String },
     /// Our addition: the answer to a successful `register`.
     Registered {
         peer_id: String,
         ice_servers: Vec<IceServer>,
     },
-    /// `{"type":"peers","peers":["cli1","cli2"]}`, sorted.
+    /// `{"type":"peers","peers":["cli1","cli2"]}`, sorted. `keys` (hex
+    /// identity key by peer id) only answers `list_peers` with `keys`.
     Peers {
         peers: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        keys: Option<std::collections::BTreeMap<String, String>>,
+        keys: Option<BTreeMap<String, String>>,
     },
-    Challenge { nonce: String },
     /// `{"type":"relay","from":"cli1","data":{...}}`; `from` is stamped by
     /// the server.
     Relay { from: String, data: RawJson },
     /// `{"type":"error","error":"unknown peer \"x\""}`
     Error { error: String },
-    /// Presence push (only to clients that sent `list_peers` with `watch`).
+    /// Presence push (only to clients that sent `list_peers` with `watch`);
+    /// `pubkey` is the joiner's hex identity key if it registered with one.
     PeerJoined {
         peer_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,13 +271,13 @@ pub enum ServerMessage {
 impl ServerMessage {
     /// The names of every server message type.
     pub const TYPES: &'static [&'static str] = &[
+        "challenge",
         "registered",
         "peers",
         "relay",
         "error",
         "peer_joined",
         "peer_left",
-        "challenge",
     ];
 
     /// Parses one WebSocket text frame.
@@ -274,12 +300,12 @@ impl ServerMessage {
 struct ServerEnvelope {
     #[serde(rename = "type")]
     kind: Option<String>,
+    nonce: Option<String>,
     peer_id: Option<String>,
+    pubkey: Option<String>,
     ice_servers: Option<Vec<IceServer>>,
     peers: Option<Vec<String>>,
-    keys: Option<std::collections::BTreeMap<String, String>>,
-    nonce: Option<String>,
-    pubkey: Option<String>,
+    keys: Option<BTreeMap<String, String>>,
     from: Option<String>,
     data: Option<RawJson>,
     error: Option<String>,
@@ -291,6 +317,9 @@ impl TryFrom<ServerEnvelope> for ServerMessage {
     fn try_from(e: ServerEnvelope) -> Result<Self, ParseError> {
         let kind = e.kind.ok_or(ParseError::MissingType)?;
         match kind.as_str() {
+            "challenge" => Ok(ServerMessage::Challenge {
+                nonce: required("challenge", "nonce", e.nonce)?,
+            }),
             "registered" => Ok(ServerMessage::Registered {
                 peer_id: required("registered", "peer_id", e.peer_id)?,
                 ice_servers: e.ice_servers.unwrap_or_default(),
@@ -298,9 +327,6 @@ impl TryFrom<ServerEnvelope> for ServerMessage {
             "peers" => Ok(ServerMessage::Peers {
                 peers: required("peers", "peers", e.peers)?,
                 keys: e.keys,
-            }),
-            "challenge" => Ok(ServerMessage::Challenge {
-                nonce: required("challenge", "nonce", e.nonce)?,
             }),
             "relay" => Ok(ServerMessage::Relay {
                 from: required("relay", "from", e.from)?,
@@ -378,9 +404,80 @@ mod tests {
     fn serde_deserialize_goes_through_the_envelope() {
         let m: ClientMessage =
             serde_json::from_str(r#"{"type":"list_peers","watch":true}"#).unwrap();
-        assert_eq!(m, ClientMessage::ListPeers { watch: true });
+        assert_eq!(
+            m,
+            ClientMessage::ListPeers {
+                watch: true,
+                keys: false
+            }
+        );
         let e = serde_json::from_str::<ServerMessage>(r#"{"type":"nope"}"#).unwrap_err();
         assert!(e.to_string().contains("unknown message type"), "{e}");
+    }
+
+    #[test]
+    fn identity_additions_are_optional_and_spec_shapes_are_unchanged() {
+        // The spec's shapes serialize byte for byte as before.
+        let peers = ServerMessage::Peers {
+            peers: vec!["a".into()],
+            keys: None,
+        };
+        assert_eq!(peers.to_json(), r#"{"type":"peers","peers":["a"]}"#);
+        assert_eq!(
+            ServerMessage::from_json(r#"{"type":"peers","peers":["a"]}"#).unwrap(),
+            peers
+        );
+        let list = ClientMessage::from_json(r#"{"type":"list_peers"}"#).unwrap();
+        assert_eq!(
+            list,
+            ClientMessage::ListPeers {
+                watch: false,
+                keys: false
+            }
+        );
+        assert_eq!(list.to_json(), r#"{"type":"list_peers"}"#);
+        let joined = ServerMessage::PeerJoined {
+            peer_id: "a".into(),
+            pubkey: None,
+        };
+        assert_eq!(joined.to_json(), r#"{"type":"peer_joined","peer_id":"a"}"#);
+
+        // The additions.
+        let ask = ClientMessage::from_json(r#"{"type":"list_peers","keys":true}"#).unwrap();
+        assert_eq!(ask.to_json(), r#"{"type":"list_peers","keys":true}"#);
+        let with_keys =
+            ServerMessage::from_json(r#"{"type":"peers","peers":["a","b"],"keys":{"a":"aa"}}"#)
+                .unwrap();
+        let ServerMessage::Peers {
+            keys: Some(keys), ..
+        } = &with_keys
+        else {
+            panic!("{with_keys:?}");
+        };
+        assert_eq!(keys.get("a").map(String::as_str), Some("aa"));
+        // Asked for keys, none registered with one: an empty map, not None.
+        assert_eq!(
+            ServerMessage::Peers {
+                peers: vec![],
+                keys: Some(BTreeMap::new())
+            }
+            .to_json(),
+            r#"{"type":"peers","peers":[],"keys":{}}"#
+        );
+        let challenge = ServerMessage::Challenge {
+            nonce: "00".repeat(32),
+        };
+        assert_eq!(
+            ServerMessage::from_json(&challenge.to_json()).unwrap(),
+            challenge
+        );
+        assert_eq!(
+            ServerMessage::from_json(r#"{"type":"challenge"}"#),
+            Err(ParseError::MissingField {
+                kind: "challenge",
+                field: "nonce"
+            })
+        );
     }
 
     #[test]

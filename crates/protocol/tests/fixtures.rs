@@ -42,7 +42,7 @@ fn signal_client_messages() {
         |l| ClientMessage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
         ClientMessage::to_json,
     );
-    assert_eq!(n, 12);
+    assert_eq!(n, 14);
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn signal_server_messages() {
         |l| ServerMessage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
         ServerMessage::to_json,
     );
-    assert_eq!(n, 12);
+    assert_eq!(n, 16);
 }
 
 #[test]

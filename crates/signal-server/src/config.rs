@@ -1,4 +1,4 @@
-//! Operator settings: limits, origins and ICE servers.
+//! Operator settings: limits, origins, ICE servers and registration auth.
 
 use std::time::Duration;
 
@@ -30,6 +30,18 @@ pub struct Config {
     pub outgoing_queue: usize,
     /// Rate-limited messages in a row before the connection is closed.
     pub rate_limit_strikes: u32,
+    /// Accept only signed registrations (`register` with `pubkey` and a
+    /// `signature` over the connection's challenge).
+    pub require_auth: bool,
+    /// How long a peer id registered with an identity key stays bound to
+    /// that key after its holder disconnects. Meanwhile only that key may
+    /// register the id. Zero: the binding ends with the connection.
+    pub key_binding: Duration,
+    /// Bindings of disconnected holders kept at most (each at most ~300
+    /// bytes, so the default caps them near 30 MB);
+    /// past it the one closest to expiry is dropped early. Bindings of
+    /// connected holders are bounded by `max_connections` instead.
+    pub max_key_bindings: usize,
 }
 
 impl Default for Config {
@@ -45,6 +57,9 @@ impl Default for Config {
             ice_servers: Vec::new(),
             outgoing_queue: 256,
             rate_limit_strikes: 50,
+            require_auth: false,
+            key_binding: Duration::from_secs(86_400),
+            max_key_bindings: 100_000,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! One WebSocket connection: reads client messages, answers them, drains
-//! the connection's outbox, pings, and enforces the per-connection limits.
+//! One WebSocket connection: sends the challenge, reads client messages,
+//! answers them, drains the connection's outbox, pings, and enforces the
+//! per-connection limits.
 //!
 //! Everything for a connection runs in one task, so an idle connection
 //! costs one task, one small outbox and the socket's buffers.
@@ -9,14 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use mpc_identity::{statement, PublicKey};
 use mpc_protocol::{validate_peer_id, ClientMessage, ParseError, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use crate::metrics::ErrorKind;
 use crate::rate_limit::TokenBucket;
-use crate::registry::{push_text, ConnId, Delivery, Handle};
+use crate::registry::{push_text, ConnId, Delivery, Handle, Refusal};
 use crate::AppState;
 
 /// WebSocket close codes (RFC 6455 §7.4.1).
@@ -24,6 +26,7 @@ mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
 }
 
 /// Why a connection ended; logged and, where it is the server's choice,
@@ -35,12 +38,15 @@ enum End {
     Idle,
     TooBig,
     RateLimited,
+    NoRandomness,
     SocketError(String),
 }
 
 /// Per-connection state that outlives a single message.
 struct Conn {
     id: ConnId,
+    /// This connection's challenge: a signed `register` signs it.
+    nonce: [u8; 32],
     peer_id: Option<Box<str>>,
     watching: bool,
     bucket: TokenBucket,
@@ -61,8 +67,11 @@ pub async fn run<P: Send>(
     let cfg = &state.config;
     let (tx, mut rx) = mpsc::channel(cfg.outgoing_queue);
     let kick = state.shutdown.child_token();
+    let mut nonce = [0u8; 32];
+    let rng = getrandom::getrandom(&mut nonce);
     let mut conn = Conn {
         id,
+        nonce,
         peer_id: None,
         watching: false,
         bucket: TokenBucket::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst, Instant::now()),
@@ -78,57 +87,73 @@ pub async fn run<P: Send>(
     let timer = tokio::time::sleep_until(next_ping);
     tokio::pin!(timer);
 
-    let end = loop {
-        tokio::select! {
-            biased;
-            _ = kick.cancelled() => {
-                break if state.shutdown.is_cancelled() { End::Shutdown } else { End::Kicked };
-            }
-            _ = &mut timer => {
-                let now = tokio::time::Instant::now();
-                if now >= last_heard + cfg.idle_timeout {
-                    state.metrics.error(ErrorKind::IdleTimeout);
-                    break End::Idle;
+    // The challenge is the connection's first frame, before any answer.
+    let challenge = push_text(&ServerMessage::Challenge {
+        nonce: hex::encode(conn.nonce),
+    });
+    let first = match rng {
+        Err(e) => {
+            error!(conn = id, "no randomness for the challenge: {e}");
+            Err(End::NoRandomness)
+        }
+        Ok(()) => send(&mut socket, &kick, Message::Text(challenge)).await,
+    };
+
+    let end = if let Err(end) = first {
+        end
+    } else {
+        loop {
+            tokio::select! {
+                biased;
+                _ = kick.cancelled() => {
+                    break if state.shutdown.is_cancelled() { End::Shutdown } else { End::Kicked };
                 }
-                if now >= next_ping {
-                    if let Err(e) = send(&mut socket, &kick, Message::Ping(Default::default())).await {
-                        break e;
+                _ = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    if now >= last_heard + cfg.idle_timeout {
+                        state.metrics.error(ErrorKind::IdleTimeout);
+                        break End::Idle;
                     }
-                    next_ping = now + ping_every;
-                }
-                timer.as_mut().reset(next_ping.min(last_heard + cfg.idle_timeout));
-            }
-            out = rx.recv() => {
-                // `conn` holds a sender, so the outbox never closes here.
-                let Some(text) = out else { break End::Kicked };
-                if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
-                    break e;
-                }
-            }
-            incoming = socket.recv() => {
-                last_heard = tokio::time::Instant::now();
-                let msg = match incoming {
-                    None => break End::ClientClosed,
-                    Some(Ok(msg)) => msg,
-                    Some(Err(e)) => break classify(e),
-                };
-                let reply = match msg {
-                    Message::Text(text) => handle_text(&state, &mut conn, &text),
-                    Message::Binary(_) => {
-                        state.metrics.error(ErrorKind::BinaryFrame);
-                        Reply::Send(err_text("binary frames are not supported; send JSON text frames"))
-                    }
-                    Message::Ping(_) | Message::Pong(_) => Reply::None,
-                    Message::Close(_) => break End::ClientClosed,
-                };
-                match reply {
-                    Reply::None => {}
-                    Reply::Send(text) => {
-                        if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                    if now >= next_ping {
+                        if let Err(e) = send(&mut socket, &kick, Message::Ping(Default::default())).await {
                             break e;
                         }
+                        next_ping = now + ping_every;
                     }
-                    Reply::Close(end) => break end,
+                    timer.as_mut().reset(next_ping.min(last_heard + cfg.idle_timeout));
+                }
+                out = rx.recv() => {
+                    // `conn` holds a sender, so the outbox never closes here.
+                    let Some(text) = out else { break End::Kicked };
+                    if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                        break e;
+                    }
+                }
+                incoming = socket.recv() => {
+                    last_heard = tokio::time::Instant::now();
+                    let msg = match incoming {
+                        None => break End::ClientClosed,
+                        Some(Ok(msg)) => msg,
+                        Some(Err(e)) => break classify(e),
+                    };
+                    let reply = match msg {
+                        Message::Text(text) => handle_text(&state, &mut conn, &text),
+                        Message::Binary(_) => {
+                            state.metrics.error(ErrorKind::BinaryFrame);
+                            Reply::Send(err_text("binary frames are not supported; send JSON text frames"))
+                        }
+                        Message::Ping(_) | Message::Pong(_) => Reply::None,
+                        Message::Close(_) => break End::ClientClosed,
+                    };
+                    match reply {
+                        Reply::None => {}
+                        Reply::Send(text) => {
+                            if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                                break e;
+                            }
+                        }
+                        Reply::Close(end) => break end,
+                    }
                 }
             }
         }
@@ -146,6 +171,7 @@ pub async fn run<P: Send>(
         End::Idle => Some((close::GOING_AWAY, "idle timeout")),
         End::TooBig => Some((close::TOO_BIG, "message too big")),
         End::RateLimited => Some((close::POLICY, "rate limit exceeded")),
+        End::NoRandomness => Some((close::INTERNAL, "server error")),
         End::ClientClosed | End::SocketError(_) => None,
     };
     if let Some((code, reason)) = frame {
@@ -163,6 +189,7 @@ pub async fn run<P: Send>(
         End::Idle => "idle timeout",
         End::TooBig => "message too big",
         End::RateLimited => "rate limit",
+        End::NoRandomness => "no randomness",
         End::SocketError(e) => e.as_str(),
     };
     info!(
@@ -215,21 +242,62 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
     };
 
     match (msg, &conn.peer_id) {
-        (ClientMessage::Register { peer_id, .. }, None) => {
+        (
+            ClientMessage::Register {
+                peer_id,
+                pubkey,
+                signature,
+            },
+            None,
+        ) => {
             if let Err(e) = validate_peer_id(&peer_id) {
                 m.error(ErrorKind::InvalidPeerId);
                 return Reply::Send(err_text(format!("invalid peer_id: {e}")));
             }
+            let key = match check_proof(state, conn, &peer_id, pubkey, signature) {
+                Ok(key) => key,
+                Err(e) => {
+                    m.error(ErrorKind::Auth);
+                    debug!(conn = conn.id, %peer_id, "register refused: {e}");
+                    return Reply::Send(err_text(e));
+                }
+            };
             let handle = Handle {
                 conn: conn.id,
                 outbox: conn.outbox.clone(),
                 kick: conn.kick.clone(),
             };
-            if !state.registry.register(&peer_id, handle, m) {
-                m.error(ErrorKind::PeerIdTaken);
-                return Reply::Send(err_text("peer_id taken"));
+            if let Err(refusal) = state.registry.register(&peer_id, handle, key, m) {
+                let text = match refusal {
+                    Refusal::Taken => {
+                        m.error(ErrorKind::PeerIdTaken);
+                        return Reply::Send(err_text("peer_id taken"));
+                    }
+                    Refusal::BoundToOtherKey => {
+                        format!("peer_id {peer_id} is bound to another identity key")
+                    }
+                    Refusal::BoundNeedsSignature => format!(
+                        "peer_id {peer_id} is bound to an identity key; register with a signature"
+                    ),
+                };
+                m.error(ErrorKind::PeerIdBound);
+                info!(
+                    conn = conn.id,
+                    %peer_id,
+                    signed = key.is_some(),
+                    "register refused: peer_id is bound to an identity key"
+                );
+                return Reply::Send(err_text(text));
             }
-            debug!(conn = conn.id, %peer_id, "registered");
+            match &key {
+                Some(k) => info!(
+                    conn = conn.id,
+                    %peer_id,
+                    key = %k.fingerprint(),
+                    "registered (authenticated)"
+                ),
+                None => info!(conn = conn.id, %peer_id, "registered (unauthenticated)"),
+            }
             conn.peer_id = Some(peer_id.as_str().into());
             Reply::Send(push_text(&ServerMessage::Registered {
                 peer_id,
@@ -248,14 +316,14 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 "not registered: send {\"type\":\"register\",\"peer_id\":...} first",
             ))
         }
-        (ClientMessage::ListPeers { watch }, Some(_)) => {
+        (ClientMessage::ListPeers { watch, keys }, Some(_)) => {
             let subscribe = (watch && !conn.watching).then(|| Handle {
                 conn: conn.id,
                 outbox: conn.outbox.clone(),
                 kick: conn.kick.clone(),
             });
             conn.watching |= watch;
-            Reply::Send(state.registry.list(subscribe))
+            Reply::Send(state.registry.list(subscribe, keys))
         }
         (ClientMessage::Relay { to, data }, Some(from)) => {
             let len = data.get().len() as u64;
@@ -277,6 +345,40 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 Delivery::Gone => {
                     m.error(ErrorKind::UnknownPeer);
                     Reply::Send(err_text(format!("unknown peer \"{to}\"")))
+                }
+            }
+        }
+    }
+}
+
+/// Checks a `register`'s identity proof against this connection's
+/// challenge. `Ok(None)`: unsigned, and the server allows that.
+fn check_proof(
+    state: &AppState,
+    conn: &Conn,
+    peer_id: &str,
+    pubkey: Option<String>,
+    signature: Option<String>,
+) -> Result<Option<PublicKey>, String> {
+    match (pubkey, signature) {
+        (None, None) if state.config.require_auth => Err(
+            "register: this server requires a signed registration (pubkey and signature)".into(),
+        ),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("register: pubkey without signature; send both or neither".into()),
+        (None, Some(_)) => Err("register: signature without pubkey; send both or neither".into()),
+        (Some(pubkey), Some(signature)) => {
+            let key: PublicKey = pubkey
+                .parse()
+                .map_err(|e| format!("register: invalid pubkey: {e}"))?;
+            match key.verify_hex(&statement::register(&conn.nonce, peer_id), &signature) {
+                Ok(()) => Ok(Some(key)),
+                Err(mpc_identity::Error::BadSignatureEncoding) => Err(format!(
+                    "register: invalid signature: {}",
+                    mpc_identity::Error::BadSignatureEncoding
+                )),
+                Err(_) => {
+                    Err("register: signature does not verify for this challenge and peer_id".into())
                 }
             }
         }

@@ -4,6 +4,13 @@
 //! over WebSocket, exactly as the user's protocol document describes. It
 //! keeps no session state: nodes negotiate sessions among themselves.
 //!
+//! Authenticated registration: every connection first receives a
+//! `challenge`; a `register` may carry an identity `pubkey` and a
+//! `signature` over that challenge and the peer id. With
+//! [`Config::require_auth`] only signed registrations are accepted. A peer
+//! id registered with a key stays bound to it for [`Config::key_binding`]
+//! after its holder leaves, so another key cannot take the id over.
+//!
 //! Modules: [`config`] (operator limits), [`registry`] (who is online),
 //! [`connection`] (one WebSocket's life), [`rate_limit`], [`metrics`].
 //!
@@ -60,8 +67,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Self {
         AppState {
+            registry: Registry::new(config.key_binding, config.max_key_bindings),
             config,
-            registry: Registry::default(),
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
@@ -82,7 +89,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.registry.len()),
+        state
+            .metrics
+            .render(state.registry.len(), state.registry.key_bindings()),
     )
 }
 

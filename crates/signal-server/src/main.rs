@@ -9,7 +9,7 @@ use clap::Parser;
 use mpc_protocol::IceServer;
 use mpc_signal::{AppState, Config};
 
-/// The mpc-wallet signaling server: register, list_peers, relay.
+/// The mpc-wallet signaling server: register (optionally signed), list_peers, relay.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -39,6 +39,18 @@ struct Args {
     /// turn:user:pass@host:port (repeatable; comma-separated in the env var).
     #[arg(long, env = "MPC_SIGNAL_ICE_SERVER", value_delimiter = ',', value_parser = IceServer::parse_url)]
     ice_server: Vec<IceServer>,
+    /// Accept only signed registrations (register with pubkey and a
+    /// signature over the connection's challenge). Env: 1/0, true/false.
+    #[arg(long, env = "MPC_SIGNAL_REQUIRE_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
+    require_auth: bool,
+    /// Seconds a peer id registered with an identity key stays bound to
+    /// that key after its holder disconnects (0: only while connected).
+    #[arg(long, env = "MPC_SIGNAL_KEY_BINDING_SECS", default_value_t = 86400)]
+    key_binding_secs: u64,
+    /// Bindings of disconnected holders kept at most; past it the one
+    /// closest to expiry is dropped early.
+    #[arg(long, env = "MPC_SIGNAL_MAX_KEY_BINDINGS", default_value_t = 100000)]
+    max_key_bindings: usize,
     /// Tokio worker threads (0: one per core).
     #[arg(long, env = "MPC_SIGNAL_THREADS", default_value_t = 0)]
     threads: usize,
@@ -78,6 +90,9 @@ async fn run(args: Args) -> std::process::ExitCode {
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         allowed_origins: args.allowed_origin,
         ice_servers: args.ice_server,
+        require_auth: args.require_auth,
+        key_binding: Duration::from_secs(args.key_binding_secs),
+        max_key_bindings: args.max_key_bindings,
         ..Config::default()
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -91,6 +106,11 @@ async fn run(args: Args) -> std::process::ExitCode {
     println!("listening on {addr}");
     let _ = std::io::stdout().flush();
 
+    tracing::info!(
+        require_auth = config.require_auth,
+        key_binding_secs = args.key_binding_secs,
+        "registration policy"
+    );
     let state = Arc::new(AppState::new(config));
     match mpc_signal::serve(listener, state, shutdown_signal()).await {
         Ok(()) => {

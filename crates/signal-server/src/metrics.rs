@@ -14,6 +14,12 @@ pub enum ErrorKind {
     AlreadyRegistered,
     InvalidPeerId,
     PeerIdTaken,
+    /// A `register` with a missing (under `require_auth`), incomplete or
+    /// invalid identity proof.
+    Auth,
+    /// A `register` refused because the peer id is bound to another
+    /// identity key (a takeover attempt, or a node that lost its key).
+    PeerIdBound,
     UnknownPeer,
     RateLimited,
     MessageTooBig,
@@ -24,7 +30,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 15] = [
+    const ALL: [ErrorKind; 17] = [
         ErrorKind::InvalidJson,
         ErrorKind::UnknownType,
         ErrorKind::MissingField,
@@ -33,6 +39,8 @@ impl ErrorKind {
         ErrorKind::AlreadyRegistered,
         ErrorKind::InvalidPeerId,
         ErrorKind::PeerIdTaken,
+        ErrorKind::Auth,
+        ErrorKind::PeerIdBound,
         ErrorKind::UnknownPeer,
         ErrorKind::RateLimited,
         ErrorKind::MessageTooBig,
@@ -52,6 +60,8 @@ impl ErrorKind {
             ErrorKind::AlreadyRegistered => "already_registered",
             ErrorKind::InvalidPeerId => "invalid_peer_id",
             ErrorKind::PeerIdTaken => "peer_id_taken",
+            ErrorKind::Auth => "auth",
+            ErrorKind::PeerIdBound => "peer_id_bound",
             ErrorKind::UnknownPeer => "unknown_peer",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::MessageTooBig => "message_too_big",
@@ -72,6 +82,8 @@ pub struct Metrics {
     pub messages_received: AtomicU64,
     pub messages_relayed: AtomicU64,
     pub bytes_relayed: AtomicU64,
+    /// Key bindings dropped before expiry because the table was full.
+    pub key_bindings_evicted: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
 }
 
@@ -85,7 +97,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format.
-    pub fn render(&self, registered_peers: usize) -> String {
+    pub fn render(&self, registered_peers: usize, key_bindings: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -110,6 +122,18 @@ impl Metrics {
             "gauge",
             "Peer ids currently registered.",
             registered_peers as u64,
+        );
+        metric(
+            "mpc_signal_key_bindings",
+            "gauge",
+            "Peer ids bound to an identity key (holder connected, or left less than the binding time ago).",
+            key_bindings as u64,
+        );
+        metric(
+            "mpc_signal_key_bindings_evicted_total",
+            "counter",
+            "Key bindings dropped before expiry because the binding table was full.",
+            self.key_bindings_evicted.load(Relaxed),
         );
         metric(
             "mpc_signal_messages_received_total",
@@ -156,8 +180,9 @@ mod tests {
         }
         let m = Metrics::default();
         m.error(ErrorKind::UnknownPeer);
-        let text = m.render(2);
+        let text = m.render(2, 1);
         assert!(text.contains("mpc_signal_errors_total{kind=\"unknown_peer\"} 1"));
         assert!(text.contains("mpc_signal_registered_peers 2"));
+        assert!(text.contains("mpc_signal_key_bindings 1"));
     }
 }

@@ -99,6 +99,69 @@ async fn flags_and_env_set_the_limits() {
     assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
 }
 
+/// Registers `msg` on `c`, retrying while the server has not yet seen the
+/// previous holder leave; returns the final answer.
+async fn register_after_holder_left(c: &mut Client, msg: &str) -> ServerMessage {
+    for _ in 0..200 {
+        c.send(msg).await;
+        match c.recv().await {
+            ServerMessage::Error { error } if error == "peer_id taken" => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+    panic!("the holder never left");
+}
+
+#[tokio::test]
+async fn auth_flags_and_env_parse() {
+    let unsigned = r#"{"type":"register","peer_id":"x"}"#;
+    let needs_sig = "register: this server requires a signed registration (pubkey and signature)";
+    // Flags: auth required, bindings end with the connection.
+    let (mut child, url) = start(&["--require-auth", "--key-binding-secs", "0"], &[]);
+    let mut b = Client::connect(&url).await;
+    b.send(unsigned).await;
+    assert_eq!(b.expect_error(needs_sig).await, needs_sig);
+    let a = Client::register_signed(&url, "x", &key(1)).await;
+    a.close().await;
+    let msg = b.signed_register("x", &key(2));
+    let answer = register_after_holder_left(&mut b, &msg).await;
+    assert!(
+        matches!(answer, ServerMessage::Registered { .. }),
+        "{answer:?}"
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+
+    // Environment: the same settings, and a binding that outlives the holder.
+    let (mut child, url) = start(
+        &[],
+        &[
+            ("MPC_SIGNAL_REQUIRE_AUTH", "1"),
+            ("MPC_SIGNAL_KEY_BINDING_SECS", "3600"),
+        ],
+    );
+    let mut b = Client::connect(&url).await;
+    b.send(unsigned).await;
+    assert_eq!(b.expect_error(needs_sig).await, needs_sig);
+    let a = Client::register_signed(&url, "x", &key(1)).await;
+    a.close().await;
+    let msg = b.signed_register("x", &key(2));
+    assert_eq!(
+        register_after_holder_left(&mut b, &msg).await,
+        ServerMessage::error("peer_id x is bound to another identity key")
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+
+    // Without either, unsigned registration works (the spec's register).
+    let (mut child, url) = start(&[], &[]);
+    Client::register(&url, "x").await;
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+}
+
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
     let out = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
@@ -108,4 +171,16 @@ fn bad_flags_fail_with_a_clear_message() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("must start with stun:"), "{err}");
+}
+
+#[test]
+fn bad_auth_env_fails_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("MPC_SIGNAL_REQUIRE_AUTH", "maybe")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--require-auth"), "{err}");
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use mpc_identity::{statement, IdentityKey};
 use mpc_protocol::ServerMessage;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -23,11 +24,13 @@ pub enum Event {
 }
 
 /// A client whose reader runs in the background (so it answers pings),
-/// handing every frame to the test in order.
+/// handing every frame to the test in order. It has already read the
+/// server's `challenge` (the first frame); [`Client::nonce`] returns it.
 pub struct Client {
     sink: futures_util::stream::SplitSink<Ws, Message>,
     events: mpsc::UnboundedReceiver<Event>,
     reader: tokio::task::JoinHandle<()>,
+    nonce: String,
 }
 
 /// Dropping a client drops its TCP connection (no close frame), like a
@@ -47,10 +50,11 @@ pub async fn connect_raw(url: &str) -> Ws {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        Client::from_ws(connect_raw(url).await)
+        Client::from_ws(connect_raw(url).await).await
     }
 
-    pub fn from_ws(ws: Ws) -> Client {
+    /// Wraps an open WebSocket and reads the challenge.
+    pub async fn from_ws(ws: Ws) -> Client {
         let (sink, mut stream) = ws.split();
         let (tx, events) = mpsc::unbounded_channel();
         let reader = tokio::spawn(async move {
@@ -71,11 +75,34 @@ impl Client {
             }
             let _ = tx.send(Event::Closed(None));
         });
-        Client {
+        let mut c = Client {
             sink,
             events,
             reader,
+            nonce: String::new(),
+        };
+        match c.recv().await {
+            ServerMessage::Challenge { nonce } => c.nonce = nonce,
+            other => panic!("expected the challenge first, got {other:?}"),
         }
+        c
+    }
+
+    /// The challenge nonce as the server sent it (hex).
+    pub fn nonce_hex(&self) -> &str {
+        &self.nonce
+    }
+
+    /// The challenge nonce's bytes: what a signed `register` signs.
+    pub fn nonce(&self) -> Vec<u8> {
+        hex::decode(&self.nonce).expect("challenge nonce is hex")
+    }
+
+    /// A `register` for `peer_id` signed by `key` over this connection's
+    /// challenge.
+    pub fn signed_register(&self, peer_id: &str, key: &IdentityKey) -> String {
+        let sig = key.sign(&statement::register(&self.nonce(), peer_id));
+        register_json(peer_id, &key.public_key().to_hex(), &sig.to_hex())
     }
 
     /// Registers and checks the `registered` answer.
@@ -83,6 +110,19 @@ impl Client {
         let mut c = Client::connect(url).await;
         c.send(&format!(r#"{{"type":"register","peer_id":"{peer_id}"}}"#))
             .await;
+        match c.recv().await {
+            ServerMessage::Registered { peer_id: id, .. } => assert_eq!(id, peer_id),
+            other => panic!("expected registered, got {other:?}"),
+        }
+        c
+    }
+
+    /// Connects, registers with a signature by `key`, and checks the
+    /// `registered` answer.
+    pub async fn register_signed(url: &str, peer_id: &str, key: &IdentityKey) -> Client {
+        let mut c = Client::connect(url).await;
+        let msg = c.signed_register(peer_id, key);
+        c.send(&msg).await;
         match c.recv().await {
             ServerMessage::Registered { peer_id: id, .. } => assert_eq!(id, peer_id),
             other => panic!("expected registered, got {other:?}"),
@@ -151,10 +191,22 @@ impl Client {
     pub async fn peers(&mut self) -> Vec<String> {
         self.send(r#"{"type":"list_peers"}"#).await;
         match self.recv().await {
-            ServerMessage::Peers { peers } => peers,
+            ServerMessage::Peers { peers, .. } => peers,
             other => panic!("expected peers, got {other:?}"),
         }
     }
+}
+
+/// `{"type":"register","peer_id":…,"pubkey":…,"signature":…}`
+pub fn register_json(peer_id: &str, pubkey: &str, signature: &str) -> String {
+    format!(
+        r#"{{"type":"register","peer_id":"{peer_id}","pubkey":"{pubkey}","signature":"{signature}"}}"#
+    )
+}
+
+/// A deterministic identity key for tests.
+pub fn key(seed: u8) -> IdentityKey {
+    IdentityKey::from_seed([seed; 32])
 }
 
 /// A plain HTTP/1.1 GET on loopback: (status, body).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use mpc_protocol::{IceServer, ServerMessage};
+use mpc_signal::metrics::ErrorKind;
 use mpc_signal::{Config, SignalServer};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -267,7 +268,7 @@ async fn origin_allowlist() {
         403
     );
     let ws = connect_with_origin(&s.ws_url(), "chrome-extension://abcdefghijklmnop").await;
-    let mut c = Client::from_ws(ws);
+    let mut c = Client::from_ws(ws).await;
     c.send(r#"{"type":"register","peer_id":"chrome1"}"#).await;
     assert!(matches!(c.recv().await, ServerMessage::Registered { .. }));
     // Non-browser clients send no Origin and are allowed.
@@ -283,14 +284,16 @@ async fn presence_push_is_opt_in() {
     assert_eq!(
         watcher.recv().await,
         ServerMessage::Peers {
-            peers: vec!["quiet".into(), "ui".into()]
+            peers: vec!["quiet".into(), "ui".into()],
+            keys: None
         }
     );
     let joiner = Client::register(&url, "cli1").await;
     assert_eq!(
         watcher.recv().await,
         ServerMessage::PeerJoined {
-            peer_id: "cli1".into()
+            peer_id: "cli1".into(),
+            pubkey: None
         }
     );
     joiner.close().await;
@@ -346,7 +349,8 @@ async fn silent_client_is_dropped_after_idle_timeout() {
     assert_eq!(
         watcher.recv().await,
         ServerMessage::PeerJoined {
-            peer_id: "silent".into()
+            peer_id: "silent".into(),
+            pubkey: None
         }
     );
     // The watcher reads (so it answers pings) and outlives the timeout.
@@ -430,12 +434,60 @@ async fn healthz_and_metrics() {
         "mpc_signal_bytes_relayed_total 13",
         "mpc_signal_errors_total{kind=\"unknown_peer\"} 1",
         "# TYPE mpc_signal_errors_total counter",
+        "mpc_signal_key_bindings 0",
     ] {
         assert!(
             body.lines().any(|l| l == line),
             "missing {line:?} in\n{body}"
         );
     }
+    assert_valid_prometheus(&body);
+}
+
+/// The Prometheus text format as scrapers read it: `# HELP`/`# TYPE` once
+/// per metric and before its samples, sample names and labels well formed,
+/// values numeric.
+fn assert_valid_prometheus(body: &str) {
+    fn is_name(s: &str) -> bool {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    let mut typed = std::collections::HashSet::new();
+    let mut helped = std::collections::HashSet::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect(line);
+            assert!(is_name(name) && !help.is_empty(), "{line}");
+            assert!(helped.insert(name.to_string()), "second HELP: {line}");
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect(line);
+            assert!(is_name(name), "{line}");
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            assert!(typed.insert(name.to_string()), "second TYPE: {line}");
+        } else {
+            assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+            let (series, value) = line.rsplit_once(' ').expect(line);
+            value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+            let name = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let labels = labels.strip_suffix('}').expect(line);
+                    for pair in labels.split(',') {
+                        let (k, v) = pair.split_once('=').expect(line);
+                        assert!(is_name(k), "{line}");
+                        assert!(
+                            v.len() >= 2 && v.starts_with('"') && v.ends_with('"'),
+                            "{line}"
+                        );
+                    }
+                    name
+                }
+                None => series,
+            };
+            assert!(typed.contains(name), "sample before its TYPE: {line}");
+        }
+    }
+    assert_eq!(typed, helped);
 }
 
 #[tokio::test]
@@ -448,4 +500,322 @@ async fn shutdown_closes_every_connection_with_1001() {
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(a.expect_close().await, Some(1001));
     assert_eq!(b.expect_close().await, Some(1001));
+}
+
+// ------------------------------------------------ authenticated registration
+
+async fn auth_server() -> (SignalServer, String) {
+    let s = server(Config {
+        require_auth: true,
+        ..Config::default()
+    })
+    .await;
+    let url = s.ws_url();
+    (s, url)
+}
+
+/// Waits until the server has processed `id`'s disconnect.
+async fn until_unregistered(s: &SignalServer, id: &str) {
+    let quoted = format!("\"{id}\"");
+    for _ in 0..250 {
+        if !s.state().registry.list(None, false).contains(&quoted) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{id} still registered");
+}
+
+/// Sends `msg` and expects the error `exact`.
+async fn refused(c: &mut Client, msg: &str, exact: &str) {
+    c.send(msg).await;
+    assert_eq!(c.expect_error(exact).await, exact);
+}
+
+async fn registered(c: &mut Client, msg: &str) {
+    c.send(msg).await;
+    match c.recv().await {
+        ServerMessage::Registered { .. } => {}
+        other => panic!("expected registered, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn challenge_is_the_first_frame_and_fresh_per_connection() {
+    use futures_util::{SinkExt, StreamExt};
+    let (_s, url) = default_server().await;
+    let mut nonces = Vec::new();
+    for _ in 0..3 {
+        let mut ws = connect_raw(&url).await;
+        // Even a client that registers at once gets the challenge first.
+        ws.send(Message::text(r#"{"type":"register","peer_id":"quick"}"#))
+            .await
+            .unwrap();
+        let first = match ws.next().await {
+            Some(Ok(Message::Text(t))) => t,
+            other => panic!("{other:?}"),
+        };
+        let ServerMessage::Challenge { nonce } = ServerMessage::from_json(&first).unwrap() else {
+            panic!("first frame was {first}");
+        };
+        assert_eq!(
+            first.as_str(),
+            format!(r#"{{"type":"challenge","nonce":"{nonce}"}}"#)
+        );
+        assert_eq!(nonce.len(), 64, "{nonce}");
+        assert!(
+            nonce
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{nonce}"
+        );
+        let second = match ws.next().await {
+            Some(Ok(Message::Text(t))) => ServerMessage::from_json(&t).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            matches!(second, ServerMessage::Registered { .. }),
+            "{second:?}"
+        );
+        nonces.push(nonce);
+        drop(ws);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(nonces[0], nonces[1]);
+    assert_ne!(nonces[1], nonces[2]);
+    assert_ne!(nonces[0], nonces[2]);
+}
+
+#[tokio::test]
+async fn signed_register_is_accepted_and_list_peers_shows_the_key() {
+    let (_s, url) = default_server().await;
+    let k = key(1);
+    let mut a = Client::register_signed(&url, "alice", &k).await;
+    let _b = Client::register(&url, "bob").await;
+    a.send(r#"{"type":"list_peers","keys":true}"#).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Peers {
+            peers: vec!["alice".into(), "bob".into()],
+            keys: Some([("alice".to_string(), k.public_key().to_hex())].into()),
+        }
+    );
+    // Without `keys` the answer is the spec's shape.
+    a.send(r#"{"type":"list_peers"}"#).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Peers {
+            peers: vec!["alice".into(), "bob".into()],
+            keys: None,
+        }
+    );
+}
+
+#[tokio::test]
+async fn bad_proofs_are_refused_and_the_connection_stays() {
+    let (s, url) = default_server().await;
+    let k = key(1);
+    let pk = k.public_key().to_hex();
+    let mut c = Client::connect(&url).await;
+    let other = Client::connect(&url).await;
+    let sign = |nonce: &[u8], id: &str| {
+        k.sign(&mpc_identity::statement::register(nonce, id))
+            .to_hex()
+    };
+
+    // A signature by another key.
+    let by_other = key(2)
+        .sign(&mpc_identity::statement::register(&c.nonce(), "alice"))
+        .to_hex();
+    let no_verify = "register: signature does not verify for this challenge and peer_id";
+    refused(&mut c, &register_json("alice", &pk, &by_other), no_verify).await;
+    // A signature for another peer id.
+    let for_bob = sign(&c.nonce(), "bob");
+    refused(&mut c, &register_json("alice", &pk, &for_bob), no_verify).await;
+    // A signature over another connection's challenge (a replay).
+    let replayed = sign(&other.nonce(), "alice");
+    refused(&mut c, &register_json("alice", &pk, &replayed), no_verify).await;
+    // Half a proof.
+    refused(
+        &mut c,
+        &format!(r#"{{"type":"register","peer_id":"alice","pubkey":"{pk}"}}"#),
+        "register: pubkey without signature; send both or neither",
+    )
+    .await;
+    refused(
+        &mut c,
+        &format!(r#"{{"type":"register","peer_id":"alice","signature":"{for_bob}"}}"#),
+        "register: signature without pubkey; send both or neither",
+    )
+    .await;
+    // Malformed values.
+    refused(
+        &mut c,
+        &register_json("alice", "zz", &for_bob),
+        "register: invalid pubkey: not a valid hex-encoded Ed25519 public key",
+    )
+    .await;
+    refused(
+        &mut c,
+        &register_json("alice", &pk, "abcd"),
+        "register: invalid signature: not a valid hex-encoded 64-byte signature",
+    )
+    .await;
+    assert_eq!(s.state().metrics.errors(ErrorKind::Auth), 7);
+    assert_eq!(s.state().registry.len(), 0);
+
+    // The same connection still registers once it gets it right.
+    let good = c.signed_register("alice", &k);
+    registered(&mut c, &good).await;
+}
+
+#[tokio::test]
+async fn require_auth_refuses_unsigned_registration() {
+    let (s, url) = auth_server().await;
+    let mut c = Client::connect(&url).await;
+    refused(
+        &mut c,
+        r#"{"type":"register","peer_id":"cli1"}"#,
+        "register: this server requires a signed registration (pubkey and signature)",
+    )
+    .await;
+    assert_eq!(s.state().metrics.errors(ErrorKind::Auth), 1);
+    let msg = c.signed_register("cli1", &key(1));
+    registered(&mut c, &msg).await;
+}
+
+#[tokio::test]
+async fn default_server_accepts_the_specs_unsigned_register() {
+    let (_s, url) = default_server().await;
+    let mut c = Client::connect(&url).await;
+    registered(&mut c, r#"{"type":"register","peer_id":"cli1"}"#).await;
+    // Listing with keys shows none for an unsigned registration.
+    c.send(r#"{"type":"list_peers","keys":true}"#).await;
+    assert_eq!(
+        c.recv().await,
+        ServerMessage::Peers {
+            peers: vec!["cli1".into()],
+            keys: Some(Default::default()),
+        }
+    );
+}
+
+/// The issue's test: an attempt to take over a registered peer_id with
+/// another key is refused, while the holder is online and after it left.
+#[tokio::test]
+async fn takeover_of_a_registered_peer_id_with_another_key_is_refused() {
+    for require_auth in [true, false] {
+        let s = server(Config {
+            require_auth,
+            ..Config::default()
+        })
+        .await;
+        let url = s.ws_url();
+        let (k1, k2) = (key(1), key(2));
+        let a = Client::register_signed(&url, "x", &k1).await;
+
+        let mut b = Client::connect(&url).await;
+        let msg = b.signed_register("x", &k2);
+        refused(&mut b, &msg, "peer_id taken").await;
+
+        a.close().await;
+        until_unregistered(&s, "x").await;
+        // The holder is gone; the id stays bound to its key.
+        refused(&mut b, &msg, "peer_id x is bound to another identity key").await;
+        let unsigned = r#"{"type":"register","peer_id":"x"}"#;
+        let expected = if require_auth {
+            "register: this server requires a signed registration (pubkey and signature)"
+        } else {
+            "peer_id x is bound to an identity key; register with a signature"
+        };
+        refused(&mut b, unsigned, expected).await;
+        assert_eq!(
+            s.state().metrics.errors(ErrorKind::PeerIdBound),
+            1 + !require_auth as u64
+        );
+
+        // The key's owner comes back, from a new connection.
+        let mut a2 = Client::register_signed(&url, "x", &k1).await;
+        a2.send(r#"{"type":"list_peers","keys":true}"#).await;
+        match a2.recv().await {
+            ServerMessage::Peers {
+                keys: Some(keys), ..
+            } => {
+                assert_eq!(keys["x"], k1.public_key().to_hex())
+            }
+            other => panic!("{other:?}"),
+        }
+        // And leaves again: the binding holds after the renewal too.
+        a2.close().await;
+        until_unregistered(&s, "x").await;
+        refused(&mut b, &msg, "peer_id x is bound to another identity key").await;
+        s.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn key_binding_expires_and_the_id_is_free_again() {
+    let s = server(Config {
+        key_binding: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await;
+    let url = s.ws_url();
+    let mut b = Client::connect(&url).await;
+    let msg = b.signed_register("x", &key(2));
+    let a = Client::register_signed(&url, "x", &key(1)).await;
+    a.close().await;
+    until_unregistered(&s, "x").await;
+    refused(&mut b, &msg, "peer_id x is bound to another identity key").await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    registered(&mut b, &msg).await;
+    assert_eq!(s.state().registry.key_bindings(), 1);
+}
+
+#[tokio::test]
+async fn peer_joined_carries_the_joiners_key() {
+    let (_s, url) = default_server().await;
+    let mut watcher = Client::register(&url, "ui").await;
+    watcher.send(r#"{"type":"list_peers","watch":true}"#).await;
+    watcher.recv().await;
+    let k = key(7);
+    let _signed = Client::register_signed(&url, "cli1", &k).await;
+    assert_eq!(
+        watcher.recv().await,
+        ServerMessage::PeerJoined {
+            peer_id: "cli1".into(),
+            pubkey: Some(k.public_key().to_hex()),
+        }
+    );
+    let _unsigned = Client::register(&url, "cli2").await;
+    assert_eq!(
+        watcher.recv().await,
+        ServerMessage::PeerJoined {
+            peer_id: "cli2".into(),
+            pubkey: None,
+        }
+    );
+}
+
+#[tokio::test]
+async fn auth_failures_are_counted_by_kind_in_metrics() {
+    let (s, url) = auth_server().await;
+    let mut c = Client::connect(&url).await;
+    c.send(r#"{"type":"register","peer_id":"cli1"}"#).await;
+    c.expect_error("requires a signed registration").await;
+    let _a = Client::register_signed(&url, "cli1", &key(1)).await;
+    let (status, body) = http_get(s.local_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "mpc_signal_errors_total{kind=\"auth\"} 1",
+        "mpc_signal_errors_total{kind=\"peer_id_bound\"} 0",
+        "mpc_signal_key_bindings 1",
+        "mpc_signal_key_bindings_evicted_total 0",
+    ] {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing {line:?} in\n{body}"
+        );
+    }
+    assert_valid_prometheus(&body);
 }
