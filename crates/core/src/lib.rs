@@ -75,8 +75,8 @@ pub mod wallet;
 
 pub use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
 pub use node::{Action, Command, Config, Event, Node, Progress};
-pub use trust::NewKey;
 pub use session::{validate_proposal, validate_sign_proposal, AbortReason, Phase, ValidProposal};
+pub use trust::NewKey;
 pub use wallet::{
     KeyPackage, PublicKeyPackage, SecretKeyPackage, SignatureResult, SigningWallet, WalletResult,
 };

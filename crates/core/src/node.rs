@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use mpc_identity::sealed::{self, SessionKey};
+use mpc_identity::{statement, IdentityKey, KnownPeers, PublicKey};
 use mpc_protocol::peer::{
     ChannelOpen, Commitment, Curve, MeshReady, Ready, SessionAbort, SessionProposal,
     SessionResponse, Share, SignCommitment, SignProposal, SignatureCreated, SignatureShare,
     WalletCreated,
 };
-use mpc_identity::sealed::{self, SessionKey};
-use mpc_identity::{statement, IdentityKey, KnownPeers, PublicKey};
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
 use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
@@ -803,14 +803,24 @@ impl Node {
                 wallet,
                 message,
                 signers,
-            } => self.start_sign(session_id.unwrap_or_default(), wallet, message, signers, out),
+            } => self.start_sign(
+                session_id.unwrap_or_default(),
+                wallet,
+                message,
+                signers,
+                out,
+            ),
             _ => {}
         }
     }
 
     /// Keys for a session this node proposes; new ones are pinned (the
     /// driver shows them), since the user named these participants.
-    fn keys_for(&mut self, participants: &[String], out: &mut Vec<Action>) -> Result<SessionKeys, String> {
+    fn keys_for(
+        &mut self,
+        participants: &[String],
+        out: &mut Vec<Action>,
+    ) -> Result<SessionKeys, String> {
         let (keys, new) = trust::proposer_keys(
             participants,
             &self.config.peer_id,
@@ -1176,8 +1186,14 @@ impl Node {
         let checked = validate_proposal(&p, &from, &me)
             .and_then(|v| self.check_free(&v).map(|_| v))
             .and_then(|v| {
-                self.proposal_keys(&from, p.keys.as_ref(), &v.participants, &msg, sig.as_deref())
-                    .map(|k| (v, k))
+                self.proposal_keys(
+                    &from,
+                    p.keys.as_ref(),
+                    &v.participants,
+                    &msg,
+                    sig.as_deref(),
+                )
+                .map(|k| (v, k))
             });
         let (v, (keys, new_keys)) = match checked {
             Ok(x) => x,
@@ -1279,8 +1295,14 @@ impl Node {
         let checked = validate_sign_proposal(&p, &from, &me)
             .and_then(|(v, m)| self.check_free(&v).map(|_| (v, m)))
             .and_then(|(v, m)| {
-                self.proposal_keys(&from, p.keys.as_ref(), &v.participants, &msg, sig.as_deref())
-                    .map(|k| (v, m, k))
+                self.proposal_keys(
+                    &from,
+                    p.keys.as_ref(),
+                    &v.participants,
+                    &msg,
+                    sig.as_deref(),
+                )
+                .map(|k| (v, m, k))
             });
         let (v, message, (keys, new_keys)) = match checked {
             Ok(x) => x,
@@ -1446,11 +1468,12 @@ fn forward_signal(
     signal: WebRtcSignal,
     sig: Option<String>,
 ) -> Step {
-    trust::verify_sdp(s.keys.get(&from), cx.me, &from, &signal, sig.as_deref())
-        .map_err(|detail| AbortReason::PossibleMitm {
+    trust::verify_sdp(s.keys.get(&from), cx.me, &from, &signal, sig.as_deref()).map_err(
+        |detail| AbortReason::PossibleMitm {
             peer: from.clone(),
             detail,
-        })?;
+        },
+    )?;
     cx.out.push(Action::WebRtcSignal { from, signal });
     Ok(())
 }
@@ -1782,11 +1805,14 @@ fn on_commitment(s: &mut Session, cx: &mut Cx, from: &str, c: Commitment) -> Ste
         return Err(AbortReason::Internal("no share encryption key".into()));
     };
     for (peer, data) in shares {
-        let plain = Zeroizing::new(hex::decode(data.as_str()).map_err(|_| {
-            AbortReason::Internal("round-2 package is not hex".into())
-        })?);
+        let plain = Zeroizing::new(
+            hex::decode(data.as_str())
+                .map_err(|_| AbortReason::Internal("round-2 package is not hex".into()))?,
+        );
         let Some(recipient) = s.peer_enc.get(&peer) else {
-            return Err(AbortReason::Internal(format!("no encryption key for {peer}")));
+            return Err(AbortReason::Internal(format!(
+                "no encryption key for {peer}"
+            )));
         };
         let sealed = enc
             .seal(cx.rng, recipient, &plain)

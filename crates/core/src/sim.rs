@@ -608,9 +608,9 @@ impl<'a> Sim<'a> {
                 close_channels,
             } = f
             {
-                let sends = actions
-                    .iter()
-                    .any(|a| matches!(a, Action::SendPeer { msg, .. } if msg.msg.msg_type() == *kind));
+                let sends = actions.iter().any(
+                    |a| matches!(a, Action::SendPeer { msg, .. } if msg.msg.msg_type() == *kind),
+                );
                 if *node == i && sends {
                     self.vanish(i, *close_channels);
                     return;

@@ -59,7 +59,12 @@ pub(crate) fn verify(
 /// Signs the DTLS fingerprints of an offer or answer; `None` for ICE
 /// candidates (they carry no identity: DTLS authenticates whatever path
 /// they open) or an SDP without fingerprints.
-pub(crate) fn sign_sdp(id: &IdentityKey, me: &str, to: &str, signal: &WebRtcSignal) -> Option<String> {
+pub(crate) fn sign_sdp(
+    id: &IdentityKey,
+    me: &str,
+    to: &str,
+    signal: &WebRtcSignal,
+) -> Option<String> {
     let (WebRtcSignal::Offer { sdp } | WebRtcSignal::Answer { sdp }) = signal else {
         return None;
     };
@@ -144,11 +149,9 @@ pub(crate) fn proposer_keys(
         let key = match (known.get(p), advertised.get(p)) {
             (_, Some(a)) => *a,
             (Some(k), None) => *k,
-            (None, None) => {
-                return Err(format!(
-                    "no identity key known for {p}: it is not registered, or registered without a key"
-                ))
-            }
+            (None, None) => return Err(format!(
+                "no identity key known for {p}: it is not registered, or registered without a key"
+            )),
         };
         judge(known, require_pinned, p, &key, &mut new)?;
         keys.insert(p.clone(), key);

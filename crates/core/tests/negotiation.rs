@@ -52,7 +52,13 @@ fn create(
         curve: Curve::Ed25519,
     }));
     assert!(
-        matches!(&asked[..], [Action::SendSignal(ClientMessage::ListPeers { keys: true, .. })]),
+        matches!(
+            &asked[..],
+            [Action::SendSignal(ClientMessage::ListPeers {
+                keys: true,
+                ..
+            })]
+        ),
         "{asked:?}"
     );
     let mut actions = n.handle(Event::Signal(ServerMessage::Peers {
@@ -241,12 +247,7 @@ fn a_relayed_duplicate_is_ignored_without_a_decline() {
 #[test]
 fn create_validates_too() {
     let mut n = node("cli1");
-    let actions = create(
-        &mut n,
-        vec!["cli1".into(), "cli2".into()],
-        3,
-        &[],
-    );
+    let actions = create(&mut n, vec!["cli1".into(), "cli2".into()], 3, &[]);
     assert!(
         matches!(&actions[..], [Action::Aborted { reason, .. }] if reason.to_string().contains("threshold 3 must be between 2 and total 2")),
         "{actions:?}"
@@ -324,7 +325,11 @@ fn a_proposal_signed_by_another_key_is_rejected() {
         PeerMessage::SessionProposal(with_keys(&[])),
     );
     let actions = n.handle(testing::relayed_signed("cli1", msg));
-    assert_rejected(&actions, "cli1", "bad signature on session_proposal from cli1");
+    assert_rejected(
+        &actions,
+        "cli1",
+        "bad signature on session_proposal from cli1",
+    );
 }
 
 #[test]
@@ -416,7 +421,12 @@ fn session_messages_must_be_signed_by_their_sender() {
     // Unsigned, or signed by cli1 in chrome1's name: rejected, session on.
     for msg in [
         SignedMessage::unsigned(response.clone()),
-        testing::signed(&testing::identity("cli1"), "chrome1", "cli2", response.clone()),
+        testing::signed(
+            &testing::identity("cli1"),
+            "chrome1",
+            "cli2",
+            response.clone(),
+        ),
     ] {
         let actions = n.handle(testing::relayed_signed("chrome1", msg));
         assert!(
@@ -451,7 +461,9 @@ fn create_refuses_a_key_the_server_swapped() {
     // The server's honest answer goes through, and pins nothing new.
     let mut n = pinned("cli1", &[("cli2", real)], false);
     let actions = create(&mut n, vec!["cli1".into(), "cli2".into()], 2, &[]);
-    assert!(actions.iter().any(|a| matches!(a, Action::SendSignal(ClientMessage::Relay { to, .. }) if to == "cli2")));
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::SendSignal(ClientMessage::Relay { to, .. }) if to == "cli2")));
     assert!(!actions.iter().any(|a| matches!(a, Action::PinKey { .. })));
 }
 
@@ -479,7 +491,9 @@ fn offer(from: &str, sdp_fp: &str, sig_fp: &str) -> Event {
     let signed_sdp = format!("v=0\r\na=fingerprint:sha-256 {sig_fp}\r\n");
     let fps = sdp_fingerprints(&signed_sdp).unwrap();
     let sig = testing::identity(from)
-        .sign(&mpc_identity::statement::dtls_fingerprint(from, "cli2", &fps))
+        .sign(&mpc_identity::statement::dtls_fingerprint(
+            from, "cli2", &fps,
+        ))
         .to_hex();
     Event::Signal(ServerMessage::Relay {
         from: from.into(),

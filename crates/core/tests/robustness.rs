@@ -56,7 +56,13 @@ fn random_garbage_never_panics() {
                 if let Action::SendSignal(ClientMessage::Relay { data, .. }) = &a {
                     let kind = RelayData::from_json(data.get()).unwrap();
                     assert!(
-                        !matches!(kind, RelayData::Peer(SignedMessage { msg: PeerMessage::Share(_), .. })),
+                        !matches!(
+                            kind,
+                            RelayData::Peer(SignedMessage {
+                                msg: PeerMessage::Share(_),
+                                ..
+                            })
+                        ),
                         "a share went to the relay"
                     );
                 }
@@ -90,10 +96,11 @@ fn secrets_never_reach_debug_output() {
     let mut secrets: Vec<String> = Vec::new();
     let report = sim::run_observed(&SimConfig::new(3, 2, Curve::Secp256k1, 5), &mut |_, a| {
         if let Action::SendPeer {
-            msg: SignedMessage {
-                msg: PeerMessage::Share(s),
-                ..
-            },
+            msg:
+                SignedMessage {
+                    msg: PeerMessage::Share(s),
+                    ..
+                },
             ..
         } = a
         {

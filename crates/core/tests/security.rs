@@ -19,10 +19,7 @@ fn capture(cfg: &SimConfig) -> (sim::SimReport, String) {
 
 #[test]
 fn no_share_crosses_the_wire_in_the_clear() {
-    for (n, t, curve, seed) in [
-        (3, 2, Curve::Secp256k1, 1),
-        (5, 3, Curve::Ed25519, 2),
-    ] {
+    for (n, t, curve, seed) in [(3, 2, Curve::Secp256k1, 1), (5, 3, Curve::Ed25519, 2)] {
         let (report, wire) = capture(&SimConfig::new(n, t, curve, seed));
         let key = report.agreed_key().expect("the DKG completes");
         // The search sees what is there: the group key is in wallet_created.

@@ -121,7 +121,9 @@ impl Keystore {
                 key.public_key().to_hex(),
                 hex::encode(key.to_seed().as_slice())
             ));
-            let tmp = self.dir.join(format!(".{IDENTITY_FILE}.new-{}", std::process::id()));
+            let tmp = self
+                .dir
+                .join(format!(".{IDENTITY_FILE}.new-{}", std::process::id()));
             write_atomic(&tmp, text.as_bytes())?;
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
@@ -132,18 +134,16 @@ impl Keystore {
             }
         }
         let text = Zeroizing::new(fs::read_to_string(&path)?);
-        parse_identity(&text).map_err(|e| {
-            KeystoreError::Format(format!("identity key {}: {e}", path.display()))
-        })
+        parse_identity(&text)
+            .map_err(|e| KeystoreError::Format(format!("identity key {}: {e}", path.display())))
     }
 
     /// The pinned peer keys (empty if none were pinned yet).
     pub fn known_peers(&self) -> Result<KnownPeers, KeystoreError> {
         let path = self.dir.join(KNOWN_PEERS_FILE);
         match fs::read_to_string(&path) {
-            Ok(text) => KnownPeers::parse(&text).map_err(|e| {
-                KeystoreError::Format(format!("{}: {e}", path.display()))
-            }),
+            Ok(text) => KnownPeers::parse(&text)
+                .map_err(|e| KeystoreError::Format(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KnownPeers::new()),
             Err(e) => Err(e.into()),
         }
@@ -186,7 +186,10 @@ fn parse_identity(text: &str) -> Result<IdentityKey, String> {
     }
     let f: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if f.version != 1 || f.kind != "ed25519" {
-        return Err(format!("unsupported identity file (version {}, type {})", f.version, f.kind));
+        return Err(format!(
+            "unsupported identity file (version {}, type {})",
+            f.version, f.kind
+        ));
     }
     let mut seed = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(f.secret_key, seed.as_mut())
@@ -277,12 +280,19 @@ mod tests {
         let b = ks.identity().unwrap();
         assert_eq!(a.public_key(), b.public_key());
         let path = dir.join(IDENTITY_FILE);
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // Not mistaken for a wallet.
         assert!(ks.list().unwrap().is_empty());
         // A damaged file is an error, never silently replaced.
         fs::write(&path, "{}").unwrap();
-        assert!(ks.identity().unwrap_err().to_string().contains("identity key"));
+        assert!(ks
+            .identity()
+            .unwrap_err()
+            .to_string()
+            .contains("identity key"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

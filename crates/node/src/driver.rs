@@ -204,7 +204,11 @@ impl Driver {
         let mut config = Config::new(opts.peer_id.clone());
         config.timeout_ms = opts.timeout.as_millis() as u64;
         let store = &opts.identity_store;
-        config.identity = Some(store.identity().map_err(|e| NodeError::Other(e.to_string()))?);
+        config.identity = Some(
+            store
+                .identity()
+                .map_err(|e| NodeError::Other(e.to_string()))?,
+        );
         config.known_peers = store
             .known_peers()
             .map_err(|e| NodeError::Other(e.to_string()))?;

@@ -545,7 +545,9 @@ fn trust(ks: &Keystore, peer: &str, key: Option<&str>, forget: bool) -> Result<(
         .parse()
         .map_err(|e| format!("key for {peer}: {e}"))?;
     match ks.pin(peer, key).map_err(|e| e.to_string())? {
-        Some(old) if old == key => println!("{peer}'s key {} was already pinned", key.fingerprint()),
+        Some(old) if old == key => {
+            println!("{peer}'s key {} was already pinned", key.fingerprint())
+        }
         Some(old) => println!(
             "re-pinned {peer}: {} (was {})",
             key.fingerprint(),

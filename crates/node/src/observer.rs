@@ -138,7 +138,7 @@ pub fn progress_text(p: &Progress) -> Option<String> {
         Progress::Registered { peer_id } => format!("registered as {peer_id}"),
         Progress::Peers { peers } => format!("{} peers online", peers.len()),
         Progress::ServerError { error } => format!("server error: {error}"),
-        Progress::NeedsDecision { from, proposal } => {
+        Progress::NeedsDecision { from, proposal, .. } => {
             format!("proposal received: {}", describe(from, proposal))
         }
         Progress::Accepted {
@@ -148,7 +148,7 @@ pub fn progress_text(p: &Progress) -> Option<String> {
         Progress::MeshReady { ready, needed, .. } => format!("mesh ready {ready}/{needed}"),
         Progress::DkgRound { round, .. } => format!("DKG round {round}"),
         Progress::PeerStored { peer, .. } => format!("{peer} stored its share"),
-        Progress::NeedsSignDecision { from, proposal } => {
+        Progress::NeedsSignDecision { from, proposal, .. } => {
             format!(
                 "sign proposal received: {}",
                 describe_sign(from, proposal, None)

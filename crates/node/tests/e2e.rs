@@ -145,6 +145,18 @@ fn finish(child: Child, limit: Duration) -> Output {
     }
 }
 
+/// The wallet files in a keystore directory (not the identity files).
+fn wallet_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -349,10 +361,8 @@ fn killing_a_joiner_mid_dkg_aborts_the_others_without_a_keystore() {
             "{id} did not name {victim_id}: {err}"
         );
         assert!(out.stdout.is_empty(), "{id} printed a result");
-        let files: Vec<_> = std::fs::read_dir(dir.join(&id))
-            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(files.is_empty(), "{id} wrote {files:?}");
+        let wallets = wallet_files(&dir.join(&id));
+        assert!(wallets.is_empty(), "{id} wrote {wallets:?}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -595,8 +605,10 @@ fn a_joiner_without_the_wallet_declines_with_a_reason() {
         .as_str()
         .unwrap()
         .to_string();
-    // cli2's keystore loses the wallet.
-    std::fs::remove_dir_all(dir.join("cli2")).unwrap();
+    // cli2's keystore loses the wallet (but keeps its identity).
+    for w in wallet_files(&dir.join("cli2")) {
+        std::fs::remove_file(w).unwrap();
+    }
     let outs = sign_with(&dir, &["cli1", "cli2"], &key, "00", None);
     let err = String::from_utf8_lossy(&outs[0].1.stderr);
     assert!(!outs[0].1.status.success());
@@ -744,16 +756,10 @@ fn swapped_dtls_fingerprints_abort_the_session_at_every_node() {
             "{id}: {stderr}"
         );
         // Nobody stored a share.
-        let stored = std::fs::read_dir(dir.join(&id))
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
-                })
-                .count()
-            })
-            .unwrap_or(0);
-        assert_eq!(stored, 0, "{id} stored a share");
+        assert!(
+            wallet_files(&dir.join(&id)).is_empty(),
+            "{id} stored a share"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -767,7 +773,11 @@ fn the_server_relays_only_signed_messages_and_no_share() {
     let dir = tempdir("capture");
     let outs = create_through(&proxy.url, &dir);
     for (id, out) in &outs {
-        assert!(out.status.success(), "{id}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let frames = proxy.frames.lock().unwrap().clone();
     let mut relayed = 0;
@@ -780,7 +790,9 @@ fn the_server_relays_only_signed_messages_and_no_share() {
         let data = &v["data"];
         assert_ne!(data["type"], "share", "a share went through the server");
         if data["type"] != "ice-candidate" {
-            let sig = data["sig"].as_str().unwrap_or_else(|| panic!("unsigned: {f}"));
+            let sig = data["sig"]
+                .as_str()
+                .unwrap_or_else(|| panic!("unsigned: {f}"));
             assert_eq!(sig.len(), 128, "{f}");
         }
     }
@@ -791,5 +803,61 @@ fn the_server_relays_only_signed_messages_and_no_share() {
         .iter()
         .filter(|f| f.contains("\"type\":\"register\""))
         .all(|f| f.contains("\"signature\"")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// cli2 lost its whole keystore, identity included, and comes back with a
+/// new key under the same peer id: cli1 refuses it until it is re-pinned.
+#[test]
+fn a_peer_with_a_new_identity_key_is_refused_until_re_pinned() {
+    let (dir, results) = create_wallet("rekey", 2, 2, "ed25519");
+    let key = results[0].1["group_public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old = std::fs::read_to_string(dir.join("cli2/identity.key")).unwrap();
+    std::fs::remove_dir_all(dir.join("cli2")).unwrap();
+    let server = Server::start();
+    let mut joiner = wallet_cmd(&server, &dir, "cli2")
+        .args(["--json", "join", "--yes", "--timeout-secs", "10"])
+        .spawn()
+        .unwrap();
+    wait_registered(&server, &["cli2"]);
+    let out = wallet_cmd(&server, &dir, "cli1")
+        .args(["--json", "sign", "--wallet", &key, "--message-hex", "00"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("identity key of cli2 changed"), "{err}");
+    let _ = joiner.kill();
+    let _ = joiner.wait();
+    assert_ne!(
+        std::fs::read_to_string(dir.join("cli2/identity.key")).unwrap(),
+        old
+    );
+    // After checking the new fingerprint out of band, the user re-pins it.
+    let new_key = json_of(
+        &wallet_cmd(&server, &dir, "cli2")
+            .args(["--json", "identity"])
+            .output()
+            .unwrap(),
+    )["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = wallet_cmd(&server, &dir, "cli1")
+        .args(["trust", "cli2", &new_key])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-pinned cli2"));
+    let shown = json_of(
+        &wallet_cmd(&server, &dir, "cli1")
+            .args(["--json", "identity"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["known_peers"]["cli2"], new_key.as_str());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -374,11 +374,17 @@ mod tests {
         let text = r#"{"type":"mesh_ready","payload":{"session_id":"s"},"sig":"abcd"}"#;
         let m = SignedMessage::from_json(text).unwrap();
         assert_eq!(m.sig.as_deref(), Some("abcd"));
-        assert_eq!(m.msg.to_json(), r#"{"type":"mesh_ready","payload":{"session_id":"s"}}"#);
+        assert_eq!(
+            m.msg.to_json(),
+            r#"{"type":"mesh_ready","payload":{"session_id":"s"}}"#
+        );
         assert_eq!(m.to_json(), text);
         let spec = r#"{"type":"mesh_ready","payload":{"session_id":"s"}}"#;
         assert_eq!(SignedMessage::from_json(spec).unwrap().sig, None);
-        assert!(SignedMessage::from_json(r#"{"type":"mesh_ready","payload":{"session_id":"s"},"sig":1}"#).is_err());
+        assert!(SignedMessage::from_json(
+            r#"{"type":"mesh_ready","payload":{"session_id":"s"},"sig":1}"#
+        )
+        .is_err());
     }
 
     #[test]
