@@ -146,12 +146,10 @@ pub(crate) fn proposer_keys(
             keys.insert(p.clone(), *own);
             continue;
         }
-        let key = match (known.get(p), advertised.get(p)) {
-            (_, Some(a)) => *a,
-            (Some(k), None) => *k,
-            (None, None) => return Err(format!(
-                "no identity key known for {p}: it is not registered, or registered without a key"
-            )),
+        let Some(key) = advertised.get(p).or(known.get(p)).copied() else {
+            return Err(format!(
+                "no identity key known for {p}: not registered, or registered without a key"
+            ));
         };
         judge(known, require_pinned, p, &key, &mut new)?;
         keys.insert(p.clone(), key);
