@@ -20,19 +20,34 @@
 //! # Event/action model
 //!
 //! ```
-//! use mpc_core::{Action, Command, Config, Event, Node, Progress};
+//! use mpc_core::{testing, Action, Command, Config, Event, Node};
 //! use mpc_protocol::peer::Curve;
+//! use mpc_protocol::signal::{ClientMessage, ServerMessage};
 //!
 //! let mut alice = Node::new(Config::new("alice"), [1; 32], 0);
+//! let participants = vec!["alice".to_string(), "bob".into(), "carol".into()];
 //! let actions = alice.handle(Event::Command(Command::Create {
 //!     session_id: Some("s1".into()),
-//!     participants: vec!["alice".into(), "bob".into(), "carol".into()],
+//!     participants: participants.clone(),
 //!     threshold: 2,
 //!     curve: Curve::Secp256k1,
 //! }));
-//! // One relayed session_proposal for each other participant.
-//! assert_eq!(actions.len(), 2);
-//! assert!(matches!(&actions[0], Action::SendSignal(_)));
+//! // First the participants' identity keys, fresh from the server...
+//! assert!(matches!(
+//!     &actions[..],
+//!     [Action::SendSignal(ClientMessage::ListPeers { keys: true, .. })]
+//! ));
+//! let mut keys = testing::keys(&participants, &[]);
+//! keys.insert("alice".into(), alice.public_key().to_hex());
+//! let actions = alice.handle(Event::Signal(ServerMessage::Peers {
+//!     peers: participants.clone(),
+//!     keys: Some(keys),
+//! }));
+//! // ...then bob's and carol's (new) keys are pinned, and each gets a
+//! // signed session_proposal through the relay.
+//! let pinned = actions.iter().filter(|a| matches!(a, Action::PinKey { .. })).count();
+//! let relayed = actions.iter().filter(|a| matches!(a, Action::SendSignal(_))).count();
+//! assert_eq!((pinned, relayed), (2, 2));
 //!
 //! // Time only moves when the driver says so; 60 s later the session,
 //! // still unanswered, aborts and names who never answered.
