@@ -272,6 +272,10 @@ impl Observer for FlowPrinter {
         }
     }
 
+    fn pinned(&mut self, me: &str, peer: &str, key: &mpc_core::PublicKey) {
+        self.line(&format!("   [{me}] {}", pinned_text(peer, key)));
+    }
+
     fn sent(&mut self, me: &str, to: &str, via_channel: bool, json: &str) {
         let how = if via_channel { " (WebRTC)" } else { "" };
         self.line(&format!("{me} → {to}{how}: {}", abbreviate(json)));
