@@ -77,6 +77,7 @@
 //! leaves after an abort is never blamed for leaving. A session ends once,
 //! so nothing echoes.
 
+pub mod describe;
 mod dkg;
 pub mod mesh;
 pub mod node;

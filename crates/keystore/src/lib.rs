@@ -388,3 +388,5 @@ mod tests {
         assert!(!sealed().to_json().contains("0707070707"));
     }
 }
+
+pub mod wallet;

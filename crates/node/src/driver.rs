@@ -14,12 +14,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use mpc_core::{
-    Action, Command, Config, Event, Node, Progress, SignatureResult, SigningWallet, WalletResult,
-};
+use mpc_core::{Action, Command, Config, Event, Node, Progress, SignatureResult, WalletResult};
 use mpc_keystore::fs::Keystore;
-use mpc_keystore::{KeyShareFile, Metadata, Secret};
-use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
+use mpc_protocol::peer::{SessionProposal, SignProposal};
 use mpc_protocol::signal::ServerMessage;
 use mpc_protocol::{IceServer, SignedMessage};
 use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
@@ -372,24 +369,21 @@ impl Driver {
             self.finished_at = Some(Instant::now());
             return Ok(());
         };
-        let meta = Metadata {
-            id: mpc_keystore::wallet_id(&wallet.group_public_key),
-            curve: wallet.curve.to_string(),
-            threshold: wallet.threshold,
-            participants: wallet.participants.clone(),
-            peer_id: self.opts.peer_id.clone(),
-            group_public_key: wallet.group_public_key.clone(),
-            public_key_package: hex::encode(wallet.public_key_package.serialize()),
-            session_id: wallet.session_id.clone(),
-            created_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        };
-        let secret = Secret::new(wallet.key_package.serialize().to_vec());
+        let created_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let peer_id = self.opts.peer_id.clone();
+        let w = wallet.clone();
         // scrypt takes about a second: keep it off the async threads.
         let path = tokio::task::spawn_blocking(move || {
-            let file = KeyShareFile::seal(meta, &secret, &storage.passphrase, storage.work_factor)?;
+            let file = mpc_keystore::wallet::seal_wallet(
+                &w,
+                &peer_id,
+                created_at,
+                &storage.passphrase,
+                storage.work_factor,
+            )?;
             storage.keystore.save(&file)
         })
         .await
@@ -654,21 +648,7 @@ impl Driver {
 }
 
 /// Decrypts a wallet file's key package into what the core signs with.
-pub fn open_signing_wallet(file: &KeyShareFile, passphrase: &str) -> Result<SigningWallet, String> {
-    let m = &file.metadata;
-    let curve: Curve = m.curve.parse()?;
-    let secret = file
-        .open(passphrase)
-        .map_err(|e| format!("cannot open the key share of wallet {}: {e}", m.id))?;
-    SigningWallet::from_parts(
-        curve,
-        m.threshold,
-        m.participants.clone(),
-        &m.public_key_package,
-        secret.key_package(),
-    )
-    .map_err(|e| format!("wallet {}: {e}", m.id))
-}
+pub use mpc_keystore::wallet::open_signing_wallet;
 
 fn decline_sign(session_id: &str, reason: String) -> Event {
     Event::SignDecision {

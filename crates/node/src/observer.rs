@@ -6,10 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mpc_core::Progress;
-use mpc_protocol::peer::{SessionProposal, SignProposal};
+use mpc_protocol::peer::SessionProposal;
 use serde_json::Value;
 
 use crate::driver::{Observer, SignRequest};
+pub use mpc_core::describe::{describe, describe_sign, pinned_text, printable_text, with_fingerprints};
+
+/// Short human text for a milestone.
+pub fn progress_text(p: &Progress) -> Option<String> {
+    Some(p.to_string())
+}
 
 /// Shortens long strings (hex packages, SDP) so a message fits a line.
 pub fn abbreviate(json: &str) -> String {
@@ -31,77 +37,6 @@ pub fn abbreviate(json: &str) -> String {
         }
         Err(_) => json.to_string(),
     }
-}
-
-/// One line describing a proposal, for prompts and logs.
-pub fn describe(from: &str, p: &SessionProposal) -> String {
-    format!(
-        "session {} from {}: {}-of-{} {} wallet with participants {}",
-        p.session_id,
-        p.initiator.as_deref().unwrap_or(from),
-        p.threshold,
-        p.total,
-        p.curve.as_deref().unwrap_or("secp256k1"),
-        with_fingerprints(&p.participants, p.keys.as_ref())
-    )
-}
-
-/// `cli1 [3f2a 9c01 77d4 e5b0], cli2 [...]`: each peer with the fingerprint
-/// of the identity key a proposal lists for it, to compare out of band.
-pub fn with_fingerprints(
-    peers: &[String],
-    keys: Option<&std::collections::BTreeMap<String, String>>,
-) -> String {
-    peers
-        .iter()
-        .map(|p| {
-            match keys
-                .and_then(|k| k.get(p))
-                .and_then(|k| k.parse::<mpc_core::PublicKey>().ok())
-            {
-                Some(k) => format!("{p} [{}]", k.fingerprint()),
-                None => p.clone(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The notice for a key pinned on first use.
-pub fn pinned_text(peer: &str, key: &mpc_core::PublicKey) -> String {
-    format!(
-        "pinned {peer}'s identity key on first use: fingerprint {} \
-         (compare with `mpc-wallet identity` on {peer})",
-        key.fingerprint()
-    )
-}
-
-/// The message of a sign proposal as text, if it is printable UTF-8.
-pub fn printable_text(message: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(message).ok()?;
-    (!text.is_empty()
-        && text
-            .chars()
-            .all(|c| !c.is_control() || c == '\n' || c == '\t'))
-    .then_some(text)
-}
-
-/// What a sign proposal asks, for prompts and logs: the message in hex
-/// and, if printable, as text; the wallet; the signers.
-pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> String {
-    let message = hex::decode(&p.message_hex).unwrap_or_default();
-    let mut s = format!(
-        "session {} from {from}: sign {} bytes with wallet {} (signers {})\n    message hex:  {}",
-        p.session_id,
-        message.len(),
-        wallet_id.unwrap_or(&p.group_public_key),
-        with_fingerprints(&p.signers, p.keys.as_ref()),
-        p.message_hex
-    );
-    if let Some(text) = printable_text(&message) {
-        s.push_str(&format!("\n    message text: {text:?}"));
-    }
-    s
 }
 
 /// Terminal output of `create` and `join`.
@@ -130,34 +65,6 @@ impl Terminal {
             bar.finish_and_clear();
         }
     }
-}
-
-/// Short human text for a milestone, or `None` for ones not worth a line.
-pub fn progress_text(p: &Progress) -> Option<String> {
-    Some(match p {
-        Progress::Registered { peer_id } => format!("registered as {peer_id}"),
-        Progress::Peers { peers } => format!("{} peers online", peers.len()),
-        Progress::ServerError { error } => format!("server error: {error}"),
-        Progress::NeedsDecision { from, proposal, .. } => {
-            format!("proposal received: {}", describe(from, proposal))
-        }
-        Progress::Accepted {
-            accepted, total, ..
-        } => format!("accepted {accepted}/{total}"),
-        Progress::Mesh { open, needed, .. } => format!("mesh {open}/{needed} channels open"),
-        Progress::MeshReady { ready, needed, .. } => format!("mesh ready {ready}/{needed}"),
-        Progress::DkgRound { round, .. } => format!("DKG round {round}"),
-        Progress::PeerStored { peer, .. } => format!("{peer} stored its share"),
-        Progress::NeedsSignDecision { from, proposal, .. } => {
-            format!(
-                "sign proposal received: {}",
-                describe_sign(from, proposal, None)
-            )
-        }
-        Progress::SignRound { round: 3, .. } => "signature aggregated and verified".into(),
-        Progress::SignRound { round, .. } => format!("signing round {round}"),
-        Progress::PeerSigned { peer, .. } => format!("{peer} verified the signature"),
-    })
 }
 
 impl Observer for Terminal {

@@ -1,0 +1,108 @@
+//! Human text for proposals and milestones, shared by every user interface
+//! (the CLI's terminal and the extension's popup say the same things).
+
+use mpc_identity::PublicKey;
+use mpc_protocol::peer::{SessionProposal, SignProposal};
+
+use crate::node::Progress;
+
+/// One line describing a proposal, for prompts and logs.
+pub fn describe(from: &str, p: &SessionProposal) -> String {
+    format!(
+        "session {} from {}: {}-of-{} {} wallet with participants {}",
+        p.session_id,
+        p.initiator.as_deref().unwrap_or(from),
+        p.threshold,
+        p.total,
+        p.curve.as_deref().unwrap_or("secp256k1"),
+        with_fingerprints(&p.participants, p.keys.as_ref())
+    )
+}
+
+/// `cli1 [3f2a 9c01 77d4 e5b0], cli2 [...]`: each peer with the fingerprint
+/// of the identity key a proposal lists for it, to compare out of band.
+pub fn with_fingerprints(
+    peers: &[String],
+    keys: Option<&std::collections::BTreeMap<String, String>>,
+) -> String {
+    peers
+        .iter()
+        .map(|p| {
+            match keys
+                .and_then(|k| k.get(p))
+                .and_then(|k| k.parse::<PublicKey>().ok())
+            {
+                Some(k) => format!("{p} [{}]", k.fingerprint()),
+                None => p.clone(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The notice for a key pinned on first use.
+pub fn pinned_text(peer: &str, key: &PublicKey) -> String {
+    format!(
+        "pinned {peer}'s identity key on first use: fingerprint {} \
+         (compare with `mpc-wallet identity` on {peer})",
+        key.fingerprint()
+    )
+}
+
+/// The message of a sign proposal as text, if it is printable UTF-8.
+pub fn printable_text(message: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(message).ok()?;
+    (!text.is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\t'))
+    .then_some(text)
+}
+
+/// What a sign proposal asks, for prompts and logs: the message in hex
+/// and, if printable, as text; the wallet; the signers.
+pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> String {
+    let message = hex::decode(&p.message_hex).unwrap_or_default();
+    let mut s = format!(
+        "session {} from {from}: sign {} bytes with wallet {} (signers {})\n    message hex:  {}",
+        p.session_id,
+        message.len(),
+        wallet_id.unwrap_or(&p.group_public_key),
+        with_fingerprints(&p.signers, p.keys.as_ref()),
+        p.message_hex
+    );
+    if let Some(text) = printable_text(&message) {
+        s.push_str(&format!("\n    message text: {text:?}"));
+    }
+    s
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            Progress::Registered { peer_id } => format!("registered as {peer_id}"),
+            Progress::Peers { peers } => format!("{} peers online", peers.len()),
+            Progress::ServerError { error } => format!("server error: {error}"),
+            Progress::NeedsDecision { from, proposal, .. } => {
+                format!("proposal received: {}", describe(from, proposal))
+            }
+            Progress::Accepted {
+                accepted, total, ..
+            } => format!("accepted {accepted}/{total}"),
+            Progress::Mesh { open, needed, .. } => format!("mesh {open}/{needed} channels open"),
+            Progress::MeshReady { ready, needed, .. } => format!("mesh ready {ready}/{needed}"),
+            Progress::DkgRound { round, .. } => format!("DKG round {round}"),
+            Progress::PeerStored { peer, .. } => format!("{peer} stored its share"),
+            Progress::NeedsSignDecision { from, proposal, .. } => {
+                format!(
+                    "sign proposal received: {}",
+                    describe_sign(from, proposal, None)
+                )
+            }
+            Progress::SignRound { round: 3, .. } => "signature aggregated and verified".into(),
+            Progress::SignRound { round, .. } => format!("signing round {round}"),
+            Progress::PeerSigned { peer, .. } => format!("{peer} verified the signature"),
+        };
+        f.write_str(&text)
+    }
+}

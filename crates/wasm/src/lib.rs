@@ -1,0 +1,246 @@
+//! The browser's handle on the sans-IO core. The extension's offscreen
+//! document owns the WebSocket, the `RTCPeerConnection`s and the clock; it
+//! feeds [`WasmNode::handle`] one JSON event at a time and carries out the
+//! JSON actions it gets back, exactly as the CLI's tokio driver does with
+//! the Rust types. Secrets stay inside: a finished share is sealed into a
+//! keystore file here ([`WasmNode::seal_finished`]), and a wallet is opened
+//! for signing here ([`WasmNode::sign_decision`]).
+//!
+//! Events (`{"type": ...}`): `register`, `list_peers`, `create`
+//! `{participants, threshold, curve, session_id?}`, `sign` `{file,
+//! passphrase, message_hex, signers}`, `cancel {session_id}`, `server
+//! {text}` (a WebSocket frame), `peer {from, text}` (a data channel
+//! message), `channel_open {peer}`, `channel_closed {peer}`, `tick {now}`,
+//! `decision {session_id, accept, reason?}`, `local_signal {to, signal}`
+//! (the browser's own offer, answer or candidate).
+//!
+//! Actions: `send_signal {text}`, `send_peer {to, text}`, `connect {peer,
+//! offerer}`, `webrtc_signal {from, signal}`, `progress {event, text, ...}`,
+//! `pin_key {peer, key, fingerprint}`, `finished {session_id,
+//! group_public_key, curve, threshold, participants, addresses}`, `signed
+//! {session_id, signature, group_public_key, message_hex}`, `aborted
+//! {session_id, reason}`, `rejected {from, session_id, reason}`.
+
+mod convert;
+
+use mpc_core::{Command, Config, Event, IdentityKey, KnownPeers, Node, WalletResult};
+use mpc_keystore::KeyShareFile;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+
+pub use convert::{action_json, parse_event};
+
+/// One node's core, driven from JavaScript.
+#[wasm_bindgen]
+pub struct WasmNode {
+    node: Node,
+    peer_id: String,
+    /// The last finished DKG, kept until the user's passphrase seals it.
+    finished: Option<Box<WalletResult>>,
+}
+
+fn err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+#[wasm_bindgen]
+impl WasmNode {
+    /// `config`: `{peer_id, identity (hex seed), known_peers (text of the
+    /// address book), timeout_ms?, require_pinned?}`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &str) -> Result<WasmNode, JsError> {
+        let c: Value = serde_json::from_str(config).map_err(err)?;
+        let peer_id = c["peer_id"]
+            .as_str()
+            .ok_or_else(|| err("peer_id missing"))?;
+        mpc_protocol::validate_peer_id(peer_id).map_err(err)?;
+        let mut config = Config::new(peer_id);
+        config.identity = Some(identity_from_hex(
+            c["identity"]
+                .as_str()
+                .ok_or_else(|| err("identity missing"))?,
+        )?);
+        config.known_peers =
+            KnownPeers::parse(c["known_peers"].as_str().unwrap_or_default()).map_err(err)?;
+        if let Some(t) = c["timeout_ms"].as_u64() {
+            config.timeout_ms = t;
+        }
+        config.require_pinned = c["require_pinned"].as_bool().unwrap_or(false);
+        let node = Node::with_os_rng(config, 0).map_err(err)?;
+        Ok(WasmNode {
+            node,
+            peer_id: peer_id.to_string(),
+            finished: None,
+        })
+    }
+
+    /// Processes one event; returns the JSON array of actions.
+    pub fn handle(&mut self, event: &str) -> Result<String, JsError> {
+        let v: Value = serde_json::from_str(event).map_err(err)?;
+        let event = match v["type"].as_str() {
+            Some("sign") => self.sign_command(&v)?,
+            _ => parse_event(&v).map_err(err)?,
+        };
+        Ok(self.run(event))
+    }
+
+    /// Answers a sign proposal: with `passphrase`, `file` (the wallet with
+    /// the proposal's group key) is opened and signs; without, declines
+    /// with `reason`. A file that does not open is a decline saying why.
+    pub fn sign_decision(
+        &mut self,
+        session_id: &str,
+        file: Option<String>,
+        passphrase: Option<String>,
+        reason: Option<String>,
+    ) -> String {
+        let (wallet, reason) = match (file, passphrase) {
+            (Some(f), Some(p)) => match open_file(&f, &p) {
+                Ok(w) => (Some(Box::new(w)), None),
+                Err(e) => (None, Some(e)),
+            },
+            _ => (None, reason.or(Some("declined by user".into()))),
+        };
+        self.run(Event::SignDecision {
+            session_id: session_id.to_string(),
+            wallet,
+            reason,
+        })
+    }
+
+    /// Seals the finished wallet's share with `passphrase` (scrypt work
+    /// factor `log_n`); returns the keystore file's JSON. `now` is Unix
+    /// seconds.
+    pub fn seal_finished(
+        &mut self,
+        passphrase: &str,
+        log_n: u8,
+        now: f64,
+    ) -> Result<String, JsError> {
+        let w = self
+            .finished
+            .as_ref()
+            .ok_or_else(|| err("no finished wallet to seal"))?;
+        let file =
+            mpc_keystore::wallet::seal_wallet(w, &self.peer_id, now as u64, passphrase, log_n)
+                .map_err(err)?;
+        self.finished = None;
+        Ok(file.to_json())
+    }
+
+    /// This node's identity public key (hex).
+    pub fn public_key(&self) -> String {
+        self.node.public_key().to_hex()
+    }
+
+    /// When the core next needs a tick, in the driver's ms, if ever.
+    pub fn next_deadline(&self) -> Option<f64> {
+        self.node.next_deadline().map(|d| d as f64)
+    }
+
+    /// The address book as text, pins of this run included.
+    pub fn known_peers(&self) -> String {
+        self.node.known_peers().to_text()
+    }
+}
+
+impl WasmNode {
+    fn run(&mut self, event: Event) -> String {
+        let actions = self.node.handle(event);
+        let mut out = Vec::with_capacity(actions.len());
+        for a in actions {
+            if let mpc_core::Action::Finished(w) = &a {
+                self.finished = Some(w.clone());
+            }
+            out.push(action_json(a));
+        }
+        Value::Array(out).to_string()
+    }
+
+    fn sign_command(&self, v: &Value) -> Result<Event, JsError> {
+        let s = |k: &str| {
+            v[k].as_str()
+                .ok_or_else(|| err(format!("sign: {k} missing")))
+        };
+        let wallet = open_file(s("file")?, s("passphrase")?).map_err(err)?;
+        let message = hex::decode(s("message_hex")?).map_err(|_| err("message_hex is not hex"))?;
+        let signers = v["signers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Event::Command(Command::Sign {
+            session_id: v["session_id"].as_str().map(String::from),
+            wallet: Box::new(wallet),
+            message,
+            signers,
+        }))
+    }
+}
+
+fn identity_from_hex(seed: &str) -> Result<IdentityKey, JsError> {
+    let mut b = zeroize::Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(seed, b.as_mut()).map_err(|_| err("identity is not 32 bytes of hex"))?;
+    Ok(IdentityKey::from_seed(*b))
+}
+
+fn open_file(file: &str, passphrase: &str) -> Result<mpc_core::SigningWallet, String> {
+    let f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
+    mpc_keystore::wallet::open_signing_wallet(&f, passphrase)
+}
+
+/// A fresh identity key: its secret seed (hex, for the extension to
+/// encrypt and store), public key and fingerprint.
+#[wasm_bindgen]
+pub fn generate_identity() -> Result<String, JsError> {
+    let key = IdentityKey::generate(&mut rand_core::OsRng);
+    Ok(json!({
+        "seed": hex::encode(key.to_seed().as_slice()),
+        "public_key": key.public_key().to_hex(),
+        "fingerprint": key.public_key().fingerprint(),
+    })
+    .to_string())
+}
+
+/// The public key and fingerprint of a stored identity seed.
+#[wasm_bindgen]
+pub fn identity_info(seed: &str) -> Result<String, JsError> {
+    let key = identity_from_hex(seed)?;
+    Ok(json!({
+        "public_key": key.public_key().to_hex(),
+        "fingerprint": key.public_key().fingerprint(),
+    })
+    .to_string())
+}
+
+/// A keystore file's cleartext facts, with its addresses: no passphrase
+/// needed. `network` as in the CLI (`mainnet`, `testnet`, ...).
+#[wasm_bindgen]
+pub fn wallet_info(file: &str, network: &str) -> Result<String, JsError> {
+    let f = KeyShareFile::from_json(file).map_err(err)?;
+    let m = &f.metadata;
+    let network = network.parse().map_err(err)?;
+    let addresses = mpc_address::addresses(&m.curve, &m.group_public_key, network).map_err(err)?;
+    Ok(json!({
+        "id": m.id,
+        "curve": m.curve,
+        "threshold": m.threshold,
+        "participants": m.participants,
+        "peer_id": m.peer_id,
+        "group_public_key": m.group_public_key,
+        "session_id": m.session_id,
+        "created_at": m.created_at,
+        "addresses": addresses,
+    })
+    .to_string())
+}
+
+/// Checks that `file` opens with `passphrase` (for import), without
+/// returning anything secret.
+#[wasm_bindgen]
+pub fn check_passphrase(file: &str, passphrase: &str) -> Result<(), JsError> {
+    open_file(file, passphrase).map(|_| ()).map_err(err)
+}
