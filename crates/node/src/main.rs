@@ -169,6 +169,12 @@ enum Commands {
 enum WalletCommand {
     /// Show a wallet by id, id prefix, or group public key.
     Show { wallet: String },
+    /// Print a wallet's file (its share stays encrypted), to move it to
+    /// another node, such as the browser extension.
+    Export { wallet: String },
+    /// Add a wallet file (from `export`, or the extension's export) to this
+    /// keystore, after checking that it opens with its passphrase.
+    Import { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -241,6 +247,37 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             command: WalletCommand::Show { wallet },
         } => {
             mpc_node::wallets::show(&keystore(&cli)?, wallet, cli.network, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Wallet {
+            command: WalletCommand::Export { wallet },
+        } => {
+            let (_, file) = keystore(&cli)?.find(wallet).map_err(|e| e.to_string())?;
+            println!("{}", file.to_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Wallet {
+            command: WalletCommand::Import { file },
+        } => {
+            let ks = keystore(&cli)?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let parsed = mpc_keystore::KeyShareFile::from_json(&text)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let passphrase = unlock_passphrase(&parsed.metadata.id)?;
+            driver::open_signing_wallet(&parsed, &passphrase)?;
+            let path = ks.save(&parsed).map_err(|e| e.to_string())?;
+            if cli.json {
+                let mut v = mpc_node::wallets::summary(&parsed.metadata, cli.network);
+                v["keystore_path"] = serde_json::json!(path);
+                println!("{v}");
+            } else {
+                println!(
+                    "imported wallet {} into {}",
+                    parsed.metadata.id,
+                    path.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Commands::Peers => {

@@ -10,7 +10,9 @@ use mpc_protocol::peer::SessionProposal;
 use serde_json::Value;
 
 use crate::driver::{Observer, SignRequest};
-pub use mpc_core::describe::{describe, describe_sign, pinned_text, printable_text, with_fingerprints};
+pub use mpc_core::describe::{
+    describe, describe_sign, pinned_text, printable_text, with_fingerprints,
+};
 
 /// Short human text for a milestone.
 pub fn progress_text(p: &Progress) -> Option<String> {

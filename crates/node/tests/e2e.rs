@@ -289,6 +289,34 @@ fn three_processes_create_a_2_of_3_taproot_wallet() {
             .unwrap()
             .starts_with("bcrt1p"));
     }
+
+    // `wallet export` then `wallet import` moves a wallet to another
+    // keystore, only with its passphrase, and never over an existing one.
+    let exported = Command::new(wallet_bin())
+        .args(["--keystore"])
+        .arg(dir.join("cli2"))
+        .args(["wallet", "export", key])
+        .output()
+        .unwrap();
+    assert!(exported.status.success());
+    let file = dir.join("exported.json");
+    std::fs::write(&file, &exported.stdout).unwrap();
+    let import = |pass: &str| {
+        Command::new(wallet_bin())
+            .args(["--json", "--keystore"])
+            .arg(dir.join("elsewhere"))
+            .args(["wallet", "import"])
+            .arg(&file)
+            .env("MPC_WALLET_PASSPHRASE", pass)
+            .output()
+            .unwrap()
+    };
+    let wrong = import("not it");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+    assert_eq!(json_of(&import(PASS))["group_public_key"], key);
+    let again = import(PASS);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
