@@ -19,7 +19,9 @@ SIGNAL = os.path.join(TARGET, "release", "mpc-signal")
 
 
 def start_server():
-    p = subprocess.Popen([SIGNAL, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0"],
+    p = subprocess.Popen([SIGNAL, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0",
+                          # every run has fresh identities under the same ids
+                          "--key-binding-secs", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                          env={**os.environ, "RUST_LOG": "warn"})
     line = p.stdout.readline().strip()
@@ -27,8 +29,9 @@ def start_server():
     return p, "ws://%s/ws" % line.split()[-1]
 
 
-def peers(url):
-    out = subprocess.run([WALLET, "--server", url, "--json", "peers"],
+def peers(url, tmp):
+    out = subprocess.run([WALLET, "--server", url, "--json", "--keystore",
+                          os.path.join(tmp, "observer"), "peers"],
                          capture_output=True, text=True, timeout=20)
     return json.loads(out.stdout)["peers"] if out.returncode == 0 else []
 
@@ -42,7 +45,7 @@ def one_run(url, n, t, log_n, tmp):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
                for i in ids[1:]]
     deadline = time.time() + 60
-    while not set(ids[1:]) <= set(peers(url)):
+    while not set(ids[1:]) <= set(peers(url, tmp)):
         if time.time() > deadline:
             raise RuntimeError("joiners never registered")
         time.sleep(0.05)
