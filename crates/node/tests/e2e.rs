@@ -40,8 +40,13 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> Server {
         let mut child = Command::new(signal_bin())
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -792,11 +797,11 @@ fn swapped_dtls_fingerprints_abort_the_session_at_every_node() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// An honest server relays the whole session: everything it sees is
-/// signed, and no share is among it.
+/// An honest server (requiring signed registrations) relays the whole
+/// session: everything it sees is signed, and no share is among it.
 #[test]
 fn the_server_relays_only_signed_messages_and_no_share() {
-    let server = Server::start();
+    let server = Server::start_with(&["--require-auth"]);
     let proxy = Proxy::start(&server.url, false);
     let dir = tempdir("capture");
     let outs = create_through(&proxy.url, &dir);
