@@ -33,7 +33,8 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "load before: $(cat /proc/loadavg)"
 prio=()
 if [ -n "${NICE:-}" ]; then prio=(nice -n "$NICE"); fi
-"${prio[@]}" target/release/mpc-bench --reps "${REPS:-5}" --json-out target/bench/signal.json "$@" \
+bin="${CARGO_TARGET_DIR:-target}/release"
+"${prio[@]}" "$bin/mpc-bench" --server-bin "$bin/mpc-signal" --reps "${REPS:-5}" --json-out target/bench/signal.json "$@" \
   | tee target/bench/signal.out
 # The human table follows the JSON in the output.
 sed -n '/^medians of/,$p' target/bench/signal.out > target/bench/signal.md
