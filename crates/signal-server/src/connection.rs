@@ -12,7 +12,6 @@ use std::time::Instant;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use mpc_identity::{statement, PublicKey};
 use mpc_protocol::{validate_peer_id, ClientMessage, ParseError, ServerMessage};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
@@ -51,7 +50,7 @@ struct Conn {
     watching: bool,
     bucket: TokenBucket,
     strikes: u32,
-    outbox: mpsc::Sender<Utf8Bytes>,
+    outbox: crate::outbox::Sender,
     kick: CancellationToken,
 }
 
@@ -65,7 +64,7 @@ pub async fn run<P: Send>(
     _permit: P,
 ) {
     let cfg = &state.config;
-    let (tx, mut rx) = mpsc::channel(cfg.outgoing_queue);
+    let (tx, mut rx) = crate::outbox::channel(cfg.outgoing_queue);
     let kick = state.shutdown.child_token();
     let mut nonce = [0u8; 32];
     let rng = getrandom::getrandom(&mut nonce);
@@ -122,9 +121,7 @@ pub async fn run<P: Send>(
                     }
                     timer.as_mut().reset(next_ping.min(last_heard + cfg.idle_timeout));
                 }
-                out = rx.recv() => {
-                    // `conn` holds a sender, so the outbox never closes here.
-                    let Some(text) = out else { break End::Kicked };
+                text = rx.recv() => {
                     if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
                         break e;
                     }

@@ -27,6 +27,7 @@
 pub mod config;
 pub mod connection;
 pub mod metrics;
+pub mod outbox;
 pub mod rate_limit;
 pub mod registry;
 

@@ -12,10 +12,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use crate::outbox::{self, TrySendError};
 use axum::extract::ws::Utf8Bytes;
 use mpc_identity::PublicKey;
 use mpc_protocol::ServerMessage;
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{ErrorKind, Metrics};
@@ -29,7 +29,7 @@ pub type ConnId = u64;
 #[derive(Clone)]
 pub struct Handle {
     pub conn: ConnId,
-    pub outbox: mpsc::Sender<Utf8Bytes>,
+    pub outbox: outbox::Sender,
     pub kick: CancellationToken,
 }
 
@@ -39,14 +39,14 @@ impl Handle {
     fn push(&self, text: Utf8Bytes, metrics: &Metrics) -> Delivery {
         match self.outbox.try_send(text) {
             Ok(()) => Delivery::Queued,
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 if !self.kick.is_cancelled() {
                     metrics.error(ErrorKind::SlowConsumer);
                     self.kick.cancel();
                 }
                 Delivery::TooSlow
             }
-            Err(TrySendError::Closed(_)) => Delivery::Gone,
+            Err(TrySendError::Closed) => Delivery::Gone,
         }
     }
 }
@@ -344,8 +344,8 @@ pub fn push_text(msg: &ServerMessage) -> Utf8Bytes {
 mod tests {
     use super::*;
 
-    fn handle(conn: ConnId, cap: usize) -> (Handle, mpsc::Receiver<Utf8Bytes>) {
-        let (tx, rx) = mpsc::channel(cap);
+    fn handle(conn: ConnId, cap: usize) -> (Handle, outbox::Receiver) {
+        let (tx, rx) = outbox::channel(cap);
         (
             Handle {
                 conn,
