@@ -20,5 +20,8 @@ cargo test --workspace
 step "wasm32 build of the core"
 scripts/build-wasm-core.sh
 
+step "extension in Chromium with CLI nodes"
+scripts/test-extension.sh
+
 echo
 echo "all tests passed"

@@ -1,0 +1,444 @@
+// The node runtime: the signaling WebSocket, one RTCPeerConnection per
+// peer, and the wasm core. Like the CLI's tokio driver, it decides
+// nothing: socket, channel and timer activity become core events, and the
+// core's actions are carried out in order. The one exception: a finished
+// wallet is sealed and stored before anything else in its batch (such as
+// wallet_created) goes out.
+
+import init, { WasmNode, generate_identity, identity_info, wallet_info } from './wasm/mpc_wasm.js';
+
+const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
+
+const state = {
+  connection: 'starting',
+  peer_id: '',
+  server: '',
+  fingerprint: '',
+  peers: [],
+  progress: [],
+  proposal: null, // needs_decision awaiting the user
+  sign_request: null, // needs_sign_decision awaiting the user
+  session: null,
+  result: null, // finished wallet
+  signature: null,
+  error: null,
+  wallets: [],
+};
+
+let node = null;
+let ws = null;
+let settings = null;
+let sessionPassphrase = null;
+const pcs = new Map(); // peer -> { pc, dc, remoteSet, candidates: [] }
+const t0 = performance.now();
+
+function publish() {
+  chrome.runtime.sendMessage({ target: 'popup', type: 'state', state }).catch(() => {});
+}
+
+function note(text) {
+  state.progress.push(text);
+  if (state.progress.length > 200) state.progress.shift();
+  publish();
+}
+
+// ---- identity: the seed is stored encrypted (AES-GCM) under a
+// non-extractable key that stays in this origin's IndexedDB ----
+
+function idb() {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open('mpc-wallet', 1);
+    r.onupgradeneeded = () => r.result.createObjectStore('keys');
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+async function idbGet(key) {
+  const db = await idb();
+  return new Promise((resolve, reject) => {
+    const r = db.transaction('keys').objectStore('keys').get(key);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+async function idbPut(key, value) {
+  const db = await idb();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction('keys', 'readwrite');
+    tx.objectStore('keys').put(value, key);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+const unhex = (s) => new Uint8Array(s.match(/../g).map((h) => parseInt(h, 16)));
+
+async function loadIdentity() {
+  let wrap = await idbGet('identity-wrap');
+  const stored = await sw('get_identity');
+  if (stored && wrap) {
+    const plain = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: unhex(stored.iv) }, wrap, unhex(stored.ciphertext));
+    return new TextDecoder().decode(plain);
+  }
+  const fresh = JSON.parse(generate_identity());
+  wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  await idbPut('identity-wrap', wrap);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrap, new TextEncoder().encode(fresh.seed));
+  await sw('set_identity', { identity: { iv: hex(iv), ciphertext: hex(ct), public_key: fresh.public_key } });
+  return fresh.seed;
+}
+
+// ---- the event queue: one event at a time, actions carried out in order ----
+
+let queue = Promise.resolve();
+
+function enqueue(event) {
+  queue = queue.then(() => step(event)).catch((e) => {
+    console.error('step failed', e);
+    state.error = String(e);
+    publish();
+  });
+  return queue;
+}
+
+async function step(event) {
+  if (!node) return;
+  let actions;
+  if (event.type === 'sign_decision') {
+    actions = JSON.parse(node.sign_decision(event.session_id, event.file, event.passphrase, event.reason));
+  } else {
+    actions = JSON.parse(node.handle(JSON.stringify(event)));
+  }
+  await carryOut(actions);
+}
+
+async function carryOut(actions) {
+  const finished = actions.findIndex((a) => a.type === 'finished');
+  if (finished >= 0) {
+    await store(actions[finished]);
+  }
+  for (const a of actions) {
+    try {
+      await act(a);
+    } catch (e) {
+      console.warn('action failed', a.type, e);
+    }
+  }
+  // A session is over: its peers (CLI processes, often) go away, and a
+  // channel to a vanished peer can look open for many seconds. Close ours
+  // once the last messages are out; the next session opens fresh ones.
+  if (actions.some((a) => ['finished', 'signed', 'aborted'].includes(a.type))) {
+    setTimeout(closeAll, 1000);
+  }
+}
+
+async function store(w) {
+  const pass = sessionPassphrase;
+  if (!pass) throw new Error('no passphrase to encrypt the share');
+  const file = node.seal_finished(pass, settings.scrypt_log_n ?? 18, Math.floor(Date.now() / 1000));
+  const info = JSON.parse(wallet_info(file, 'mainnet'));
+  const r = await sw('put_wallet', { id: info.id, file });
+  if (r?.error) throw new Error(r.error);
+  sessionPassphrase = null;
+  state.result = { ...w, id: info.id, addresses: info.addresses };
+  await refreshWallets();
+}
+
+async function act(a) {
+  switch (a.type) {
+    case 'send_signal':
+      if (ws?.readyState === WebSocket.OPEN) ws.send(a.text);
+      break;
+    case 'send_peer': {
+      const p = pcs.get(a.to);
+      if (p?.dc?.readyState === 'open') p.dc.send(a.text);
+      else enqueue({ type: 'channel_closed', peer: a.to });
+      break;
+    }
+    case 'connect':
+      connectPeer(a.peer, a.offerer);
+      break;
+    case 'webrtc_signal':
+      await applySignal(a.from, a.signal);
+      break;
+    case 'pin_key':
+      note(`pinned ${a.peer}'s identity key on first use: fingerprint ${a.fingerprint}`);
+      await sw('set_known_peers', { text: node.known_peers() });
+      break;
+    case 'progress':
+      onProgress(a);
+      break;
+    case 'finished':
+      note(`wallet created: ${a.group_public_key}`);
+      break;
+    case 'signed':
+      state.signature = a;
+      state.sign_request = null;
+      note(`signature ${a.signature}`);
+      break;
+    case 'aborted':
+      state.error = `session ${a.session_id} aborted: ${a.reason}`;
+      state.proposal = null;
+      state.sign_request = null;
+      sessionPassphrase = null;
+      note(state.error);
+      break;
+    case 'rejected':
+      console.debug('rejected', a.from, a.reason);
+      break;
+  }
+}
+
+function onProgress(p) {
+  switch (p.event) {
+    case 'registered':
+      state.connection = 'registered';
+      // Presence push for the peer list (the core gets every frame too).
+      ws.send(JSON.stringify({ type: 'list_peers', watch: true }));
+      break;
+    case 'needs_decision':
+      state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, text: p.text };
+      break;
+    case 'needs_sign_decision':
+      state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, text: p.text };
+      break;
+    case 'peers':
+      return; // the watch list below keeps the peer list
+    default:
+      break;
+  }
+  note(p.text);
+}
+
+// ---- WebRTC ----
+
+function connectPeer(peer, offerer) {
+  if (pcs.has(peer)) forget(peer);
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  const entry = { pc, dc: null, remoteSet: false, candidates: [], localReady: false, localCandidates: [] };
+  pcs.set(peer, entry);
+  pc.onicecandidate = (e) => {
+    if (!e.candidate || !e.candidate.candidate) return;
+    const signal = {
+      type: 'ice-candidate',
+      candidate: e.candidate.candidate,
+      sdpMid: e.candidate.sdpMid,
+      sdpMLineIndex: e.candidate.sdpMLineIndex,
+    };
+    // Candidates follow our offer or answer.
+    if (entry.localReady) enqueue({ type: 'local_signal', to: peer, signal });
+    else entry.localCandidates.push(signal);
+  };
+  pc.ondatachannel = (e) => setupChannel(peer, e.channel);
+  pc.onconnectionstatechange = () => {
+    if (['failed', 'closed'].includes(pc.connectionState)) closed(peer, entry);
+  };
+  if (offerer) {
+    setupChannel(peer, pc.createDataChannel('mpc', { ordered: true }));
+    (async () => {
+      await pc.setLocalDescription(await pc.createOffer());
+      await enqueue({ type: 'local_signal', to: peer, signal: { type: 'offer', sdp: pc.localDescription.sdp } });
+      flushLocal(peer);
+    })().catch((e) => console.warn('offer failed', e));
+  }
+}
+
+function flushLocal(peer) {
+  const entry = pcs.get(peer);
+  if (!entry) return;
+  entry.localReady = true;
+  for (const signal of entry.localCandidates.splice(0)) enqueue({ type: 'local_signal', to: peer, signal });
+}
+
+function setupChannel(peer, dc) {
+  const entry = pcs.get(peer);
+  entry.dc = dc;
+  // Events of a connection that was replaced or closed are ignored.
+  const current = () => pcs.get(peer) === entry;
+  dc.onopen = () => { if (current()) enqueue({ type: 'channel_open', peer }); };
+  dc.onmessage = (e) => { if (current()) enqueue({ type: 'peer', from: peer, text: e.data }); };
+  dc.onclose = () => closed(peer, entry);
+}
+
+/** `entry`'s channel is gone: tell the core, once, if it is current. */
+function closed(peer, entry) {
+  if (pcs.get(peer) !== entry) return;
+  forget(peer);
+  enqueue({ type: 'channel_closed', peer });
+}
+
+function forget(peer) {
+  const entry = pcs.get(peer);
+  pcs.delete(peer);
+  try { entry?.pc.close(); } catch { /* already closed */ }
+}
+
+async function applySignal(from, signal) {
+  if (!pcs.has(from)) connectPeer(from, false);
+  const entry = pcs.get(from);
+  const { pc } = entry;
+  if (signal.type === 'offer' || signal.type === 'answer') {
+    await pc.setRemoteDescription({ type: signal.type, sdp: signal.sdp });
+    entry.remoteSet = true;
+    for (const c of entry.candidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+    if (signal.type === 'offer') {
+      await pc.setLocalDescription(await pc.createAnswer());
+      await enqueue({ type: 'local_signal', to: from, signal: { type: 'answer', sdp: pc.localDescription.sdp } });
+      flushLocal(from);
+    }
+  } else if (signal.type === 'ice-candidate') {
+    const c = { candidate: signal.candidate, sdpMid: signal.sdpMid ?? '0', sdpMLineIndex: signal.sdpMLineIndex ?? 0 };
+    if (entry.remoteSet) await pc.addIceCandidate(c).catch(() => {});
+    else entry.candidates.push(c);
+  }
+}
+
+function closeAll() {
+  for (const peer of [...pcs.keys()]) {
+    forget(peer);
+    enqueue({ type: 'channel_closed', peer });
+  }
+}
+
+// ---- signaling ----
+
+function connect() {
+  state.connection = 'connecting';
+  publish();
+  ws = new WebSocket(settings.server);
+  ws.onopen = () => {
+    state.connection = 'connected';
+    publish();
+    enqueue({ type: 'register' });
+  };
+  ws.onmessage = (e) => {
+    watchPeers(e.data);
+    enqueue({ type: 'server', text: e.data });
+  };
+  ws.onclose = () => {
+    state.connection = 'disconnected';
+    publish();
+    // Reconnect and re-register; the session state lives in the core.
+    setTimeout(() => { if (ws?.readyState !== WebSocket.OPEN) connect(); }, 1000);
+  };
+}
+
+function watchPeers(text) {
+  let m;
+  try { m = JSON.parse(text); } catch { return; }
+  if (m.type === 'peers') state.peers = m.peers;
+  else if (m.type === 'peer_joined' && !state.peers.includes(m.peer_id)) state.peers = [...state.peers, m.peer_id].sort();
+  else if (m.type === 'peer_left') state.peers = state.peers.filter((p) => p !== m.peer_id);
+  else return;
+  publish();
+}
+
+async function refreshWallets() {
+  const files = await sw('wallets');
+  state.wallets = Object.values(files).map((f) => {
+    try { return JSON.parse(wallet_info(f, 'mainnet')); } catch (e) { return { error: String(e) }; }
+  });
+  publish();
+}
+
+async function start() {
+  await init();
+  settings = await sw('get_settings');
+  state.peer_id = settings.peer_id;
+  state.server = settings.server;
+  const seed = await loadIdentity();
+  state.fingerprint = JSON.parse(identity_info(seed)).fingerprint;
+  await refreshWallets();
+  if (!settings.peer_id) {
+    state.connection = 'not configured';
+    publish();
+    return;
+  }
+  node = new WasmNode(JSON.stringify({
+    peer_id: settings.peer_id,
+    identity: seed,
+    known_peers: await sw('get_known_peers'),
+  }));
+  connect();
+  setInterval(() => enqueue({ type: 'tick', now: performance.now() - t0 }), 200);
+}
+
+// ---- requests from the popup ----
+
+async function findWallet(groupKey) {
+  const files = await sw('wallets');
+  return Object.values(files).find((f) => JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey);
+}
+
+async function request(msg) {
+  switch (msg.op) {
+    case 'state':
+      return state;
+    case 'create':
+      sessionPassphrase = msg.passphrase;
+      state.error = null;
+      state.result = null;
+      await enqueue({ type: 'create', participants: msg.participants, threshold: msg.threshold, curve: msg.curve });
+      return { ok: true };
+    case 'decide': {
+      const p = state.proposal;
+      if (!p) return { error: 'no proposal waits for a decision' };
+      if (msg.accept) sessionPassphrase = msg.passphrase;
+      state.proposal = null;
+      state.error = null;
+      await enqueue({
+        type: 'decision',
+        session_id: p.proposal.session_id,
+        accept: !!msg.accept,
+        reason: msg.accept ? undefined : 'declined by user',
+      });
+      return { ok: true };
+    }
+    case 'sign_decide': {
+      const r = state.sign_request;
+      if (!r) return { error: 'no signing request waits for a decision' };
+      const file = msg.accept ? await findWallet(r.proposal.group_public_key) : undefined;
+      state.sign_request = null;
+      await enqueue({
+        type: 'sign_decision',
+        session_id: r.proposal.session_id,
+        file: msg.accept && file ? file : undefined,
+        passphrase: msg.accept && file ? msg.passphrase : undefined,
+        reason: !msg.accept ? 'declined by user' : file ? undefined : 'this extension has no such wallet',
+      });
+      return { ok: true };
+    }
+    case 'sign': {
+      const file = await findWallet(msg.group_public_key);
+      if (!file) return { error: 'no such wallet' };
+      state.signature = null;
+      await enqueue({ type: 'sign', file, passphrase: msg.passphrase, message_hex: msg.message_hex, signers: msg.signers });
+      return { ok: true };
+    }
+    case 'refresh_wallets':
+      await refreshWallets();
+      return { ok: true };
+    case 'restart':
+      location.reload();
+      return { ok: true };
+    default:
+      return { error: `unknown op ${msg.op}` };
+  }
+}
+
+chrome.runtime.onMessage.addListener((msg, _sender, reply) => {
+  if (msg?.target !== 'offscreen') return false;
+  request(msg).then(reply, (e) => reply({ error: String(e) }));
+  return true;
+});
+
+start().catch((e) => {
+  state.connection = 'failed';
+  state.error = String(e);
+  publish();
+});

@@ -1,0 +1,115 @@
+// The popup: a view. It reads the node's state from the offscreen
+// document and sends it the user's requests, all as runtime messages.
+
+import init, { wallet_info, check_passphrase } from './wasm/mpc_wasm.js';
+
+const $ = (id) => document.getElementById(id);
+const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
+const node = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'offscreen', op, ...extra });
+
+function render(s) {
+  if (!s) return;
+  $('status').textContent = s.connection;
+  $('me').textContent = s.peer_id || '(no peer id)';
+  $('fingerprint').textContent = s.fingerprint;
+  const peers = $('peers');
+  const checked = new Set([...peers.querySelectorAll('input:checked')].map((i) => i.value));
+  peers.replaceChildren(...s.peers.map((p) => {
+    const li = document.createElement('li');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.value = p;
+    box.checked = checked.has(p) || p === s.peer_id;
+    const label = document.createElement('label');
+    label.append(box, ` ${p}`);
+    li.append(label);
+    return li;
+  }));
+  $('proposal').hidden = !s.proposal;
+  if (s.proposal) {
+    const keys = (s.proposal.new_keys || []).map((k) => `${k.peer} [${k.fingerprint}] (new)`).join(', ');
+    $('proposal-text').textContent = s.proposal.text + (keys ? `\nnew keys: ${keys}` : '');
+  }
+  $('sign-request').hidden = !s.sign_request;
+  if (s.sign_request) $('sign-text').textContent = s.sign_request.text;
+  $('progress').textContent = s.progress.slice(-12).join('\n');
+  $('error').textContent = s.error || '';
+  $('result').hidden = !s.result;
+  if (s.result) {
+    $('group-key').textContent = s.result.group_public_key;
+    const a = s.result.addresses || {};
+    $('address').textContent = a.bitcoin_taproot || a.solana || '';
+  }
+  $('signature').textContent = s.signature ? s.signature.signature : '';
+  $('wallets').replaceChildren(...s.wallets.map((w) => {
+    const li = document.createElement('li');
+    li.dataset.groupKey = w.group_public_key;
+    const a = w.addresses || {};
+    li.textContent = `${w.id}  ${w.threshold}-of-${(w.participants || []).length} ${w.curve}  ${a.bitcoin_taproot || a.solana || ''}`;
+    return li;
+  }));
+}
+
+chrome.runtime.onMessage.addListener((msg) => {
+  if (msg?.target === 'popup' && msg.type === 'state') render(msg.state);
+});
+
+async function refresh() {
+  render(await node('state'));
+}
+
+async function main() {
+  await init();
+  await sw('ensure');
+  const settings = await sw('get_settings');
+  $('server').value = settings.server;
+  $('peer-id').value = settings.peer_id;
+  $('log-n').value = settings.scrypt_log_n;
+  // The offscreen document may still be starting.
+  for (let i = 0; i < 50; i++) {
+    try { await refresh(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
+
+  $('save-settings').onclick = async () => {
+    await sw('set_settings', {
+      settings: { server: $('server').value, peer_id: $('peer-id').value, scrypt_log_n: Number($('log-n').value) },
+    });
+    await node('restart').catch(() => {});
+    setTimeout(refresh, 500);
+  };
+  $('create').onclick = async () => {
+    const participants = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
+    const r = await node('create', {
+      participants,
+      threshold: Number($('threshold').value),
+      curve: $('curve').value,
+      passphrase: $('passphrase-create').value,
+    });
+    if (r?.error) $('error').textContent = r.error;
+  };
+  $('accept').onclick = () => node('decide', { accept: true, passphrase: $('passphrase-accept').value });
+  $('decline').onclick = () => node('decide', { accept: false });
+  $('approve').onclick = () => node('sign_decide', { accept: true, passphrase: $('passphrase-sign').value });
+  $('reject').onclick = () => node('sign_decide', { accept: false });
+  $('copy').onclick = () => navigator.clipboard.writeText($('address').textContent);
+  $('export').onclick = async () => {
+    const files = await sw('wallets');
+    const first = Object.values(files)[0];
+    $('export-text').value = first || '';
+  };
+  $('import').onclick = async () => {
+    const file = $('import-text').value;
+    try {
+      check_passphrase(file, $('import-pass').value);
+      const info = JSON.parse(wallet_info(file, 'mainnet'));
+      const r = await sw('put_wallet', { id: info.id, file });
+      if (r?.error) throw new Error(r.error);
+      await node('refresh_wallets');
+      $('error').textContent = '';
+    } catch (e) {
+      $('error').textContent = `import failed: ${e.message || e}`;
+    }
+  };
+}
+
+main();
