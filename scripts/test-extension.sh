@@ -12,6 +12,9 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
+if ! command -v ip >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
+fi
 scripts/build-extension.sh
 cargo build -p mpc-node -p mpc-signal
 (cd extension/tests && npm ci --no-audit --no-fund --silent)

@@ -165,3 +165,107 @@ test('chrome1 proposes from the popup wizard: one 2-of-3 key everywhere', async 
   assert.equal(await popupText('#group-key'), key);
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-chrome1-initiator.png'), fullPage: true });
 });
+
+test('the service worker restarts mid-session and the session still completes', async () => {
+  const cli2 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2', '--curve', 'ed25519']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  const cdp = await ctx.newCDPSession(popup);
+  let stops = 0;
+  cdp.on('ServiceWorker.workerVersionUpdated', ({ versions }) => {
+    if (versions.some((v) => v.runningStatus === 'stopped')) stops += 1;
+  });
+  await cdp.send('ServiceWorker.enable');
+  const stopWorker = async () => {
+    const seen = stops;
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    await waitFor('the service worker to stop', () => stops > seen, 10000);
+  };
+  await stopWorker();
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  await stopWorker(); // again, while the mesh and the DKG run
+  const [r1, r2] = await Promise.all([cli1, cli2]);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(r2.code, 0, r2.stderr);
+  // The share was stored through a restarted worker.
+  await waitFor('the popup to show the ed25519 key', async () =>
+    (await popupText('#group-key')) === r1.json.group_public_key);
+  assert.equal(await popupText('#address'), r1.json.addresses.solana);
+  await waitFor('the wallet in the list', async () =>
+    (await popup.locator(`#wallets li[data-group-key="${r1.json.group_public_key}"]`).count()) === 1);
+});
+
+test('a declined proposal shows its reason in the popup', async () => {
+  const decliner = cli('cli1', ['join'], 'n\n');
+  const other = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli1', 'cli2']);
+  await waitFor('the peer list', async () => (await popup.locator('#peers input').count()) >= 3);
+  for (const id of ['cli1', 'cli2', 'chrome1']) await popup.check(`#peers input[value="${id}"]`);
+  await popup.fill('#passphrase-create', PASS);
+  await popup.click('#create');
+  await waitFor('the decline in the popup', async () =>
+    /cli1 declined: declined by user/.test(await popupText('#error')));
+  const [d, o] = await Promise.all([decliner, other]);
+  assert.notEqual(d.code, 0);
+  assert.notEqual(o.code, 0);
+  assert.match(o.stderr, /cli1 declined/);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-declined.png'), fullPage: true });
+});
+
+test('cli1 and chrome1 sign 2-of-3: the popup shows the message, both get one signature', async () => {
+  // The wallet of the first test: cli1, cli2, chrome1, secp256k1.
+  const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, 'cli1'), '--json', 'wallets'], { env: cliEnv }).stdout);
+  const key = wallets.wallets.find((w) => w.curve === 'secp256k1' && w.participants.includes('chrome1')).group_public_key;
+  const message = Buffer.from('hello from the browser').toString('hex');
+  const signer = cli('cli1', ['sign', '--wallet', key, '--message-hex', message, '--signers', 'cli1,chrome1']);
+  await popup.waitForSelector('#sign-request:not([hidden])', { timeout: 30000 });
+  const shown = await popupText('#sign-text');
+  assert.match(shown, new RegExp(message));
+  assert.match(shown, /hello from the browser/);
+  await popup.fill('#passphrase-sign', PASS);
+  await popup.click('#approve');
+  const r = await signer;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.group_public_key, key);
+  assert.equal(r.json.signature.length, 128);
+  await waitFor('the popup to show the signature', async () =>
+    (await popupText('#signature')) === r.json.signature);
+});
+
+test('wallet files move both ways between the extension and the CLI', async () => {
+  // Extension -> CLI: the exported file opens with its passphrase.
+  await popup.click('#export');
+  const exported = await popup.inputValue('#export-text');
+  const info = JSON.parse(exported); // metadata is flattened into the file
+  const file = join(WORK, 'from-extension.json');
+  writeFileSync(file, exported);
+  const imported = spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, 'cli-import'), '--json', 'wallet', 'import', file], { env: cliEnv });
+  assert.equal(imported.status, 0, String(imported.stderr));
+  assert.equal(JSON.parse(imported.stdout).group_public_key, info.group_public_key);
+  const wrong = spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, 'cli-import2'), 'wallet', 'import', file],
+    { env: { ...cliEnv, MPC_WALLET_PASSPHRASE: 'not it' } });
+  assert.notEqual(wrong.status, 0);
+
+  // CLI -> extension: a wallet only the CLI nodes made, imported in the popup.
+  const joiner = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2']);
+  const made = await cli('cli1', ['create', '--participants', 'cli1,cli2', '--threshold', '2']);
+  assert.equal(made.code, 0, made.stderr);
+  assert.equal((await joiner).code, 0);
+  const cliFile = spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, 'cli1'), 'wallet', 'export', made.json.group_public_key], { env: cliEnv });
+  await popup.fill('#import-text', String(cliFile.stdout));
+  await popup.fill('#import-pass', 'not it');
+  await popup.click('#import');
+  await waitFor('the refusal', async () => /import failed/.test(await popupText('#error')));
+  await popup.fill('#import-pass', PASS);
+  await popup.click('#import');
+  const row = popup.locator(`#wallets li[data-group-key="${made.json.group_public_key}"]`);
+  await waitFor('the imported wallet in the list', async () => (await row.count()) === 1);
+  assert.match(await row.textContent(), new RegExp(made.json.addresses.bitcoin_taproot));
+});
