@@ -22,11 +22,11 @@ let url;
 let ctx;
 let popup;
 
-function startServer() {
+function startServer(listen = '127.0.0.1:0') {
   return new Promise((resolve, reject) => {
     // Every test run gives the CLI ids fresh keys only if their dirs are
     // new; the dirs live for the whole run, so bindings never clash.
-    const p = spawn(join(BIN, 'mpc-signal'), ['--listen', '127.0.0.1:0'], {
+    const p = spawn(join(BIN, 'mpc-signal'), ['--listen', listen], {
       env: { ...process.env, RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -268,4 +268,14 @@ test('wallet files move both ways between the extension and the CLI', async () =
   const row = popup.locator(`#wallets li[data-group-key="${made.json.group_public_key}"]`);
   await waitFor('the imported wallet in the list', async () => (await row.count()) === 1);
   assert.match(await row.textContent(), new RegExp(made.json.addresses.bitcoin_taproot));
+});
+
+test('the extension reconnects and re-registers when the server comes back', async () => {
+  const addr = new URL(url).host;
+  server.kill();
+  await new Promise((r) => server.once('exit', r));
+  await waitFor('the popup to see the server go', async () => (await popupText('#status')) !== 'registered');
+  [server] = await startServer(addr);
+  await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
+  await waitRegistered(['chrome1']);
 });

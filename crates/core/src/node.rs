@@ -481,8 +481,10 @@ pub struct Node {
     known: KnownPeers,
     /// Keys the signaling server advertises (never trusted on their own).
     advertised: BTreeMap<String, PublicKey>,
-    /// The server's registration challenge, once it arrived.
+    /// The server's registration challenge, once it arrived, and whether a
+    /// `register` was signed over it (each connection brings a new one).
     challenge: Option<Vec<u8>>,
+    challenge_used: bool,
     /// `register` was asked for before the challenge arrived.
     register_wanted: bool,
     parked: Option<Parked>,
@@ -517,6 +519,7 @@ impl Node {
             identity,
             advertised: BTreeMap::new(),
             challenge: None,
+            challenge_used: false,
             register_wanted: false,
             parked: None,
             shares_sent: Vec::new(),
@@ -758,14 +761,15 @@ impl Node {
     }
 
     /// Sends `register`, signed with the identity key over the server's
-    /// challenge, once it is asked for and the challenge has arrived (the
-    /// server sends it first thing on every connection).
+    /// challenge, once it is asked for and a challenge not signed yet has
+    /// arrived (the server sends a fresh one first thing on every
+    /// connection, so after a reconnect this waits for the new one).
     fn try_register(&mut self, out: &mut Vec<Action>) {
         if !self.register_wanted {
             return;
         }
         let peer_id = self.config.peer_id.clone();
-        let msg = match &self.challenge {
+        let msg = match self.challenge.as_ref().filter(|_| !self.challenge_used) {
             Some(nonce) => {
                 let sig = self.identity.sign(&statement::register(nonce, &peer_id));
                 ClientMessage::Register {
@@ -777,6 +781,7 @@ impl Node {
             None => return,
         };
         self.register_wanted = false;
+        self.challenge_used = true;
         out.push(Action::SendSignal(msg));
     }
 
@@ -945,6 +950,7 @@ impl Node {
             ServerMessage::Challenge { nonce } => match hex::decode(&nonce) {
                 Ok(nonce) => {
                     self.challenge = Some(nonce);
+                    self.challenge_used = false;
                     self.try_register(out);
                 }
                 Err(_) => out.push(Action::Progress(Progress::ServerError {

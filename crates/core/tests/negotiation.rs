@@ -535,3 +535,36 @@ fn a_swapped_fingerprint_aborts_naming_the_peer() {
         .iter()
         .any(|a| matches!(a, Action::WebRtcSignal { .. })));
 }
+
+#[test]
+fn each_connection_registers_over_its_own_challenge() {
+    use mpc_identity::statement;
+    let mut n = node("cli2");
+    let key = testing::identity("cli2").public_key();
+    let challenge = |nonce: [u8; 32]| {
+        Event::Signal(ServerMessage::Challenge {
+            nonce: hex::encode(nonce),
+        })
+    };
+    let signed_over = |actions: &[Action], nonce: [u8; 32]| match actions {
+        [Action::SendSignal(ClientMessage::Register {
+            signature: Some(sig),
+            ..
+        })] => key
+            .verify_hex(&statement::register(&nonce, "cli2"), sig)
+            .is_ok(),
+        _ => false,
+    };
+    // Register asked first, challenge second (the usual order on connect).
+    assert!(n.handle(Event::Command(Command::Register)).is_empty());
+    let a = n.handle(challenge([1; 32]));
+    assert!(signed_over(&a, [1; 32]), "{a:?}");
+    // Reconnected: the old challenge is spent, so it waits for the new one.
+    assert!(n.handle(Event::Command(Command::Register)).is_empty());
+    let a = n.handle(challenge([2; 32]));
+    assert!(signed_over(&a, [2; 32]), "{a:?}");
+    // The other order works too.
+    assert!(n.handle(challenge([3; 32])).is_empty());
+    let a = n.handle(Event::Command(Command::Register));
+    assert!(signed_over(&a, [3; 32]), "{a:?}");
+}
