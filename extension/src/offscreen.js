@@ -171,7 +171,7 @@ async function act(a) {
       await sw('set_known_peers', { text: node.known_peers() });
       break;
     case 'progress':
-      onProgress(a);
+      await onProgress(a);
       break;
     case 'finished':
       note(`wallet created: ${a.group_public_key}`);
@@ -194,7 +194,22 @@ async function act(a) {
   }
 }
 
-function onProgress(p) {
+// The same fingerprint the CLI prints (crates/identity): 16 hex digits of
+// SHA-256 over the Ed25519 key, in groups of four.
+async function fingerprint(keyHex) {
+  const h = hex(await crypto.subtle.digest('SHA-256', unhex(keyHex))).slice(0, 16);
+  return h.match(/.{4}/g).join(' ');
+}
+
+// Every participant's key fingerprint in a proposal, new ones marked.
+async function participantKeys(p) {
+  const keys = p.proposal?.keys || {};
+  const fresh = new Set((p.new_keys || []).map((k) => k.peer));
+  return Promise.all(Object.entries(keys).map(async ([peer, key]) =>
+    ({ peer, fingerprint: await fingerprint(key), new: fresh.has(peer) })));
+}
+
+async function onProgress(p) {
   switch (p.event) {
     case 'registered':
       state.connection = 'registered';
@@ -202,10 +217,10 @@ function onProgress(p) {
       ws.send(JSON.stringify({ type: 'list_peers', watch: true }));
       break;
     case 'needs_decision':
-      state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, text: p.text };
+      state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: await participantKeys(p), text: p.text };
       break;
     case 'needs_sign_decision':
-      state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, text: p.text };
+      state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: await participantKeys(p), text: p.text };
       break;
     case 'peers':
       return; // the watch list below keeps the peer list

@@ -27,8 +27,8 @@ function render(s) {
   }));
   $('proposal').hidden = !s.proposal;
   if (s.proposal) {
-    const keys = (s.proposal.new_keys || []).map((k) => `${k.peer} [${k.fingerprint}] (new)`).join(', ');
-    $('proposal-text').textContent = s.proposal.text + (keys ? `\nnew keys: ${keys}` : '');
+    const keys = (s.proposal.keys || []).map((k) => `${k.peer} [${k.fingerprint}]${k.new ? ' (new)' : ''}`).join('\n');
+    $('proposal-text').textContent = s.proposal.text + (keys ? `\nkeys:\n${keys}` : '');
   }
   $('sign-request').hidden = !s.sign_request;
   if (s.sign_request) $('sign-text').textContent = s.sign_request.text;

@@ -67,6 +67,11 @@ function cli(id, args, input) {
   return done;
 }
 
+function identity(id) {
+  const r = spawnSync(join(BIN, 'mpc-wallet'), cliArgs(id, ['identity']), { env: cliEnv });
+  return JSON.parse(String(r.stdout));
+}
+
 function peersOnline() {
   const r = spawnSync(join(BIN, 'mpc-wallet'),
     ['--server', url, '--keystore', join(WORK, 'observer'), '--json', 'peers'], { env: cliEnv });
@@ -128,7 +133,15 @@ test('cli1 proposes, chrome1 accepts in the popup: one 2-of-3 key everywhere', a
   await waitRegistered(['cli2', 'chrome1']);
   const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2']);
   await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
-  assert.match(await popupText('#proposal-text'), /from cli1: 2-of-3 secp256k1/);
+  const proposal = await popupText('#proposal-text');
+  assert.match(proposal, /from cli1: 2-of-3 secp256k1/);
+  // Every participant's key fingerprint, the same digits the CLI shows.
+  for (const id of ['cli1', 'cli2']) {
+    const fp = identity(id).fingerprint;
+    assert.match(fp, /^[0-9a-f]{4}( [0-9a-f]{4}){3}$/);
+    assert.ok(proposal.includes(`${id} [${fp}]`), `${id} [${fp}] in ${proposal}`);
+  }
+  assert.ok(proposal.includes(`chrome1 [${await popupText('#fingerprint')}]`), proposal);
   await popup.fill('#passphrase-accept', PASS);
   await popup.click('#accept');
   const [r1, r2] = await Promise.all([cli1, cli2]);
