@@ -85,6 +85,8 @@ mod roster;
 pub mod session;
 mod sign;
 pub mod sim;
+/// Fixed test identities: for tests only, never in a wallet build.
+#[cfg(feature = "faults")]
 pub mod testing;
 mod trust;
 pub mod wallet;
