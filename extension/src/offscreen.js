@@ -432,6 +432,7 @@ async function request(msg) {
       const file = await findWallet(msg.group_public_key);
       if (!file) return { error: 'no such wallet' };
       state.signature = null;
+      state.error = null;
       await enqueue({ type: 'sign', file, passphrase: msg.passphrase, message_hex: msg.message_hex, signers: msg.signers });
       return { ok: true };
     }

@@ -41,6 +41,15 @@ function render(s) {
     $('address').textContent = a.bitcoin_taproot || a.solana || '';
   }
   $('signature').textContent = s.signature ? s.signature.signature : '';
+  const select = $('sign-wallet');
+  const chosen = select.value;
+  select.replaceChildren(...s.wallets.filter((w) => w.group_public_key).map((w) => {
+    const o = document.createElement('option');
+    o.value = w.group_public_key;
+    o.textContent = `${w.id} (${w.threshold}-of-${w.participants.length} ${w.curve})`;
+    return o;
+  }));
+  if (chosen) select.value = chosen;
   $('wallets').replaceChildren(...s.wallets.map((w) => {
     const li = document.createElement('li');
     li.dataset.groupKey = w.group_public_key;
@@ -91,6 +100,17 @@ async function main() {
   $('decline').onclick = () => node('decide', { accept: false });
   $('approve').onclick = () => node('sign_decide', { accept: true, passphrase: $('passphrase-sign').value });
   $('reject').onclick = () => node('sign_decide', { accept: false });
+  $('sign').onclick = async () => {
+    const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
+    const message = new TextEncoder().encode($('sign-message').value);
+    const r = await node('sign', {
+      group_public_key: $('sign-wallet').value,
+      message_hex: [...message].map((b) => b.toString(16).padStart(2, '0')).join(''),
+      signers,
+      passphrase: $('passphrase-propose').value,
+    });
+    if (r?.error) $('error').textContent = r.error;
+  };
   $('copy').onclick = () => navigator.clipboard.writeText($('address').textContent);
   $('export').onclick = async () => {
     const files = await sw('wallets');

@@ -283,6 +283,25 @@ test('wallet files move both ways between the extension and the CLI', async () =
   assert.match(await row.textContent(), new RegExp(made.json.addresses.bitcoin_taproot));
 });
 
+test('chrome1 proposes signing from the popup; cli2 approves; one signature', async () => {
+  const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, 'cli2'), '--json', 'wallets'], { env: cliEnv }).stdout);
+  const key = wallets.wallets.find((w) => w.curve === 'secp256k1' && w.participants.includes('chrome1')).group_public_key;
+  const joiner = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2']);
+  await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+  await popup.check('#peers input[value="cli2"]');
+  await popup.selectOption('#sign-wallet', key);
+  await popup.fill('#sign-message', 'from the popup');
+  await popup.fill('#passphrase-propose', PASS);
+  await popup.click('#sign');
+  const r = await joiner;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.message_hex, Buffer.from('from the popup').toString('hex'));
+  await waitFor('the popup to show the signature', async () =>
+    (await popupText('#signature')) === r.json.signature);
+});
+
 test('the extension reconnects and re-registers when the server comes back', async () => {
   const addr = new URL(url).host;
   server.kill();
