@@ -130,10 +130,12 @@ async function carryOut(actions) {
     }
   }
   // A session is over: its peers (CLI processes, often) go away, and a
-  // channel to a vanished peer can look open for many seconds. Close ours
-  // once the last messages are out; the next session opens fresh ones.
+  // channel to a vanished peer can look open for many seconds. Retire
+  // this session's channels: the core stops counting on them now (the
+  // next session connects afresh), and they close once the last messages
+  // are out.
   if (actions.some((a) => ['finished', 'signed', 'aborted'].includes(a.type))) {
-    setTimeout(closeAll, 1000);
+    retireAll();
   }
 }
 
@@ -313,11 +315,13 @@ async function applySignal(from, signal) {
   }
 }
 
-function closeAll() {
-  for (const peer of [...pcs.keys()]) {
-    forget(peer);
-    enqueue({ type: 'channel_closed', peer });
-  }
+function retireAll() {
+  const ending = [...pcs.entries()];
+  for (const [peer] of ending) enqueue({ type: 'channel_closed', peer });
+  setTimeout(() => {
+    // Only this session's connections: a newer one to the same peer stays.
+    for (const [peer, entry] of ending) if (pcs.get(peer) === entry) forget(peer);
+  }, 1000);
 }
 
 // ---- signaling ----

@@ -80,11 +80,18 @@ async function main() {
   }
 
   $('save-settings').onclick = async () => {
-    await sw('set_settings', {
+    const saved = await sw('set_settings', {
       settings: { server: $('server').value, peer_id: $('peer-id').value, scrypt_log_n: Number($('log-n').value) },
     });
-    await node('restart').catch(() => {});
-    setTimeout(refresh, 500);
+    // Restart the node with them. It may still be starting (and miss the
+    // message, or have read the old settings): retry until it runs them.
+    for (let i = 0; i < 50; i++) {
+      const s = await node('state').catch(() => null);
+      if (s && s.peer_id === saved.peer_id && s.server === saved.server) break;
+      if (s) await node('restart').catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    refresh();
   };
   $('create').onclick = async () => {
     const participants = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);

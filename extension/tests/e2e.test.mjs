@@ -251,7 +251,8 @@ test('cli1 and chrome1 sign 2-of-3: the popup shows the message, both get one si
 test('wallet files move both ways between the extension and the CLI', async () => {
   // Extension -> CLI: the exported file opens with its passphrase.
   await popup.click('#export');
-  const exported = await popup.inputValue('#export-text');
+  // The popup fetches the file from the worker: wait for it.
+  const exported = await waitFor('the exported file', () => popup.inputValue('#export-text'));
   const info = JSON.parse(exported); // metadata is flattened into the file
   const file = join(WORK, 'from-extension.json');
   writeFileSync(file, exported);
