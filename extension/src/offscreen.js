@@ -11,6 +11,7 @@ const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ..
 
 const state = {
   connection: 'starting',
+  settings_loaded: false,
   peer_id: '',
   server: '',
   fingerprint: '',
@@ -329,7 +330,10 @@ function retireAll() {
 function connect() {
   state.connection = 'connecting';
   publish();
-  ws = new WebSocket(settings.server);
+  const socket = new WebSocket(settings.server);
+  ws = socket;
+  // A connection attempt that hangs is abandoned (onclose retries).
+  setTimeout(() => { if (socket.readyState === WebSocket.CONNECTING) socket.close(); }, 5000);
   ws.onopen = () => {
     state.connection = 'connected';
     publish();
@@ -370,6 +374,7 @@ async function start() {
   settings = await sw('get_settings');
   state.peer_id = settings.peer_id;
   state.server = settings.server;
+  state.settings_loaded = true;
   const seed = await loadIdentity();
   state.fingerprint = JSON.parse(identity_info(seed)).fingerprint;
   await refreshWallets();

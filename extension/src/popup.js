@@ -83,12 +83,12 @@ async function main() {
     const saved = await sw('set_settings', {
       settings: { server: $('server').value, peer_id: $('peer-id').value, scrypt_log_n: Number($('log-n').value) },
     });
-    // Restart the node with them. It may still be starting (and miss the
-    // message, or have read the old settings): retry until it runs them.
+    // Restart the node with them, unless it is still starting (it then
+    // reads the new settings itself); retry until it runs them.
     for (let i = 0; i < 50; i++) {
       const s = await node('state').catch(() => null);
       if (s && s.peer_id === saved.peer_id && s.server === saved.server) break;
-      if (s) await node('restart').catch(() => {});
+      if (s?.settings_loaded) await node('restart').catch(() => {});
       await new Promise((r) => setTimeout(r, 200));
     }
     refresh();

@@ -119,7 +119,14 @@ before(async () => {
   await popup.fill('#peer-id', 'chrome1');
   await popup.fill('#log-n', '12');
   await popup.click('#save-settings');
-  await waitFor('chrome1 to register', async () => (await popupText('#status')) === 'registered');
+  try {
+    await waitFor('chrome1 to register', async () => (await popupText('#status')) === 'registered');
+  } catch (e) {
+    await popup.screenshot({ path: join(ARTIFACTS, 'popup-not-registered.png'), fullPage: true }).catch(() => {});
+    console.error('status:', await popupText('#status'), 'error:', await popupText('#error'),
+      'progress:', await popupText('#progress'));
+    throw e;
+  }
 });
 
 after(async () => {
