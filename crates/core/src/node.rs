@@ -865,20 +865,11 @@ impl Node {
             keys: None,
         };
         let me = self.config.peer_id.clone();
-        let v = match validate_proposal(&proposal, &me, &me)
+        let checked = validate_proposal(&proposal, &me, &me)
             .and_then(|v| self.check_free(&v).map(|_| v))
-        {
-            Ok(v) => v,
-            Err(reason) => {
-                out.push(Action::Aborted {
-                    session_id,
-                    reason: AbortReason::Internal(format!("cannot create session: {reason}")),
-                });
-                return;
-            }
-        };
-        let keys = match self.keys_for(&v.participants, out) {
-            Ok(k) => k,
+            .and_then(|v| self.keys_for(&v.participants, out).map(|k| (v, k)));
+        let (v, keys) = match checked {
+            Ok(x) => x,
             Err(reason) => {
                 out.push(Action::Aborted {
                     session_id,
@@ -888,16 +879,34 @@ impl Node {
             }
         };
         proposal.keys = Some(trust::to_wire(&keys));
-        self.used.insert(session_id.clone());
-        let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
+        let s = self.proposed_session(v, keys);
+        self.start_proposed(s, PeerMessage::SessionProposal(proposal), out);
+    }
+
+    /// A session this node proposes: marked used, negotiating, with the
+    /// participants' keys.
+    fn proposed_session(&mut self, v: ValidProposal, keys: SessionKeys) -> Session {
+        self.used.insert(v.session_id.clone());
+        let mut s = Session::new(v, &self.config.peer_id, self.now + self.config.timeout_ms);
         s.stage = Stage::Negotiating;
         s.keys = keys;
-        let msg = PeerMessage::SessionProposal(proposal);
+        s
+    }
+
+    /// Sends the proposal to every other participant and makes `s` the
+    /// active session.
+    fn start_proposed(&mut self, s: Session, msg: PeerMessage, out: &mut Vec<Action>) {
         for p in &s.others {
-            out.push(relay_action(&self.identity, &me, p, msg.clone()));
+            out.push(relay_action(
+                &self.identity,
+                &self.config.peer_id,
+                p,
+                msg.clone(),
+            ));
         }
+        let id = s.id().to_string();
         self.session = Some(s);
-        self.replay_pending(&session_id, out);
+        self.replay_pending(&id, out);
     }
 
     /// The session id is unused and no other session is in progress.
@@ -1255,10 +1264,7 @@ impl Node {
             }
         };
         proposal.keys = Some(trust::to_wire(&keys));
-        self.used.insert(session_id.clone());
-        let mut s = Session::new(v, &me, self.now + self.config.timeout_ms);
-        s.stage = Stage::Negotiating;
-        s.keys = keys;
+        let mut s = self.proposed_session(v, keys);
         s.group_public_key = Some(wallet.group_public_key.clone());
         s.sign = Some(Box::new(SignState {
             proposal: proposal.clone(),
@@ -1268,12 +1274,7 @@ impl Node {
             signature: None,
             reported: BTreeMap::new(),
         }));
-        let msg = PeerMessage::SignProposal(proposal);
-        for p in &s.others {
-            out.push(relay_action(&self.identity, &me, p, msg.clone()));
-        }
-        self.session = Some(s);
-        self.replay_pending(&session_id, out);
+        self.start_proposed(s, PeerMessage::SignProposal(proposal), out);
     }
 
     fn on_sign_proposal(
