@@ -5,7 +5,7 @@
 // wallet is sealed and stored before anything else in its batch (such as
 // wallet_created) goes out.
 
-import init, { WasmNode, generate_identity, identity_info, wallet_info } from './wasm/mpc_wasm.js';
+import init, { WasmNode, fingerprint, generate_identity, identity_info, wallet_info } from './wasm/mpc_wasm.js';
 
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
 
@@ -197,19 +197,15 @@ async function act(a) {
   }
 }
 
-// The same fingerprint the CLI prints (crates/identity): 16 hex digits of
-// SHA-256 over the Ed25519 key, in groups of four.
-async function fingerprint(keyHex) {
-  const h = hex(await crypto.subtle.digest('SHA-256', unhex(keyHex))).slice(0, 16);
-  return h.match(/.{4}/g).join(' ');
-}
-
 // Every participant's key fingerprint in a proposal, new ones marked.
-async function participantKeys(p) {
+function participantKeys(p) {
   const keys = p.proposal?.keys || {};
   const fresh = new Set((p.new_keys || []).map((k) => k.peer));
-  return Promise.all(Object.entries(keys).map(async ([peer, key]) =>
-    ({ peer, fingerprint: await fingerprint(key), new: fresh.has(peer) })));
+  return Object.entries(keys).map(([peer, key]) => {
+    let fp;
+    try { fp = fingerprint(key); } catch { fp = 'invalid key'; }
+    return { peer, fingerprint: fp, new: fresh.has(peer) };
+  });
 }
 
 async function onProgress(p) {
@@ -220,10 +216,10 @@ async function onProgress(p) {
       ws.send(JSON.stringify({ type: 'list_peers', watch: true }));
       break;
     case 'needs_decision':
-      state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: await participantKeys(p), text: p.text };
+      state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
       break;
     case 'needs_sign_decision':
-      state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: await participantKeys(p), text: p.text };
+      state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
       break;
     case 'peers':
       return; // the watch list below keeps the peer list

@@ -216,6 +216,13 @@ pub fn identity_info(seed: &str) -> Result<String, JsError> {
     .to_string())
 }
 
+/// The fingerprint users compare out of band, of a hex identity key.
+#[wasm_bindgen]
+pub fn fingerprint(public_key: &str) -> Result<String, JsError> {
+    let key: mpc_core::PublicKey = public_key.parse().map_err(err)?;
+    Ok(key.fingerprint())
+}
+
 /// A keystore file's cleartext facts, with its addresses: no passphrase
 /// needed. `network` as in the CLI (`mainnet`, `testnet`, ...).
 #[wasm_bindgen]
