@@ -335,11 +335,7 @@ impl SignedMessage {
     }
 
     pub fn from_value(mut value: Value) -> Result<Self, ParseError> {
-        let sig = match value.as_object_mut().and_then(|o| o.remove("sig")) {
-            None => None,
-            Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(ParseError::Json("\"sig\" must be a string".into())),
-        };
+        let sig = take_sig(&mut value)?;
         Ok(SignedMessage {
             msg: PeerMessage::from_value(value)?,
             sig,
@@ -347,16 +343,32 @@ impl SignedMessage {
     }
 
     pub fn to_value(&self) -> Value {
-        let mut v = serde_json::to_value(&self.msg).expect("serializable message");
-        if let (Some(sig), Some(o)) = (&self.sig, v.as_object_mut()) {
-            o.insert("sig".into(), Value::String(sig.clone()));
-        }
-        v
+        with_sig(
+            serde_json::to_value(&self.msg).expect("serializable message"),
+            self.sig.as_deref(),
+        )
     }
 
     pub fn to_json(&self) -> String {
         self.to_value().to_string()
     }
+}
+
+/// Removes a top-level `"sig"` from a relayed or channel message.
+pub(crate) fn take_sig(value: &mut Value) -> Result<Option<String>, ParseError> {
+    match value.as_object_mut().and_then(|o| o.remove("sig")) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ParseError::Json("\"sig\" must be a string".into())),
+    }
+}
+
+/// Adds a top-level `"sig"`, if there is one.
+pub(crate) fn with_sig(mut value: Value, sig: Option<&str>) -> Value {
+    if let (Some(sig), Some(o)) = (sig, value.as_object_mut()) {
+        o.insert("sig".into(), Value::String(sig.to_string()));
+    }
+    value
 }
 
 impl Serialize for SignedMessage {

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::peer::SignedMessage;
+use crate::peer::{take_sig, with_sig, SignedMessage};
 use crate::ParseError;
 
 /// WebRTC connection setup, in the browser's field names.
@@ -57,11 +57,7 @@ impl RelayData {
             _ => return Err(ParseError::MissingType),
         };
         if WebRtcSignal::TYPES.contains(&kind) {
-            let sig = match value.as_object_mut().and_then(|o| o.remove("sig")) {
-                None => None,
-                Some(Value::String(s)) => Some(s),
-                Some(_) => return Err(ParseError::Json("\"sig\" must be a string".into())),
-            };
+            let sig = take_sig(&mut value)?;
             Ok(RelayData::WebRtc {
                 signal: serde_json::from_value(value)?,
                 sig,
@@ -74,13 +70,10 @@ impl RelayData {
     pub fn to_value(&self) -> Value {
         match self {
             RelayData::Peer(m) => m.to_value(),
-            RelayData::WebRtc { signal, sig } => {
-                let mut v = serde_json::to_value(signal).expect("serializable signal");
-                if let (Some(sig), Some(o)) = (sig, v.as_object_mut()) {
-                    o.insert("sig".into(), Value::String(sig.clone()));
-                }
-                v
-            }
+            RelayData::WebRtc { signal, sig } => with_sig(
+                serde_json::to_value(signal).expect("serializable signal"),
+                sig.as_deref(),
+            ),
         }
     }
 
