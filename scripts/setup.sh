@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and testing mpc-wallet needs on Debian 12, once.
+# Installs what building (and, with `tests`, testing) mpc-wallet needs on
+# Debian 12, once.
 # Idempotent: each step is skipped when its tool is already there.
 set -euo pipefail
 
@@ -14,6 +15,12 @@ pkgs=()
 command -v cc >/dev/null 2>&1 || pkgs+=(build-essential)
 command -v cmake >/dev/null 2>&1 || pkgs+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || pkgs+=(pkg-config)
+# `setup.sh tests`: also what only the tests need. The signaling server's
+# cluster tests start their own redis-server (on a Unix socket); a
+# system-wide one the package may start is not used.
+if [ "${1:-}" = tests ]; then
+    command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
+fi
 if [ ${#pkgs[@]} -gt 0 ]; then
     echo "setup: installing ${pkgs[*]}"
     as_root apt-get update -qq

@@ -12,6 +12,9 @@ use serde_json::Value;
 
 const PASS: &str = "e2e passphrase";
 
+#[path = "../../signal-server/tests/redis_server/mod.rs"]
+mod redis_server;
+
 fn wallet_bin() -> &'static str {
     env!("CARGO_BIN_EXE_mpc-wallet")
 }
@@ -754,17 +757,22 @@ fn swap_fingerprint(text: &str) -> String {
 
 /// Runs `create` for cli1,cli2,cli3 through `url`; returns each output.
 fn create_through(url: &str, dir: &Path) -> Vec<(String, Output)> {
+    create_through_each([url; 3], dir)
+}
+
+/// Runs `create` for cli1,cli2,cli3, each through its own server URL.
+fn create_through_each(urls: [&str; 3], dir: &Path) -> Vec<(String, Output)> {
     let ids = ["cli1", "cli2", "cli3"];
     let mut joiners = Vec::new();
-    for id in &ids[1..] {
+    for (id, url) in ids.iter().zip(urls).skip(1) {
         let child = wallet_cmd_at(url, dir, id)
             .args(["--json", "join", "--yes", "--timeout-secs", "15"])
             .spawn()
             .unwrap();
         joiners.push((id.to_string(), child));
     }
-    wait_registered_at(url, &ids[1..]);
-    let creator = wallet_cmd_at(url, dir, ids[0])
+    wait_registered_at(urls[0], &ids[1..]);
+    let creator = wallet_cmd_at(urls[0], dir, ids[0])
         .args(["--json", "create", "--participants", "cli1,cli2,cli3"])
         .args(["--threshold", "2", "--timeout-secs", "15"])
         .spawn()
@@ -893,4 +901,83 @@ fn a_peer_with_a_new_identity_key_is_refused_until_re_pinned() {
     );
     assert_eq!(shown["known_peers"]["cli2"], new_key.as_str());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_wallet_is_created_and_used_across_two_server_instances() {
+    let redis = redis_server::RedisServer::start();
+    let cluster = ["--redis-url", &redis.url, "--redis-prefix", "e2e"];
+    let (a, b) = (Server::start_with(&cluster), Server::start_with(&cluster));
+    let dir = tempdir("cluster");
+    // cli1 and cli3 on instance A, cli2 on instance B.
+    let outs = create_through_each([&a.url, &b.url, &a.url], &dir);
+    let results: Vec<(String, Value)> = outs
+        .iter()
+        .map(|(id, o)| (id.clone(), json_of(o)))
+        .collect();
+    check_wallet(&dir, &results, 2, "secp256k1");
+
+    // cli2 (on B) proposes, cli1 (on A) co-signs.
+    let key = results[0].1["group_public_key"].as_str().unwrap();
+    let address = results[0].1["addresses"]["bitcoin_taproot"]
+        .as_str()
+        .unwrap();
+    let wallet = &mpc_keystore::wallet_id(key)[..8];
+    let message_hex = "22".repeat(32);
+    let joiner = wallet_cmd_at(&a.url, &dir, "cli1")
+        .args(["--json", "join", "--yes", "--timeout-secs", "20"])
+        .spawn()
+        .unwrap();
+    wait_registered_at(&b.url, &["cli1"]);
+    let proposer = wallet_cmd_at(&b.url, &dir, "cli2")
+        .args([
+            "--json",
+            "sign",
+            "--wallet",
+            wallet,
+            "--message-hex",
+            &message_hex,
+        ])
+        .args(["--signers", "cli2,cli1", "--timeout-secs", "20"])
+        .spawn()
+        .unwrap();
+    let outs = vec![
+        (
+            "cli2".to_string(),
+            finish(proposer, Duration::from_secs(60)),
+        ),
+        ("cli1".to_string(), finish(joiner, Duration::from_secs(60))),
+    ];
+    let sig = check_signatures(&outs, key, &message_hex);
+    verify_bip340(address, &hex::decode(&message_hex).unwrap(), &sig);
+    // The signaling really crossed instances, both ways.
+    for s in [&a, &b] {
+        for m in ["cluster_relays_out_total", "cluster_relays_in_total"] {
+            assert!(metric(s, m) > 0, "{} {m} = 0", s.url);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `mpc_signal_<name>` from the server's `/metrics`.
+fn metric(server: &Server, name: &str) -> u64 {
+    use std::io::Read;
+    let addr = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let prefix = format!("mpc_signal_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .unwrap()
 }

@@ -42,6 +42,9 @@ pub struct Config {
     /// past it the one closest to expiry is dropped early. Bindings of
     /// connected holders are bounded by `max_connections` instead.
     pub max_key_bindings: usize,
+    /// Serve as one of several instances sharing a Redis registry; `None`:
+    /// the in-memory registry of this process alone.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             require_auth: false,
             key_binding: Duration::from_secs(86_400),
             max_key_bindings: 100_000,
+            cluster: None,
         }
     }
 }

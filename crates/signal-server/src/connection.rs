@@ -13,9 +13,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use mpc_identity::{statement, PublicKey};
 use mpc_protocol::{validate_peer_id, ClientMessage, ParseError, ServerMessage};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
-use crate::metrics::ErrorKind;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::metrics::{ErrorKind, Metrics};
 use crate::rate_limit::TokenBucket;
 use crate::registry::{push_text, ConnId, Delivery, Handle, Refusal};
 use crate::AppState;
@@ -25,6 +27,7 @@ mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const INTERNAL: u16 = 1011;
 }
 
@@ -34,6 +37,8 @@ enum End {
     ClientClosed,
     Shutdown,
     Kicked,
+    /// This instance lost its place in the cluster (Redis).
+    RegistryLost,
     Idle,
     TooBig,
     RateLimited,
@@ -52,6 +57,8 @@ struct Conn {
     strikes: u32,
     outbox: crate::outbox::Sender,
     kick: CancellationToken,
+    /// The cluster's reset count when this connection registered.
+    resets: u64,
 }
 
 /// Runs a connection to its end. `_permit` holds a connection slot and a
@@ -77,6 +84,7 @@ pub async fn run<P: Send>(
         strikes: 0,
         outbox: tx,
         kick: kick.clone(),
+        resets: 0,
     };
     info!(conn = id, %remote, "connected");
 
@@ -105,7 +113,14 @@ pub async fn run<P: Send>(
             tokio::select! {
                 biased;
                 _ = kick.cancelled() => {
-                    break if state.shutdown.is_cancelled() { End::Shutdown } else { End::Kicked };
+                    let reset = state.cluster.as_ref().is_some_and(|c| c.resets() > conn.resets);
+                    break if state.shutdown.is_cancelled() {
+                        End::Shutdown
+                    } else if reset {
+                        End::RegistryLost
+                    } else {
+                        End::Kicked
+                    };
                 }
                 _ = &mut timer => {
                     let now = tokio::time::Instant::now();
@@ -134,7 +149,7 @@ pub async fn run<P: Send>(
                         Some(Err(e)) => break classify(e),
                     };
                     let reply = match msg {
-                        Message::Text(text) => handle_text(&state, &mut conn, &text),
+                        Message::Text(text) => handle_text(&state, &mut conn, &text).await,
                         Message::Binary(_) => {
                             state.metrics.error(ErrorKind::BinaryFrame);
                             Reply::Send(err_text("binary frames are not supported; send JSON text frames"))
@@ -158,6 +173,9 @@ pub async fn run<P: Send>(
 
     if let Some(peer_id) = &conn.peer_id {
         state.registry.unregister(peer_id, conn.id, &state.metrics);
+        if let Some(cluster) = &state.cluster {
+            cluster.release(peer_id, conn.id).await;
+        }
     }
     if matches!(end, End::TooBig) {
         state.metrics.error(ErrorKind::MessageTooBig);
@@ -165,6 +183,7 @@ pub async fn run<P: Send>(
     let frame = match &end {
         End::Shutdown => Some((close::GOING_AWAY, "server shutting down")),
         End::Kicked => Some((close::POLICY, "not reading fast enough")),
+        End::RegistryLost => Some((close::TRY_AGAIN_LATER, "server lost its shared registry")),
         End::Idle => Some((close::GOING_AWAY, "idle timeout")),
         End::TooBig => Some((close::TOO_BIG, "message too big")),
         End::RateLimited => Some((close::POLICY, "rate limit exceeded")),
@@ -183,6 +202,7 @@ pub async fn run<P: Send>(
         End::ClientClosed => "client closed",
         End::Shutdown => "shutdown",
         End::Kicked => "slow consumer",
+        End::RegistryLost => "lost the shared registry",
         End::Idle => "idle timeout",
         End::TooBig => "message too big",
         End::RateLimited => "rate limit",
@@ -208,7 +228,7 @@ fn err_text(text: impl Into<String>) -> Utf8Bytes {
     push_text(&ServerMessage::error(text))
 }
 
-fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
+async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
     let m = &state.metrics;
     m.messages_received
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -259,32 +279,29 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                     return Reply::Send(err_text(e));
                 }
             };
+            if let Some(cluster) = &state.cluster {
+                conn.resets = cluster.resets();
+                let claim = if state.registry.contains(&peer_id) {
+                    Ok(Err(Refusal::Taken))
+                } else {
+                    cluster.claim(&peer_id, conn.id, key.as_ref()).await
+                };
+                match claim {
+                    Ok(Ok(())) => {}
+                    Ok(Err(refusal)) => return refused(m, conn, &peer_id, key.is_some(), refusal),
+                    Err(e) => return unavailable(m, conn, "register", e),
+                }
+            }
             let handle = Handle {
                 conn: conn.id,
                 outbox: conn.outbox.clone(),
                 kick: conn.kick.clone(),
             };
             if let Err(refusal) = state.registry.register(&peer_id, handle, key, m) {
-                let text = match refusal {
-                    Refusal::Taken => {
-                        m.error(ErrorKind::PeerIdTaken);
-                        return Reply::Send(err_text("peer_id taken"));
-                    }
-                    Refusal::BoundToOtherKey => {
-                        format!("peer_id {peer_id} is bound to another identity key")
-                    }
-                    Refusal::BoundNeedsSignature => format!(
-                        "peer_id {peer_id} is bound to an identity key; register with a signature"
-                    ),
-                };
-                m.error(ErrorKind::PeerIdBound);
-                info!(
-                    conn = conn.id,
-                    %peer_id,
-                    signed = key.is_some(),
-                    "register refused: peer_id is bound to an identity key"
-                );
-                return Reply::Send(err_text(text));
+                if let Some(cluster) = &state.cluster {
+                    cluster.release(&peer_id, conn.id).await;
+                }
+                return refused(m, conn, &peer_id, key.is_some(), refusal);
             }
             match &key {
                 Some(k) => info!(
@@ -320,7 +337,18 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 kick: conn.kick.clone(),
             });
             conn.watching |= watch;
-            Reply::Send(state.registry.list(subscribe, keys))
+            let Some(cluster) = &state.cluster else {
+                return Reply::Send(state.registry.list(subscribe, keys));
+            };
+            // Subscribed before listing, so no join is missed (one may
+            // be heard twice).
+            if let Some(h) = subscribe {
+                state.registry.watch(h);
+            }
+            match cluster.list().await {
+                Ok(peers) => Reply::Send(crate::cluster::render_list(peers, keys)),
+                Err(e) => unavailable(m, conn, "list_peers", e),
+            }
         }
         (ClientMessage::Relay { to, data }, Some(from)) => {
             let len = data.get().len() as u64;
@@ -328,7 +356,21 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 from: from.to_string(),
                 data,
             });
-            match state.registry.deliver(&to, out, m) {
+            let local = match &state.cluster {
+                None => state.registry.deliver(&to, out, m),
+                Some(cluster) => match state.registry.deliver(&to, out.clone(), m) {
+                    Delivery::Gone => match cluster.relay(&to, &out).await {
+                        Ok(true) => {
+                            m.cluster_relays_out.fetch_add(1, Relaxed);
+                            return Reply::None;
+                        }
+                        Ok(false) => Delivery::Gone,
+                        Err(e) => return unavailable(m, conn, "relay", e),
+                    },
+                    other => other,
+                },
+            };
+            match local {
                 Delivery::Queued => {
                     m.messages_relayed
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -346,6 +388,37 @@ fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
             }
         }
     }
+}
+
+/// The answer to a refused `register`.
+fn refused(m: &Metrics, conn: &Conn, peer_id: &str, signed: bool, refusal: Refusal) -> Reply {
+    let text = match refusal {
+        Refusal::Taken => {
+            m.error(ErrorKind::PeerIdTaken);
+            return Reply::Send(err_text("peer_id taken"));
+        }
+        Refusal::BoundToOtherKey => {
+            format!("peer_id {peer_id} is bound to another identity key")
+        }
+        Refusal::BoundNeedsSignature => {
+            format!("peer_id {peer_id} is bound to an identity key; register with a signature")
+        }
+    };
+    m.error(ErrorKind::PeerIdBound);
+    info!(
+        conn = conn.id,
+        %peer_id,
+        signed,
+        "register refused: peer_id is bound to an identity key"
+    );
+    Reply::Send(err_text(text))
+}
+
+/// The answer when the cluster's shared registry cannot be reached.
+fn unavailable(m: &Metrics, conn: &Conn, what: &str, e: crate::cluster::Unavailable) -> Reply {
+    m.error(ErrorKind::RegistryUnavailable);
+    warn!(conn = conn.id, "{what}: {e}");
+    Reply::Send(err_text(format!("{what} failed: {e}; try again")))
 }
 
 /// Checks a `register`'s identity proof against this connection's

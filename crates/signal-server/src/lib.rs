@@ -12,6 +12,7 @@
 //! after its holder leaves, so another key cannot take the id over.
 //!
 //! Modules: [`config`] (operator limits), [`registry`] (who is online),
+//! [`cluster`] (the Redis backend shared by several instances),
 //! [`connection`] (one WebSocket's life), [`rate_limit`], [`metrics`].
 //!
 //! Embedding it (the `demo` and the tests do):
@@ -24,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod metrics;
@@ -50,6 +52,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use cluster::{Cluster, ClusterConfig};
 pub use config::Config;
 use metrics::{ErrorKind, Metrics};
 use registry::Registry;
@@ -57,7 +60,10 @@ use registry::Registry;
 /// Shared by every connection.
 pub struct AppState {
     pub config: Config,
+    /// This instance's connections (in a cluster), or every registration.
     pub registry: Registry,
+    /// The shared registry, when this instance is one of a cluster.
+    pub cluster: Option<Arc<Cluster>>,
     pub metrics: Metrics,
     /// Cancelled once at shutdown; every connection's kick token is a child.
     pub shutdown: CancellationToken,
@@ -66,15 +72,38 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a server with the in-memory registry only
+    /// (`config.cluster` is ignored; see [`AppState::start`]).
     pub fn new(config: Config) -> Self {
         AppState {
             registry: Registry::new(config.key_binding, config.max_key_bindings),
+            cluster: None,
             config,
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             next_conn: AtomicU64::new(1),
         }
+    }
+}
+
+impl AppState {
+    /// The state for `config`: with `config.cluster`, connects to Redis,
+    /// joins the cluster and starts its background work (which ends at
+    /// shutdown).
+    pub async fn start(config: Config) -> Result<Arc<Self>, cluster::Unavailable> {
+        let Some(cc) = config.cluster.clone() else {
+            return Ok(Arc::new(AppState::new(config)));
+        };
+        let cluster = Arc::new(Cluster::connect(cc, config.key_binding).await?);
+        tracing::info!(instance = cluster.instance(), "joined the cluster");
+        let mut state = AppState::new(config);
+        // Bindings live in Redis; locally only the held ones, briefly.
+        state.registry = Registry::new(Duration::ZERO, state.config.max_key_bindings);
+        state.cluster = Some(cluster.clone());
+        let state = Arc::new(state);
+        tokio::spawn(cluster::run(state.clone(), cluster));
+        Ok(state)
     }
 }
 
@@ -177,6 +206,9 @@ pub async fn serve(
         .await?;
     state.connections.close();
     let _ = tokio::time::timeout(Duration::from_secs(4), state.connections.wait()).await;
+    if let Some(cluster) = &state.cluster {
+        cluster.leave().await;
+    }
     Ok(())
 }
 
@@ -189,11 +221,12 @@ pub struct SignalServer {
 }
 
 impl SignalServer {
-    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    /// Binds `addr` (port 0 picks a free port) and starts serving; with
+    /// `config.cluster`, as one instance of that cluster.
     pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState::new(config));
+        let state = AppState::start(config).await.map_err(io::Error::other)?;
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let task = tokio::spawn(serve(listener, state.clone(), async move {

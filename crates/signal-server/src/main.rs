@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -51,6 +50,19 @@ struct Args {
     /// closest to expiry is dropped early.
     #[arg(long, env = "MPC_SIGNAL_MAX_KEY_BINDINGS", default_value_t = 100000)]
     max_key_bindings: usize,
+    /// Serve as one of several instances sharing this Redis
+    /// (redis://host:port/db or unix:///path/redis.sock); without it, the
+    /// in-memory registry of this process alone.
+    #[arg(long, env = "MPC_SIGNAL_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (several clusters may share
+    /// one Redis).
+    #[arg(long, env = "MPC_SIGNAL_REDIS_PREFIX", default_value = "mpc-signal")]
+    redis_prefix: String,
+    /// An instance that has not renewed its heartbeat in Redis for this
+    /// many seconds is dead, and its peer ids are freed.
+    #[arg(long, env = "MPC_SIGNAL_INSTANCE_TTL_SECS", default_value_t = 10.0)]
+    instance_ttl_secs: f64,
     /// Tokio worker threads (0: one per core).
     #[arg(long, env = "MPC_SIGNAL_THREADS", default_value_t = 0)]
     threads: usize,
@@ -82,6 +94,15 @@ async fn run(args: Args) -> std::process::ExitCode {
         eprintln!("error: --idle-timeout-secs must be > 0 and --max-message-bytes >= 256");
         return std::process::ExitCode::from(2);
     }
+    if !(args.instance_ttl_secs >= 0.2 && args.instance_ttl_secs <= 3600.0) {
+        eprintln!("error: --instance-ttl-secs must be between 0.2 and 3600");
+        return std::process::ExitCode::from(2);
+    }
+    let cluster = args.redis_url.map(|url| mpc_signal::ClusterConfig {
+        url,
+        prefix: args.redis_prefix,
+        instance_ttl: Duration::from_secs_f64(args.instance_ttl_secs),
+    });
     let config = Config {
         max_message_bytes: args.max_message_bytes,
         rate_limit_per_sec: args.rate_limit_per_sec,
@@ -93,6 +114,7 @@ async fn run(args: Args) -> std::process::ExitCode {
         require_auth: args.require_auth,
         key_binding: Duration::from_secs(args.key_binding_secs),
         max_key_bindings: args.max_key_bindings,
+        cluster,
         ..Config::default()
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -102,16 +124,24 @@ async fn run(args: Args) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // Joined the cluster (if any) before saying we listen.
+    let state = match AppState::start(config).await {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let addr = listener.local_addr().expect("bound socket has an address");
     println!("listening on {addr}");
     let _ = std::io::stdout().flush();
 
     tracing::info!(
-        require_auth = config.require_auth,
+        require_auth = state.config.require_auth,
         key_binding_secs = args.key_binding_secs,
+        cluster = state.cluster.as_ref().map(|c| c.instance()).unwrap_or("-"),
         "registration policy"
     );
-    let state = Arc::new(AppState::new(config));
     match mpc_signal::serve(listener, state, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("shut down cleanly");

@@ -27,10 +27,12 @@ pub enum ErrorKind {
     IdleTimeout,
     ConnectionLimit,
     OriginRejected,
+    /// The cluster's shared registry (Redis) did not answer.
+    RegistryUnavailable,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 17] = [
+    const ALL: [ErrorKind; 18] = [
         ErrorKind::InvalidJson,
         ErrorKind::UnknownType,
         ErrorKind::MissingField,
@@ -48,6 +50,7 @@ impl ErrorKind {
         ErrorKind::IdleTimeout,
         ErrorKind::ConnectionLimit,
         ErrorKind::OriginRejected,
+        ErrorKind::RegistryUnavailable,
     ];
 
     fn label(self) -> &'static str {
@@ -69,6 +72,7 @@ impl ErrorKind {
             ErrorKind::IdleTimeout => "idle_timeout",
             ErrorKind::ConnectionLimit => "connection_limit",
             ErrorKind::OriginRejected => "origin_rejected",
+            ErrorKind::RegistryUnavailable => "registry_unavailable",
         }
     }
 }
@@ -84,6 +88,10 @@ pub struct Metrics {
     pub bytes_relayed: AtomicU64,
     /// Key bindings dropped before expiry because the table was full.
     pub key_bindings_evicted: AtomicU64,
+    /// Relays handed to another instance of the cluster.
+    pub cluster_relays_out: AtomicU64,
+    /// Relays another instance handed to this one.
+    pub cluster_relays_in: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
 }
 
@@ -120,7 +128,7 @@ impl Metrics {
         metric(
             "mpc_signal_registered_peers",
             "gauge",
-            "Peer ids currently registered.",
+            "Peer ids currently registered (on this instance, in a cluster).",
             registered_peers as u64,
         );
         metric(
@@ -152,6 +160,18 @@ impl Metrics {
             "counter",
             "Bytes of relay data delivered to recipients' queues.",
             self.bytes_relayed.load(Relaxed),
+        );
+        metric(
+            "mpc_signal_cluster_relays_out_total",
+            "counter",
+            "Relays handed to another instance of the cluster (Redis backend).",
+            self.cluster_relays_out.load(Relaxed),
+        );
+        metric(
+            "mpc_signal_cluster_relays_in_total",
+            "counter",
+            "Relays another instance of the cluster handed to this one (Redis backend).",
+            self.cluster_relays_in.load(Relaxed),
         );
         let _ = writeln!(
             out,

@@ -264,40 +264,15 @@ impl Registry {
     /// list and the subscription are taken under one lock so none is missed.
     pub fn list(&self, watch: Option<Handle>, keys: bool) -> Utf8Bytes {
         let render = |inner: &Inner| {
-            let per_peer = if keys { 80 } else { 12 };
-            let mut out = String::with_capacity(32 + inner.peers.len() * per_peer);
-            out.push_str(r#"{"type":"peers","peers":["#);
-            for (i, id) in inner.peers.keys().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                // Peer ids are validated to [A-Za-z0-9._-]: nothing to escape.
-                out.push('"');
-                out.push_str(id);
-                out.push('"');
-            }
-            out.push(']');
-            if keys {
-                out.push_str(r#","keys":{"#);
-                let keyed = inner
-                    .peers
-                    .iter()
-                    .filter_map(|(id, p)| p.key.map(|k| (id, k)));
-                for (i, (id, key)) in keyed.enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    // Hex: nothing to escape either.
-                    out.push('"');
-                    out.push_str(id);
-                    out.push_str(r#"":""#);
-                    out.push_str(&hex::encode(key));
-                    out.push('"');
-                }
-                out.push('}');
-            }
-            out.push('}');
-            Utf8Bytes::from(out)
+            render_peers(
+                inner.peers.keys().map(|id| &**id),
+                keys.then(|| {
+                    inner
+                        .peers
+                        .iter()
+                        .filter_map(|(id, p)| p.key.map(|k| (&**id, hex::encode(k))))
+                }),
+            )
         };
         match watch {
             None => render(&self.inner.read().expect("registry lock")),
@@ -307,6 +282,36 @@ impl Registry {
                 inner.watchers.insert(h.conn, h);
                 text
             }
+        }
+    }
+
+    /// Subscribes `handle` to later joins and leaves (the cluster lists
+    /// the peers itself).
+    pub fn watch(&self, handle: Handle) {
+        let mut inner = self.inner.write().expect("registry lock");
+        inner.watchers.insert(handle.conn, handle);
+    }
+
+    /// Pushes a `peer_joined` or `peer_left` from another instance to this
+    /// instance's watchers.
+    pub fn notify_watchers(&self, note: Utf8Bytes, metrics: &Metrics) {
+        let inner = self.inner.read().expect("registry lock");
+        for w in inner.watchers.values() {
+            w.push(note.clone(), metrics);
+        }
+    }
+
+    /// Is `peer_id` registered here?
+    pub fn contains(&self, peer_id: &str) -> bool {
+        let inner = self.inner.read().expect("registry lock");
+        inner.peers.contains_key(peer_id)
+    }
+
+    /// Disconnects every registered connection (they may register again).
+    pub fn kick_all(&self) {
+        let inner = self.inner.read().expect("registry lock");
+        for p in inner.peers.values() {
+            p.handle.kick.cancel();
         }
     }
 
@@ -333,6 +338,45 @@ impl Registry {
         let expired = inner.released.range(..=(Instant::now(), u64::MAX)).count();
         inner.bindings.len() - expired
     }
+}
+
+/// A `peers` message: `ids` in order, and with `keyed`, the `keys` map of
+/// those that registered with an identity key (hex). Written by hand:
+/// with 10k peers, this is most of a `list_peers`'s cost.
+pub fn render_peers<'a, K: AsRef<str>>(
+    ids: impl ExactSizeIterator<Item = &'a str>,
+    keyed: Option<impl Iterator<Item = (&'a str, K)>>,
+) -> Utf8Bytes {
+    let per_peer = if keyed.is_some() { 80 } else { 12 };
+    let mut out = String::with_capacity(32 + ids.len() * per_peer);
+    out.push_str(r#"{"type":"peers","peers":["#);
+    for (i, id) in ids.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Peer ids are validated to [A-Za-z0-9._-]: nothing to escape.
+        out.push('"');
+        out.push_str(id);
+        out.push('"');
+    }
+    out.push(']');
+    if let Some(keyed) = keyed {
+        out.push_str(r#","keys":{"#);
+        for (i, (id, key)) in keyed.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Hex: nothing to escape either.
+            out.push('"');
+            out.push_str(id);
+            out.push_str(r#"":""#);
+            out.push_str(key.as_ref());
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push('}');
+    Utf8Bytes::from(out)
 }
 
 /// Serializes a server message for a WebSocket text frame.

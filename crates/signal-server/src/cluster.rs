@@ -1,0 +1,589 @@
+//! The Redis backend: several `mpc-signal` instances that serve as one.
+//!
+//! Redis holds what must be shared, each write an atomic Lua script:
+//! - `<prefix>:peers`, a hash of peer id → `"<instance> <conn> <key hex>"`
+//!   (the key empty when the register was unsigned);
+//! - `<prefix>:binding:<id>`, the identity key an id is bound to. It has no
+//!   expiry while held; Redis expires it `key_binding` after the holder
+//!   leaves;
+//! - `<prefix>:instances`, a sorted set of instance → deadline (ms, Redis
+//!   clock), renewed by each instance's heartbeat, and
+//!   `<prefix>:members:<instance>`, the ids each instance holds, so the
+//!   ids of an instance that died can be freed.
+//!
+//! A relay to a peer on another instance is published on that instance's
+//! channel `<prefix>:to:<instance>`. Joins and leaves are published on
+//! `<prefix>:presence`, and every instance forwards the others' to its own
+//! watchers. Each instance still keeps its own connections in the
+//! in-memory [`Registry`](crate::registry::Registry): a relay between two
+//! peers of one instance never touches Redis.
+//!
+//! Semantics that differ from one instance, all documented in the README:
+//! a relay to a peer on another instance is only known to have reached
+//! that instance (a slow reader there is disconnected, but the sender is
+//! not told); watchers may hear a join twice (once in the list they get
+//! and once pushed); `max_key_bindings` is left to Redis's memory policy.
+//! An instance that cannot renew its heartbeat for `instance_ttl`
+//! disconnects its clients, so that they register again elsewhere rather
+//! than look registered to nobody.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mpc_identity::PublicKey;
+use mpc_protocol::ServerMessage;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+use tracing::{debug, info, warn};
+
+use crate::registry::{ConnId, Delivery, Refusal};
+use crate::AppState;
+
+/// Every Redis call gives up after this long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a cluster operation could not be done.
+#[derive(Debug, thiserror::Error)]
+#[error("the shared registry (Redis) is unavailable: {0}")]
+pub struct Unavailable(String);
+
+impl From<redis::RedisError> for Unavailable {
+    fn from(e: redis::RedisError) -> Self {
+        Unavailable(e.to_string())
+    }
+}
+
+/// `now` in ms on Redis's clock, so instances need no synchronized clocks.
+const NOW: &str = "local t = redis.call('TIME') \
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
+
+/// Is `inst` alive at `now`? (`dl` is its deadline or false.)
+const ALIVE: &str = "local function alive(inst) \
+local dl = redis.call('ZSCORE', KEYS_INSTANCES, inst) \
+return dl and tonumber(dl) > now end ";
+
+/// KEYS: peers, binding:<id>, instances, members:<me>.
+/// ARGV: id, me, conn, key hex or '', presence channel, peer_joined JSON.
+const CLAIM: &str = r#"
+if not alive(ARGV[2]) then return 'not_alive' end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and alive(string.match(cur, '^(%S+)')) then return 'taken' end
+local b = redis.call('GET', KEYS[2])
+if b then
+  if ARGV[4] == '' then return 'needs_signature' end
+  if b ~= ARGV[4] then return 'other_key' end
+  redis.call('PERSIST', KEYS[2])
+elseif ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[4])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('PUBLISH', ARGV[5], ARGV[2] .. '\n' .. ARGV[6])
+return 'ok'
+"#;
+
+/// Frees an id this instance's connection holds, and starts its binding's
+/// countdown. KEYS: peers, binding:<id>, members:<me>.
+/// ARGV: id, me, conn, binding ms, presence channel, peer_left JSON.
+const RELEASE: &str = r#"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local inst, conn, key = string.match(cur, '^(%S+) (%S+) (%S*)$')
+if inst ~= ARGV[2] or conn ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+if key ~= '' then
+  if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  else redis.call('DEL', KEYS[2]) end
+end
+redis.call('PUBLISH', ARGV[5], ARGV[2] .. '\n' .. ARGV[6])
+return 1
+"#;
+
+/// Publishes a relay frame to the instance holding `to`; returns how many
+/// subscribers got it (0: no live holder). KEYS: peers, instances.
+/// ARGV: to, channel prefix (`<prefix>:to:`), frame.
+const RELAY: &str = r#"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local inst = string.match(cur, '^(%S+)')
+if not alive(inst) then return 0 end
+return redis.call('PUBLISH', ARGV[2] .. inst, ARGV[1] .. '\n' .. ARGV[3])
+"#;
+
+/// Every id held by a live instance, as [id, key, id, key, ...].
+/// KEYS: peers, instances.
+const LIST: &str = r#"
+local all = redis.call('HGETALL', KEYS[1])
+local seen, out = {}, {}
+for i = 1, #all, 2 do
+  local inst, conn, key = string.match(all[i + 1], '^(%S+) (%S+) (%S*)$')
+  if seen[inst] == nil then seen[inst] = alive(inst) end
+  if seen[inst] then
+    out[#out + 1] = all[i]
+    out[#out + 1] = key
+  end
+end
+return out
+"#;
+
+/// Renews this instance's deadline; returns 1 if it was still alive
+/// (0: it had lapsed, and others may have freed its ids).
+/// KEYS: instances. ARGV: me, ttl ms.
+const HEARTBEAT: &str = r#"
+local was = alive(ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if was then return 1 else return 0 end
+"#;
+
+/// Frees the ids of every instance whose deadline passed; returns them.
+/// KEYS: instances, peers. ARGV: prefix, binding ms, presence channel.
+const SWEEP: &str = r#"
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local gone = {}
+for _, inst in ipairs(dead) do
+  local members = ARGV[1] .. ':members:' .. inst
+  for _, id in ipairs(redis.call('SMEMBERS', members)) do
+    local cur = redis.call('HGET', KEYS[2], id)
+    if cur then
+      local i, conn, key = string.match(cur, '^(%S+) (%S+) (%S*)$')
+      if i == inst then
+        redis.call('HDEL', KEYS[2], id)
+        local binding = ARGV[1] .. ':binding:' .. id
+        if key ~= '' then
+          if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', binding, ARGV[2])
+          else redis.call('DEL', binding) end
+        end
+        redis.call('PUBLISH', ARGV[3], inst .. '\n{"type":"peer_left","peer_id":"' .. id .. '"}')
+        gone[#gone + 1] = id
+      end
+    end
+  end
+  redis.call('DEL', members)
+  redis.call('ZREM', KEYS[1], inst)
+end
+return gone
+"#;
+
+/// Removes this instance at a clean shutdown (its ids are released by
+/// then). KEYS: instances, members:<me>. ARGV: me.
+const LEAVE: &str = r#"
+redis.call('DEL', KEYS[2])
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"#;
+
+struct Scripts {
+    claim: Script,
+    release: Script,
+    relay: Script,
+    list: Script,
+    heartbeat: Script,
+    sweep: Script,
+    leave: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        // `instances`: which of KEYS is the instances set.
+        let timed = |instances: u8, body: &str| {
+            Script::new(&format!(
+                "{NOW}local KEYS_INSTANCES = KEYS[{instances}] {ALIVE}{body}"
+            ))
+        };
+        Scripts {
+            claim: timed(3, CLAIM),
+            release: Script::new(RELEASE),
+            relay: timed(2, RELAY),
+            list: timed(2, LIST),
+            heartbeat: timed(1, HEARTBEAT),
+            sweep: Script::new(&format!("{NOW}{SWEEP}")),
+            leave: Script::new(LEAVE),
+        }
+    }
+}
+
+/// Where the cluster lives and how it behaves.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// `redis://host:port/db` or `unix:///path/to/redis.sock`.
+    pub url: String,
+    /// Prefix of every Redis key and channel, so clusters can share a Redis.
+    pub prefix: String,
+    /// An instance that has not renewed its heartbeat for this long is
+    /// dead, and its peer ids are freed.
+    pub instance_ttl: Duration,
+}
+
+impl ClusterConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        ClusterConfig {
+            url: url.into(),
+            prefix: "mpc-signal".into(),
+            instance_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// This instance's handle on the shared registry.
+pub struct Cluster {
+    client: redis::Client,
+    redis: ConnectionManager,
+    scripts: Scripts,
+    me: String,
+    config: ClusterConfig,
+    key_binding: Duration,
+    /// Releases that failed while Redis was away; the heartbeat retries.
+    unreleased: Mutex<Vec<(String, ConnId)>>,
+    /// How many times this instance dropped its clients for losing its
+    /// place in the cluster, so a kicked connection can tell why.
+    resets: AtomicU64,
+}
+
+impl Cluster {
+    /// Connects to Redis and announces this instance (a fresh random id).
+    pub async fn connect(
+        config: ClusterConfig,
+        key_binding: Duration,
+    ) -> Result<Self, Unavailable> {
+        if config.prefix.is_empty() || config.prefix.contains(char::is_whitespace) {
+            return Err(Unavailable(
+                "the key prefix must be non-empty without spaces".into(),
+            ));
+        }
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| Unavailable(format!("bad Redis URL {:?}: {e}", config.url)))?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CALL_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let redis = timed(client.get_connection_manager_with_config(manager)).await?;
+        let mut id = [0u8; 8];
+        getrandom::getrandom(&mut id).map_err(|e| Unavailable(format!("no randomness: {e}")))?;
+        let cluster = Cluster {
+            client,
+            redis,
+            scripts: Scripts::new(),
+            me: hex::encode(id),
+            config,
+            key_binding,
+            unreleased: Mutex::new(Vec::new()),
+            resets: AtomicU64::new(0),
+        };
+        cluster.heartbeat().await?;
+        Ok(cluster)
+    }
+
+    /// This instance's id in the cluster.
+    pub fn instance(&self) -> &str {
+        &self.me
+    }
+
+    /// Times this instance dropped its clients after losing its place in
+    /// the cluster (see [`run`]).
+    pub fn resets(&self) -> u64 {
+        self.resets.load(Ordering::SeqCst)
+    }
+
+    fn reset(&self, registry: &crate::registry::Registry) {
+        self.resets.fetch_add(1, Ordering::SeqCst);
+        registry.kick_all();
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.config.prefix.clone();
+        for p in parts {
+            k.push(':');
+            k.push_str(p);
+        }
+        k
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.config.instance_ttl.as_millis().max(1) as u64
+    }
+
+    fn binding_ms(&self) -> u64 {
+        self.key_binding.as_millis().min(u64::MAX as u128) as u64
+    }
+
+    /// Claims `peer_id` for this instance's connection `conn`, checking the
+    /// key binding: the same rules as [`Registry::register`], cluster-wide.
+    ///
+    /// [`Registry::register`]: crate::registry::Registry::register
+    pub async fn claim(
+        &self,
+        peer_id: &str,
+        conn: ConnId,
+        key: Option<&PublicKey>,
+    ) -> Result<Result<(), Refusal>, Unavailable> {
+        let key_hex = key.map(PublicKey::to_hex).unwrap_or_default();
+        let note = ServerMessage::PeerJoined {
+            peer_id: peer_id.to_string(),
+            pubkey: key.map(PublicKey::to_hex),
+        }
+        .to_json();
+        let mut call = self.scripts.claim.prepare_invoke();
+        call.key(self.key(&["peers"]))
+            .key(self.key(&["binding", peer_id]))
+            .key(self.key(&["instances"]))
+            .key(self.key(&["members", &self.me]))
+            .arg(peer_id)
+            .arg(&self.me)
+            .arg(conn)
+            .arg(key_hex)
+            .arg(self.key(&["presence"]))
+            .arg(note);
+        let answer: String = timed(call.invoke_async(&mut self.redis.clone())).await?;
+        match answer.as_str() {
+            "ok" => Ok(Ok(())),
+            "taken" => Ok(Err(Refusal::Taken)),
+            "other_key" => Ok(Err(Refusal::BoundToOtherKey)),
+            "needs_signature" => Ok(Err(Refusal::BoundNeedsSignature)),
+            "not_alive" => Err(Unavailable(
+                "this instance's heartbeat lapsed (it rejoins within a second)".into(),
+            )),
+            other => Err(Unavailable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Frees `peer_id` if `conn` of this instance still holds it. If Redis
+    /// is away, the heartbeat retries until it is done.
+    pub async fn release(&self, peer_id: &str, conn: ConnId) {
+        if let Err(e) = self.try_release(peer_id, conn).await {
+            warn!(%peer_id, "cannot free the peer id in Redis yet: {e}");
+            self.unreleased
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((peer_id.to_string(), conn));
+        }
+    }
+
+    async fn try_release(&self, peer_id: &str, conn: ConnId) -> Result<(), Unavailable> {
+        let note = ServerMessage::PeerLeft {
+            peer_id: peer_id.to_string(),
+        }
+        .to_json();
+        let mut call = self.scripts.release.prepare_invoke();
+        call.key(self.key(&["peers"]))
+            .key(self.key(&["binding", peer_id]))
+            .key(self.key(&["members", &self.me]))
+            .arg(peer_id)
+            .arg(&self.me)
+            .arg(conn)
+            .arg(self.binding_ms())
+            .arg(self.key(&["presence"]))
+            .arg(note);
+        let _: i64 = timed(call.invoke_async(&mut self.redis.clone())).await?;
+        Ok(())
+    }
+
+    /// Hands a relay frame for `to` to the instance that holds it.
+    /// `Ok(false)`: nobody alive holds `to`.
+    pub async fn relay(&self, to: &str, frame: &str) -> Result<bool, Unavailable> {
+        let mut call = self.scripts.relay.prepare_invoke();
+        call.key(self.key(&["peers"]))
+            .key(self.key(&["instances"]))
+            .arg(to)
+            .arg(self.key(&["to", ""]))
+            .arg(frame);
+        let receivers: i64 = timed(call.invoke_async(&mut self.redis.clone())).await?;
+        Ok(receivers > 0)
+    }
+
+    /// Every peer id registered on a live instance, with its key (hex) if
+    /// it registered with one; unsorted.
+    pub async fn list(&self) -> Result<Vec<(String, Option<String>)>, Unavailable> {
+        let mut call = self.scripts.list.prepare_invoke();
+        call.key(self.key(&["peers"])).key(self.key(&["instances"]));
+        let flat: Vec<String> = timed(call.invoke_async(&mut self.redis.clone())).await?;
+        let mut it = flat.into_iter();
+        let mut out = Vec::new();
+        while let (Some(id), Some(key)) = (it.next(), it.next()) {
+            out.push((id, (!key.is_empty()).then_some(key)));
+        }
+        Ok(out)
+    }
+
+    /// Renews this instance's deadline. `Ok(false)`: it had lapsed.
+    async fn heartbeat(&self) -> Result<bool, Unavailable> {
+        let mut call = self.scripts.heartbeat.prepare_invoke();
+        call.key(self.key(&["instances"]))
+            .arg(&self.me)
+            .arg(self.ttl_ms());
+        let was: i64 = timed(call.invoke_async(&mut self.redis.clone())).await?;
+        Ok(was == 1)
+    }
+
+    /// Frees the ids of dead instances (any instance may do it; the script
+    /// is atomic, so each id is freed once).
+    async fn sweep(&self) -> Result<Vec<String>, Unavailable> {
+        let mut call = self.scripts.sweep.prepare_invoke();
+        call.key(self.key(&["instances"]))
+            .key(self.key(&["peers"]))
+            .arg(&self.config.prefix)
+            .arg(self.binding_ms())
+            .arg(self.key(&["presence"]));
+        Ok(timed(call.invoke_async(&mut self.redis.clone())).await?)
+    }
+
+    /// Leaves the cluster at a clean shutdown.
+    pub async fn leave(&self) {
+        let mut call = self.scripts.leave.prepare_invoke();
+        call.key(self.key(&["instances"]))
+            .key(self.key(&["members", &self.me]))
+            .arg(&self.me);
+        let left: Result<i64, _> = timed(call.invoke_async(&mut self.redis.clone())).await;
+        if let Err(e) = left {
+            warn!("cannot leave the cluster cleanly (others will sweep): {e}");
+        }
+    }
+
+    async fn retry_releases(&self) {
+        let pending =
+            std::mem::take(&mut *self.unreleased.lock().unwrap_or_else(|e| e.into_inner()));
+        for (peer_id, conn) in pending {
+            self.release(&peer_id, conn).await;
+        }
+    }
+}
+
+async fn timed<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Unavailable> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Unavailable(format!(
+            "no answer within {} s",
+            CALL_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// The cluster's background work, until shutdown: the subscription
+/// (relays for this instance's peers, other instances' joins and leaves),
+/// the heartbeat with retried releases, and the sweep of dead instances.
+pub async fn run(state: Arc<AppState>, cluster: Arc<Cluster>) {
+    let stop = state.shutdown.clone();
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = subscribe(&state, &cluster) => {}
+        _ = upkeep(&state, &cluster) => {}
+    }
+}
+
+async fn upkeep(state: &AppState, cluster: &Cluster) {
+    let every = (cluster.config.instance_ttl / 4).max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_ok = Instant::now();
+    let mut lapsed = false;
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        match cluster.heartbeat().await {
+            Ok(was_alive) => {
+                if !was_alive && !lapsed {
+                    warn!("this instance's heartbeat had lapsed; disconnecting its clients so they register again");
+                    cluster.reset(&state.registry);
+                }
+                last_ok = Instant::now();
+                lapsed = false;
+                cluster.retry_releases().await;
+            }
+            Err(e) => {
+                warn!("heartbeat failed: {e}");
+                if !lapsed && last_ok.elapsed() >= cluster.config.instance_ttl {
+                    warn!("Redis unreachable for the instance TTL; disconnecting this instance's clients");
+                    cluster.reset(&state.registry);
+                    lapsed = true;
+                }
+            }
+        }
+        // Sweeping every other tick is often enough: a dead instance's
+        // ids are freed within 1.5 TTL.
+        if n % 2 == 0 {
+            match cluster.sweep().await {
+                Ok(gone) if !gone.is_empty() => {
+                    info!(count = gone.len(), "freed the peer ids of dead instances")
+                }
+                Ok(_) => {}
+                Err(e) => debug!("sweep failed: {e}"),
+            }
+        }
+    }
+}
+
+async fn subscribe(state: &AppState, cluster: &Cluster) {
+    let mine = cluster.key(&["to", &cluster.me]);
+    let presence = cluster.key(&["presence"]);
+    loop {
+        let pubsub = async {
+            let mut p = timed(cluster.client.get_async_pubsub()).await?;
+            timed(p.subscribe(&mine)).await?;
+            timed(p.subscribe(&presence)).await?;
+            Ok::<_, Unavailable>(p)
+        };
+        let pubsub = match pubsub.await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("cannot subscribe to the cluster's channels: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        debug!(instance = %cluster.me, "subscribed");
+        let mut messages = pubsub.into_on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
+                continue;
+            };
+            let Some((head, body)) = payload.split_once('\n') else {
+                continue;
+            };
+            if msg.get_channel_name() == presence {
+                // Our own joins and leaves reached our watchers directly.
+                if head != cluster.me {
+                    state.registry.notify_watchers(body.into(), &state.metrics);
+                }
+            } else {
+                deliver_here(state, head, body);
+            }
+        }
+        warn!("lost the cluster subscription; resubscribing");
+    }
+}
+
+/// A relay another instance published for `to`, one of ours.
+fn deliver_here(state: &AppState, to: &str, frame: &str) {
+    let m = &state.metrics;
+    match state.registry.deliver(to, frame.into(), m) {
+        Delivery::Queued => {
+            m.messages_relayed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // The sender's instance already answered; nothing to tell it.
+        Delivery::TooSlow | Delivery::Gone => debug!(%to, "cluster relay not delivered"),
+    }
+    m.cluster_relays_in
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `peers` answer built from the cluster-wide list.
+pub fn render_list(
+    mut peers: Vec<(String, Option<String>)>,
+    keys: bool,
+) -> axum::extract::ws::Utf8Bytes {
+    peers.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    crate::registry::render_peers(
+        peers.iter().map(|(id, _)| id.as_str()),
+        keys.then(|| {
+            peers
+                .iter()
+                .filter_map(|(id, k)| k.as_deref().map(|k| (id.as_str(), k)))
+        }),
+    )
+}

@@ -1,0 +1,338 @@
+//! Several `mpc-signal` instances sharing one real `redis-server` serve
+//! as one: registration, key bindings, discovery, presence and relay work
+//! across them, a dead instance's ids are freed, and a Redis outage is a
+//! clear error that heals.
+
+mod common;
+mod redis_server;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mpc_protocol::ServerMessage;
+use mpc_signal::metrics::ErrorKind;
+use mpc_signal::{ClusterConfig, Config, SignalServer};
+use redis_server::RedisServer;
+
+/// The instance TTL of these tests: short, so deaths are seen quickly.
+const TTL: Duration = Duration::from_millis(1000);
+
+async fn instance(redis: &RedisServer) -> SignalServer {
+    SignalServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Config {
+            cluster: Some(ClusterConfig {
+                url: redis.url.clone(),
+                prefix: "test".into(),
+                instance_ttl: TTL,
+            }),
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("instance joins the cluster")
+}
+
+async fn list(c: &mut Client, keys: bool) -> ServerMessage {
+    c.send(&format!(r#"{{"type":"list_peers","keys":{keys}}}"#))
+        .await;
+    c.recv().await
+}
+
+async fn relay(from: &mut Client, to: &str, data: &str) {
+    from.send(&format!(r#"{{"type":"relay","to":"{to}","data":{data}}}"#))
+        .await;
+}
+
+async fn expect_relay(c: &mut Client, from: &str, data: &str) {
+    match c.recv().await {
+        ServerMessage::Relay { from: f, data: d } => {
+            assert_eq!(f, from);
+            assert_eq!(d.get(), data);
+        }
+        other => panic!("expected a relay from {from}, got {other:?}"),
+    }
+}
+
+async fn register_reply(url: &str, msg: impl FnOnce(&Client) -> String) -> (Client, ServerMessage) {
+    let mut c = Client::connect(url).await;
+    let text = msg(&c);
+    c.send(&text).await;
+    let reply = c.recv().await;
+    (c, reply)
+}
+
+#[tokio::test]
+async fn two_instances_serve_as_one() {
+    let redis = RedisServer::start();
+    let a = instance(&redis).await;
+    let b = instance(&redis).await;
+    let (ua, ub) = (a.ws_url(), b.ws_url());
+
+    // A watcher on B hears joins and leaves on A.
+    let mut w = Client::register(&ub, "watcher").await;
+    w.send(r#"{"type":"list_peers","watch":true}"#).await;
+    assert!(matches!(w.recv().await, ServerMessage::Peers { peers, .. } if peers == ["watcher"]));
+
+    let k1 = key(1);
+    let mut a1 = Client::register_signed(&ua, "a1", &k1).await;
+    assert_eq!(
+        w.recv().await,
+        ServerMessage::PeerJoined {
+            peer_id: "a1".into(),
+            pubkey: Some(k1.public_key().to_hex())
+        }
+    );
+    let mut b1 = Client::register(&ub, "b1").await;
+    assert!(matches!(w.recv().await, ServerMessage::PeerJoined { peer_id, .. } if peer_id == "b1"));
+
+    // Both instances list everyone, sorted, with the keys.
+    assert_eq!(a1.peers().await, ["a1", "b1", "watcher"]);
+    assert_eq!(b1.peers().await, ["a1", "b1", "watcher"]);
+    match list(&mut b1, true).await {
+        ServerMessage::Peers {
+            keys: Some(keys), ..
+        } => {
+            assert_eq!(keys.len(), 1);
+            assert_eq!(keys["a1"], k1.public_key().to_hex());
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Relays cross instances both ways, `from` stamped by the sender's.
+    relay(&mut a1, "b1", r#"{"n":1}"#).await;
+    expect_relay(&mut b1, "a1", r#"{"n":1}"#).await;
+    relay(&mut b1, "a1", r#"{"n":2,"s":"x\ny"}"#).await;
+    expect_relay(&mut a1, "b1", r#"{"n":2,"s":"x\ny"}"#).await;
+    // Many in a row arrive in order.
+    for i in 0..50 {
+        relay(&mut a1, "b1", &format!(r#"{{"i":{i}}}"#)).await;
+    }
+    for i in 0..50 {
+        expect_relay(&mut b1, "a1", &format!(r#"{{"i":{i}}}"#)).await;
+    }
+    relay(&mut a1, "nobody", "{}").await;
+    a1.expect_error("unknown peer \"nobody\"").await;
+    assert_eq!(a.state().metrics.cluster_relays_out.load(Relaxed), 51);
+    assert_eq!(b.state().metrics.cluster_relays_in.load(Relaxed), 51);
+    assert_eq!(b.state().metrics.cluster_relays_out.load(Relaxed), 1);
+
+    // An id held on one instance is taken on the other.
+    let (_c, reply) = register_reply(&ub, |_| r#"{"type":"register","peer_id":"a1"}"#.into()).await;
+    assert!(matches!(reply, ServerMessage::Error { error } if error == "peer_id taken"));
+    assert_eq!(b.state().metrics.errors(ErrorKind::PeerIdTaken), 1);
+
+    // Its holder leaves: the watcher hears it, and the key binding holds
+    // on the other instance.
+    a1.close().await;
+    assert_eq!(
+        w.recv().await,
+        ServerMessage::PeerLeft {
+            peer_id: "a1".into()
+        }
+    );
+    let (_c, reply) = register_reply(&ub, |c| c.signed_register("a1", &key(2))).await;
+    assert!(
+        matches!(&reply, ServerMessage::Error { error } if error.contains("bound to another identity key")),
+        "{reply:?}"
+    );
+    let (_c, reply) = register_reply(&ub, |_| r#"{"type":"register","peer_id":"a1"}"#.into()).await;
+    assert!(
+        matches!(&reply, ServerMessage::Error { error } if error.contains("register with a signature")),
+        "{reply:?}"
+    );
+    let (mut back, reply) = register_reply(&ub, |c| c.signed_register("a1", &k1)).await;
+    assert!(
+        matches!(reply, ServerMessage::Registered { .. }),
+        "{reply:?}"
+    );
+    // Now on B, and still reachable from A.
+    let mut a2 = Client::register(&ua, "a2").await;
+    relay(&mut a2, "a1", "[1]").await;
+    expect_relay(&mut back, "a2", "[1]").await;
+
+    // A clean shutdown of A frees its ids at once.
+    a.shutdown().await.unwrap();
+    let mut left = Vec::new();
+    while left.len() < 1 {
+        match w.recv().await {
+            ServerMessage::PeerLeft { peer_id } => left.push(peer_id),
+            ServerMessage::PeerJoined { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(left, ["a2"]);
+    assert_eq!(b1.peers().await, ["a1", "b1", "watcher"]);
+}
+
+/// Starts the `mpc-signal` binary as a cluster instance.
+fn spawn_instance(redis: &RedisServer, ttl_secs: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
+        .args(["--listen", "127.0.0.1:0", "--redis-url", &redis.url])
+        .args(["--redis-prefix", "test", "--instance-ttl-secs", ttl_secs])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn mpc-signal");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line was {line:?}"));
+    let url = format!("ws://{addr}/ws");
+    (child, url)
+}
+
+#[tokio::test]
+async fn a_killed_instance_frees_its_ids_within_the_ttl() {
+    let redis = RedisServer::start();
+    let (mut dying, url) = spawn_instance(&redis, "1");
+    let b = instance(&redis).await;
+    let _x1 = Client::register(&url, "x1").await;
+    let _x2 = Client::register_signed(&url, "x2", &key(7)).await;
+    let mut w = Client::register(&b.ws_url(), "watcher").await;
+    w.send(r#"{"type":"list_peers","watch":true}"#).await;
+    assert!(
+        matches!(w.recv().await, ServerMessage::Peers { peers, .. } if peers == ["watcher", "x1", "x2"])
+    );
+    let (_c, reply) = register_reply(&b.ws_url(), |_| {
+        r#"{"type":"register","peer_id":"x1"}"#.into()
+    })
+    .await;
+    assert!(matches!(reply, ServerMessage::Error { error } if error == "peer_id taken"));
+
+    // SIGKILL: no release, no goodbye. Its clients' TCP connections stay
+    // open from their side, so only the heartbeat tells.
+    let t0 = Instant::now();
+    dying.kill().unwrap();
+    dying.wait().unwrap();
+    let mut left = Vec::new();
+    while left.len() < 2 {
+        match w.recv().await {
+            ServerMessage::PeerLeft { peer_id } => left.push(peer_id),
+            other => panic!("{other:?}"),
+        }
+    }
+    left.sort();
+    assert_eq!(left, ["x1", "x2"]);
+    let took = t0.elapsed();
+    // Dead after the 1 s TTL, swept within the next sweep (0.5 s).
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    assert_eq!(w.peers().await, ["watcher"]);
+    // x1 is free; x2's key binding outlives its dead holder.
+    let _x1 = Client::register(&b.ws_url(), "x1").await;
+    let (_c, reply) = register_reply(&b.ws_url(), |c| c.signed_register("x2", &key(8))).await;
+    assert!(
+        matches!(&reply, ServerMessage::Error { error } if error.contains("bound to another identity key")),
+        "{reply:?}"
+    );
+    let _x2 = Client::register_signed(&b.ws_url(), "x2", &key(7)).await;
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_a_clear_error_and_heals() {
+    let mut redis = RedisServer::start();
+    let a = instance(&redis).await;
+    let b = instance(&redis).await;
+    let mut held = Client::register(&a.ws_url(), "held").await;
+    let mut local = Client::register(&a.ws_url(), "local").await;
+
+    redis.kill();
+    // Registration needs the shared registry: a clear error, and the
+    // connection stays open to try again.
+    let (mut c, reply) = register_reply(&a.ws_url(), |_| {
+        r#"{"type":"register","peer_id":"new"}"#.into()
+    })
+    .await;
+    assert!(
+        matches!(&reply, ServerMessage::Error { error }
+            if error.starts_with("register failed: the shared registry (Redis) is unavailable")),
+        "{reply:?}"
+    );
+    assert!(a.state().metrics.errors(ErrorKind::RegistryUnavailable) >= 1);
+    // Two peers on one instance still reach each other.
+    relay(&mut local, "held", "7").await;
+    expect_relay(&mut held, "local", "7").await;
+
+    // Past the TTL without Redis, the instance drops its clients so they
+    // register again (elsewhere, or here once Redis is back).
+    assert_eq!(held.expect_close().await, Some(1013));
+    assert_eq!(local.expect_close().await, Some(1013));
+
+    // Back, and empty: each instance rejoins at its next heartbeat.
+    redis.restart();
+    register_when_back(&mut c, "new").await;
+    let mut other = Client::connect(&b.ws_url()).await;
+    register_when_back(&mut other, "other").await;
+    // Everything works again across instances, subscriptions included.
+    let t0 = Instant::now();
+    loop {
+        relay(&mut other, "new", "8").await;
+        match tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
+            Ok(ServerMessage::Relay { from, data }) => {
+                assert_eq!((from.as_str(), data.get()), ("other", "8"));
+                break;
+            }
+            Ok(m) => panic!("{m:?}"),
+            Err(_) => {
+                // A's subscription may still be reconnecting.
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "relays never healed"
+                );
+                let _ = other.recv().await; // the "unknown peer" answer, if any
+            }
+        }
+    }
+}
+
+/// Registers `c` as `id`, retrying while the registry is unavailable.
+async fn register_when_back(c: &mut Client, id: &str) {
+    let t0 = Instant::now();
+    loop {
+        c.send(&format!(r#"{{"type":"register","peer_id":"{id}"}}"#))
+            .await;
+        match c.recv().await {
+            ServerMessage::Registered { .. } => return,
+            ServerMessage::Error { error } if error.contains("unavailable") => {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "Redis never came back: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_redis_stops_the_binary_with_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("mpc-no-redis-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
+        .args(["--listen", "127.0.0.1:0", "--redis-url"])
+        .arg(format!("unix://{}/nothing.sock", dir.display()))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: the shared registry (Redis) is unavailable"),
+        "{stderr}"
+    );
+    // It never said it was listening.
+    assert!(out.stdout.is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
+        .args(["--listen", "127.0.0.1:0", "--redis-url", "http://x"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad Redis URL"));
+}
