@@ -426,7 +426,7 @@ impl Cluster {
             .arg(&self.config.prefix)
             .arg(self.binding_ms())
             .arg(self.key(&["presence"]));
-        Ok(timed(call.invoke_async(&mut self.redis.clone())).await?)
+        timed(call.invoke_async(&mut self.redis.clone())).await
     }
 
     /// Leaves the cluster at a clean shutdown.

@@ -279,28 +279,31 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                     return Reply::Send(err_text(e));
                 }
             };
-            if let Some(cluster) = &state.cluster {
-                conn.resets = cluster.resets();
-                let claim = if state.registry.contains(&peer_id) {
-                    Ok(Err(Refusal::Taken))
-                } else {
-                    cluster.claim(&peer_id, conn.id, key.as_ref()).await
-                };
-                match claim {
-                    Ok(Ok(())) => {}
-                    Ok(Err(refusal)) => return refused(m, conn, &peer_id, key.is_some(), refusal),
-                    Err(e) => return unavailable(m, conn, "register", e),
-                }
-            }
             let handle = Handle {
                 conn: conn.id,
                 outbox: conn.outbox.clone(),
                 kick: conn.kick.clone(),
             };
-            if let Err(refusal) = state.registry.register(&peer_id, handle, key, m) {
-                if let Some(cluster) = &state.cluster {
-                    cluster.release(&peer_id, conn.id).await;
+            if let Some(cluster) = &state.cluster {
+                // Held here first (silently), so a relay that follows the
+                // cluster-wide join at once finds it; announced once Redis
+                // agrees.
+                conn.resets = cluster.resets();
+                if let Err(refusal) = state.registry.reserve(&peer_id, handle, key) {
+                    return refused(m, conn, &peer_id, key.is_some(), refusal);
                 }
+                match cluster.claim(&peer_id, conn.id, key.as_ref()).await {
+                    Ok(Ok(())) => state.registry.announce_join(&peer_id, key.as_ref(), m),
+                    Ok(Err(refusal)) => {
+                        state.registry.unreserve(&peer_id, conn.id, m);
+                        return refused(m, conn, &peer_id, key.is_some(), refusal);
+                    }
+                    Err(e) => {
+                        state.registry.unreserve(&peer_id, conn.id, m);
+                        return unavailable(m, conn, "register", e);
+                    }
+                }
+            } else if let Err(refusal) = state.registry.register(&peer_id, handle, key, m) {
                 return refused(m, conn, &peer_id, key.is_some(), refusal);
             }
             match &key {

@@ -167,15 +167,45 @@ impl Registry {
         key: Option<PublicKey>,
         metrics: &Metrics,
     ) -> Result<(), Refusal> {
-        self.register_at(peer_id, handle, key, metrics, Instant::now())
+        self.register_at(peer_id, handle, key, Some(metrics), Instant::now())
     }
 
+    /// [`Registry::register`] without telling the watchers yet: a cluster
+    /// instance holds the id locally (so relays for it are delivered)
+    /// while Redis decides, then calls [`Registry::announce_join`] or
+    /// [`Registry::unreserve`].
+    pub fn reserve(
+        &self,
+        peer_id: &str,
+        handle: Handle,
+        key: Option<PublicKey>,
+    ) -> Result<(), Refusal> {
+        self.register_at(peer_id, handle, key, None, Instant::now())
+    }
+
+    /// Tells the watchers that `peer_id` joined.
+    pub fn announce_join(&self, peer_id: &str, key: Option<&PublicKey>, metrics: &Metrics) {
+        let note = push_text(&ServerMessage::PeerJoined {
+            peer_id: peer_id.to_string(),
+            pubkey: key.map(PublicKey::to_hex),
+        });
+        self.notify_watchers(note, metrics);
+    }
+
+    /// Undoes a [`Registry::reserve`] that the cluster refused, silently.
+    pub fn unreserve(&self, peer_id: &str, conn: ConnId, metrics: &Metrics) {
+        self.remove_at(peer_id, conn, metrics, Instant::now());
+    }
+
+    /// With `announce` (the metrics to count in), the watchers hear of the
+    /// join under the same lock, so a watcher subscribing meanwhile sees
+    /// the id exactly once: in its list or as a join.
     fn register_at(
         &self,
         peer_id: &str,
         handle: Handle,
         key: Option<PublicKey>,
-        metrics: &Metrics,
+        announce: Option<&Metrics>,
         now: Instant,
     ) -> Result<(), Refusal> {
         let mut guard = self.inner.write().expect("registry lock");
@@ -206,12 +236,14 @@ impl Registry {
             );
         }
         inner.peers.insert(peer_id.into(), Peer { handle, key });
-        let note = push_text(&ServerMessage::PeerJoined {
-            peer_id: peer_id.to_string(),
-            pubkey: key.map(hex::encode),
-        });
-        for w in inner.watchers.values() {
-            w.push(note.clone(), metrics);
+        if let Some(metrics) = announce {
+            let note = push_text(&ServerMessage::PeerJoined {
+                peer_id: peer_id.to_string(),
+                pubkey: key.map(hex::encode),
+            });
+            for w in inner.watchers.values() {
+                w.push(note.clone(), metrics);
+            }
         }
         Ok(())
     }
@@ -223,14 +255,24 @@ impl Registry {
     }
 
     fn unregister_at(&self, peer_id: &str, conn: ConnId, metrics: &Metrics, now: Instant) {
+        if self.remove_at(peer_id, conn, metrics, now) {
+            let note = push_text(&ServerMessage::PeerLeft {
+                peer_id: peer_id.to_string(),
+            });
+            self.notify_watchers(note, metrics);
+        }
+    }
+
+    /// Removes `conn`'s hold on `peer_id` (and its watch); true if it held it.
+    fn remove_at(&self, peer_id: &str, conn: ConnId, metrics: &Metrics, now: Instant) -> bool {
         let mut guard = self.inner.write().expect("registry lock");
         let inner = &mut *guard;
         inner.watchers.remove(&conn);
         if inner.peers.get(peer_id).map(|p| p.handle.conn) != Some(conn) {
-            return;
+            return false;
         }
         let Some((id, peer)) = inner.peers.remove_entry(peer_id) else {
-            return;
+            return false;
         };
         inner.sweep(now);
         if peer.key.is_some() {
@@ -250,12 +292,7 @@ impl Registry {
                 }
             }
         }
-        let note = push_text(&ServerMessage::PeerLeft {
-            peer_id: peer_id.to_string(),
-        });
-        for w in inner.watchers.values() {
-            w.push(note.clone(), metrics);
-        }
+        true
     }
 
     /// The sorted list of registered ids, serialized as a `peers` message;
@@ -490,28 +527,29 @@ mod tests {
         let m = Metrics::default();
         let t0 = Instant::now();
         let (k1, k2) = (key(1), key(2));
-        r.register_at("x", handle(1, 4).0, Some(k1), &m, t0)
+        r.register_at("x", handle(1, 4).0, Some(k1), Some(&m), t0)
             .unwrap();
         assert_eq!(
-            r.register_at("x", handle(2, 4).0, Some(k2), &m, t0),
+            r.register_at("x", handle(2, 4).0, Some(k2), Some(&m), t0),
             Err(Refusal::Taken)
         );
         r.unregister_at("x", 1, &m, t0);
         assert!(r.is_empty());
         let t1 = t0 + Duration::from_secs(59);
         assert_eq!(
-            r.register_at("x", handle(3, 4).0, Some(k2), &m, t1),
+            r.register_at("x", handle(3, 4).0, Some(k2), Some(&m), t1),
             Err(Refusal::BoundToOtherKey)
         );
         assert_eq!(
-            r.register_at("x", handle(4, 4).0, None, &m, t1),
+            r.register_at("x", handle(4, 4).0, None, Some(&m), t1),
             Err(Refusal::BoundNeedsSignature)
         );
         // The same key comes back: held again, the countdown stops.
-        r.register_at("x", handle(5, 4).0, Some(k1), &m, t1)
+        r.register_at("x", handle(5, 4).0, Some(k1), Some(&m), t1)
             .unwrap();
         let t2 = t0 + Duration::from_secs(1000);
-        r.register_at("y", handle(6, 4).0, None, &m, t2).unwrap();
+        r.register_at("y", handle(6, 4).0, None, Some(&m), t2)
+            .unwrap();
         assert_eq!(r.key_bindings(), 1);
         r.unregister_at("x", 5, &m, t2);
         assert_eq!(
@@ -519,16 +557,17 @@ mod tests {
                 "x",
                 handle(7, 4).0,
                 Some(k2),
-                &m,
+                Some(&m),
                 t2 + Duration::from_secs(59)
             ),
             Err(Refusal::BoundToOtherKey)
         );
         // Expired: anyone may take the id, signed or not.
         let t3 = t2 + Duration::from_secs(60);
-        r.register_at("x", handle(8, 4).0, None, &m, t3).unwrap();
+        r.register_at("x", handle(8, 4).0, None, Some(&m), t3)
+            .unwrap();
         r.unregister_at("x", 8, &m, t3);
-        r.register_at("x", handle(9, 4).0, Some(k2), &m, t3)
+        r.register_at("x", handle(9, 4).0, Some(k2), Some(&m), t3)
             .unwrap();
         assert_eq!(r.inner.read().unwrap().released.len(), 0);
     }
@@ -541,7 +580,7 @@ mod tests {
         for i in 0..5u8 {
             let id = format!("p{i}");
             let t = t0 + Duration::from_secs(i.into());
-            r.register_at(&id, handle(i.into(), 4).0, Some(key(i)), &m, t)
+            r.register_at(&id, handle(i.into(), 4).0, Some(key(i)), Some(&m), t)
                 .unwrap();
             r.unregister_at(&id, i.into(), &m, t);
         }
@@ -554,11 +593,11 @@ mod tests {
             assert!(!inner.bindings.contains_key("p0"));
             assert!(!inner.bindings.contains_key("p1"));
         }
-        r.register_at("p0", handle(10, 4).0, Some(key(9)), &m, t0)
+        r.register_at("p0", handle(10, 4).0, Some(key(9)), Some(&m), t0)
             .unwrap();
         // p2 released at t0+2 expires at t0+12; the next register sweeps it.
         let later = t0 + Duration::from_secs(12);
-        r.register_at("q", handle(11, 4).0, None, &m, later)
+        r.register_at("q", handle(11, 4).0, None, Some(&m), later)
             .unwrap();
         let inner = r.inner.read().unwrap();
         assert!(!inner.bindings.contains_key("p2"));
