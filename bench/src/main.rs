@@ -20,6 +20,8 @@
 //! Loopback only: every address it dials is the 127.0.0.1 port that the
 //! spawned server printed. Every loop is bounded in count and time.
 
+mod floor;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,7 +52,9 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(240);
 #[derive(Parser, Debug, Clone)]
 #[command(about)]
 struct Args {
-    /// Servers to measure, comma-separated: ours, peerjs.
+    /// Servers to measure, comma-separated: ours, peerjs, floor (a bare
+    /// epoll relay in this binary: the least a relay can cost here; cpu
+    /// scenario only).
     #[arg(long, default_value = "ours,peerjs", value_delimiter = ',')]
     targets: Vec<Target>,
     /// Scenarios, comma-separated: cpu, idle, latency, connect.
@@ -108,12 +112,16 @@ struct Args {
     /// Write the JSON summary here too (it always goes to stdout).
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Run as the floor server (what `--targets floor` spawns).
+    #[arg(long, hide = true)]
+    floor_server: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Target {
     Ours,
     Peerjs,
+    Floor,
 }
 
 impl Target {
@@ -121,6 +129,7 @@ impl Target {
         match self {
             Target::Ours => "ours",
             Target::Peerjs => "peerjs",
+            Target::Floor => "floor",
         }
     }
 }
@@ -149,6 +158,15 @@ type Metrics = BTreeMap<&'static str, f64>;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.floor_server {
+        return match floor::serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: floor server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.reps == 0 || args.pairs == 0 || args.latency_pairs == 0 || args.rate <= 0.0 {
         eprintln!("error: --reps, --pairs, --latency-pairs and --rate must be positive");
         return ExitCode::from(2);
@@ -337,6 +355,12 @@ impl Server {
                     .env("RUST_LOG", &args.server_log);
                 c
             }
+            Target::Floor => {
+                let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+                let mut c = Command::new(exe);
+                c.arg("--floor-server");
+                c
+            }
             Target::Peerjs => {
                 let mut c = Command::new("node");
                 c.arg("server.js")
@@ -355,6 +379,7 @@ impl Server {
                 args.server_bin.display()
             ),
             Target::Peerjs => format!("cannot start node: {e}"),
+            Target::Floor => format!("cannot start the floor server: {e}"),
         })?;
         let pid = child.id().ok_or("server exited at once")?;
         let stdout = child.stdout.take().ok_or("no stdout pipe")?;
@@ -441,7 +466,7 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
         return Err(format!("{addr} is not loopback"));
     }
     let url = match target {
-        Target::Ours => format!("ws://{addr}/ws"),
+        Target::Ours | Target::Floor => format!("ws://{addr}/ws"),
         Target::Peerjs => format!("ws://{addr}/peerjs?key=peerjs&id={id}&token=t{id}"),
     };
     let work = async {
@@ -449,7 +474,7 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
             tokio_tungstenite::connect_async_with_config(url.as_str(), Some(client_config()), true)
                 .await
                 .map_err(|e| format!("connect {url}: {e}"))?;
-        if target == Target::Ours {
+        if target != Target::Peerjs {
             let reg = format!(r#"{{"type":"register","peer_id":"{id}"}}"#);
             ws.send(Message::text(reg))
                 .await
@@ -462,7 +487,7 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
             reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
         }
         let ok = match target {
-            Target::Ours => reply.starts_with(r#"{"type":"registered""#),
+            Target::Ours | Target::Floor => reply.starts_with(r#"{"type":"registered""#),
             Target::Peerjs => reply.starts_with(r#"{"type":"OPEN""#),
         };
         if !ok {
@@ -515,7 +540,9 @@ where
 /// A relay of `data` (a JSON object) to `to`, in the target's protocol.
 fn relay_text(target: Target, to: &str, data: &str) -> String {
     match target {
-        Target::Ours => format!(r#"{{"type":"relay","to":"{to}","data":{data}}}"#),
+        Target::Ours | Target::Floor => {
+            format!(r#"{{"type":"relay","to":"{to}","data":{data}}}"#)
+        }
         Target::Peerjs => format!(r#"{{"type":"OFFER","dst":"{to}","payload":{data}}}"#),
     }
 }
@@ -523,7 +550,7 @@ fn relay_text(target: Target, to: &str, data: &str) -> String {
 /// Checks that a received frame is a relayed message, not an error.
 fn expect_relay(target: Target, text: &str) -> Res<()> {
     let ok = match target {
-        Target::Ours => text.starts_with(r#"{"type":"relay""#),
+        Target::Ours | Target::Floor => text.starts_with(r#"{"type":"relay""#),
         Target::Peerjs => text.starts_with(r#"{"type":"OFFER""#),
     };
     if ok {
@@ -673,7 +700,7 @@ async fn idle_scenario(args: &Args, server: &Server) -> Res<Metrics> {
     let mut size = 0usize;
     for _ in 0..args.list_rounds.max(1) {
         let (rtt, bytes) = match t {
-            Target::Ours => list_ours(&mut probe).await?,
+            Target::Ours | Target::Floor => list_ours(&mut probe).await?,
             Target::Peerjs => list_peerjs(server.addr).await?,
         };
         rtts.push(rtt);
@@ -704,7 +731,7 @@ async fn keep_idle(t: Target, ws: Ws, i: usize) -> Res<()> {
         }
     };
     match t {
-        Target::Ours => reader.await,
+        Target::Ours | Target::Floor => reader.await,
         Target::Peerjs => {
             let beat = async move {
                 // Spread the beats over the 5 s period.
@@ -1086,8 +1113,8 @@ fn print_table(args: &Args, samples: &[Sample]) {
     println!();
     println!("all medians:");
     println!();
-    println!("| metric | mpc-signal | PeerJS 1.0.2 |");
-    println!("|---|---|---|");
+    println!("| metric | mpc-signal | PeerJS 1.0.2 | floor (bare epoll relay) |");
+    println!("|---|---|---|---|");
     let mut names: Vec<&'static str> = samples
         .iter()
         .flat_map(|s| s.metrics.keys().copied())
@@ -1103,7 +1130,7 @@ fn print_table(args: &Args, samples: &[Sample]) {
             ),
             None => "—".into(),
         };
-        println!("| {n} | {} | {} |", f(o), f(p));
+        println!("| {n} | {} | {} | {} |", f(o), f(p), f(Target::Floor));
     }
 }
 

@@ -106,13 +106,17 @@ pub async fn run<P: Send>(
         Ok(()) => send(&mut socket, &kick, Message::Text(challenge)).await,
     };
 
+    // One waiter for the connection's life: a fresh `cancelled()` per loop
+    // turn would lock the token's tree twice per message.
+    let kicked = kick.cancelled();
+    tokio::pin!(kicked);
     let end = if let Err(end) = first {
         end
     } else {
         loop {
             tokio::select! {
                 biased;
-                _ = kick.cancelled() => {
+                _ = &mut kicked => {
                     let reset = state.cluster.as_ref().is_some_and(|c| c.resets() > conn.resets);
                     break if state.shutdown.is_cancelled() {
                         End::Shutdown
@@ -461,7 +465,10 @@ fn check_proof(
 /// Sends one frame unless the connection is kicked meanwhile (a slow
 /// reader must not pin its task in `send` forever).
 async fn send(socket: &mut WebSocket, kick: &CancellationToken, msg: Message) -> Result<(), End> {
+    // Biased towards the send: it nearly always completes at once, and
+    // then the kick is never polled (no waiter registered).
     tokio::select! {
+        biased;
         r = socket.send(msg) => r.map_err(classify),
         _ = kick.cancelled() => Err(End::Kicked),
     }
