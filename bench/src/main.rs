@@ -24,7 +24,7 @@ mod floor;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,9 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(240);
 struct Args {
     /// Servers to measure, comma-separated: ours, peerjs, floor (a bare
     /// epoll relay in this binary: the least a relay can cost here; cpu
-    /// scenario only).
+    /// scenario only), cluster (two mpc-signal instances sharing a
+    /// redis-server, each pair split across them; costs are all three
+    /// processes together).
     #[arg(long, default_value = "ours,peerjs", value_delimiter = ',')]
     targets: Vec<Target>,
     /// Scenarios, comma-separated: cpu, idle, latency, connect.
@@ -122,6 +124,7 @@ enum Target {
     Ours,
     Peerjs,
     Floor,
+    Cluster,
 }
 
 impl Target {
@@ -130,6 +133,7 @@ impl Target {
             Target::Ours => "ours",
             Target::Peerjs => "peerjs",
             Target::Floor => "floor",
+            Target::Cluster => "cluster",
         }
     }
 }
@@ -332,57 +336,43 @@ async fn run_one(args: &Args, target: Target, scenario: Scenario) -> Res<Metrics
 
 // ---------------------------------------------------------------- servers
 
-/// A server child process on 127.0.0.1.
+/// The server under test: one child process on 127.0.0.1, or for
+/// `cluster` two mpc-signal instances and the redis-server they share.
 struct Server {
     target: Target,
-    child: Child,
-    pid: u32,
-    addr: SocketAddr,
+    /// Every process whose CPU time and memory count.
+    procs: Vec<Proc>,
+    /// Where clients connect: connection `i` goes to `addrs[i % len]`.
+    addrs: Vec<SocketAddr>,
     log: PathBuf,
+    /// The cluster's Redis directory, removed at the end.
+    scratch: Option<PathBuf>,
 }
 
-impl Server {
-    async fn spawn(args: &Args, target: Target) -> Res<Server> {
-        let log = std::env::temp_dir().join(format!("mpc-bench-{}.log", target.name()));
+struct Proc {
+    child: Child,
+    pid: u32,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, log: &Path) -> Res<Proc> {
         let log_file =
-            std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let mut cmd = match target {
-            Target::Ours => {
-                let mut c = Command::new(&args.server_bin);
-                c.args(["--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0"])
-                    .args(["--max-connections", "30000"])
-                    .args(["--threads", &args.server_threads.to_string()])
-                    .env("RUST_LOG", &args.server_log);
-                c
-            }
-            Target::Floor => {
-                let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
-                let mut c = Command::new(exe);
-                c.arg("--floor-server");
-                c
-            }
-            Target::Peerjs => {
-                let mut c = Command::new("node");
-                c.arg("server.js")
-                    .current_dir(&args.peerjs_dir)
-                    .env("PORT", "0");
-                c
-            }
-        };
+            std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| match target {
-            Target::Ours => format!(
-                "cannot start {}: {e} (build it: cargo build --release -p mpc-signal)",
-                args.server_bin.display()
-            ),
-            Target::Peerjs => format!("cannot start node: {e}"),
-            Target::Floor => format!("cannot start the floor server: {e}"),
-        })?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", cmd.as_std().get_program()))?;
         let pid = child.id().ok_or("server exited at once")?;
-        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        Ok(Proc { child, pid })
+    }
+
+    /// Reads the `listening on ADDR` line, then keeps draining stdout so
+    /// the server never blocks on a full pipe.
+    async fn listening(&mut self, log: &Path) -> Res<SocketAddr> {
+        let stdout = self.child.stdout.take().ok_or("no stdout pipe")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = timeout(Duration::from_secs(20), lines.next_line())
             .await
@@ -396,58 +386,173 @@ impl Server {
         if !addr.ip().is_loopback() {
             return Err(format!("server listens on {addr}, not loopback; refusing"));
         }
-        // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Server {
+        Ok(addr)
+    }
+}
+
+impl Server {
+    async fn spawn(args: &Args, target: Target) -> Res<Server> {
+        let log = std::env::temp_dir().join(format!("mpc-bench-{}.log", target.name()));
+        let ours = |extra: &[&str]| {
+            let mut c = Command::new(&args.server_bin);
+            c.args(["--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0"])
+                .args(["--max-connections", "30000"])
+                .args(["--threads", &args.server_threads.to_string()])
+                .args(extra)
+                .env("RUST_LOG", &args.server_log);
+            c
+        };
+        let not_built = |e: String| {
+            format!(
+                "{e} (build it: cargo build --release -p mpc-signal; {})",
+                args.server_bin.display()
+            )
+        };
+        let mut server = Server {
             target,
-            child,
-            pid,
-            addr,
-            log,
-        })
+            procs: Vec::new(),
+            addrs: Vec::new(),
+            log: log.clone(),
+            scratch: None,
+        };
+        match target {
+            Target::Ours => {
+                let mut p = Proc::spawn(ours(&[]), &log).map_err(not_built)?;
+                server.addrs.push(p.listening(&log).await?);
+                server.procs.push(p);
+            }
+            Target::Floor => {
+                let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+                let mut c = Command::new(exe);
+                c.arg("--floor-server");
+                let mut p = Proc::spawn(c, &log)?;
+                server.addrs.push(p.listening(&log).await?);
+                server.procs.push(p);
+            }
+            Target::Peerjs => {
+                let mut c = Command::new("node");
+                c.arg("server.js")
+                    .current_dir(&args.peerjs_dir)
+                    .env("PORT", "0");
+                let mut p = Proc::spawn(c, &log)?;
+                server.addrs.push(p.listening(&log).await?);
+                server.procs.push(p);
+            }
+            Target::Cluster => {
+                let dir =
+                    std::env::temp_dir().join(format!("mpc-bench-redis-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                server.scratch = Some(dir.clone());
+                let sock = dir.join("redis.sock");
+                let mut c = Command::new("redis-server");
+                c.args([
+                    "--port",
+                    "0",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--unixsocket",
+                ])
+                .arg(&sock)
+                .arg("--dir")
+                .arg(&dir);
+                let redis = Proc::spawn(c, &dir.join("redis.log"))
+                    .map_err(|e| format!("{e} (apt install redis-server)"))?;
+                server.procs.push(redis);
+                let t0 = Instant::now();
+                while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+                    if t0.elapsed() > Duration::from_secs(10) {
+                        return Err("redis-server did not open its socket in 10 s".into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let url = format!("unix://{}", sock.display());
+                for i in 0..2 {
+                    let log_i = log.with_extension(format!("{i}.log"));
+                    let mut p =
+                        Proc::spawn(ours(&["--redis-url", &url]), &log_i).map_err(not_built)?;
+                    server.addrs.push(p.listening(&log_i).await?);
+                    server.procs.push(p);
+                }
+            }
+        }
+        Ok(server)
     }
 
-    /// utime + stime of the whole process (all threads), seconds.
+    /// The first instance's address.
+    fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// utime + stime of every process (all threads), seconds.
     fn cpu_secs(&self) -> Res<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .map_err(|e| format!("server gone? /proc/{}/stat: {e}", self.pid))?;
-        let after = &stat[stat.rfind(')').ok_or("bad /proc stat")? + 1..];
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // Fields after the comm: [0] is field 3 (state); utime is 14, stime 15.
-        let ticks: u64 = f
-            .get(11..13)
-            .ok_or("short /proc stat")?
-            .iter()
-            .map(|s| s.parse::<u64>().unwrap_or(0))
-            .sum();
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        Ok(ticks as f64 / hz)
+        let mut total = 0.0;
+        for p in &self.procs {
+            total += proc_cpu_secs(p.pid)?;
+        }
+        Ok(total)
     }
 
-    /// VmRSS in KiB.
+    /// VmRSS of every process, KiB.
     fn rss_kib(&self) -> Res<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .map_err(|e| format!("server gone? /proc/{}/status: {e}", self.pid))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| "no VmRSS in /proc status".to_string())
+        let mut total = 0;
+        for p in &self.procs {
+            total += proc_rss_kib(p.pid)?;
+        }
+        Ok(total)
     }
 
     fn check_alive(&mut self) -> Res<()> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(st)) => Err(format!("server exited: {st}")),
-            Err(e) => Err(e.to_string()),
+        for p in &mut self.procs {
+            match p.child.try_wait() {
+                Ok(None) => {}
+                Ok(Some(st)) => return Err(format!("server exited: {st}")),
+                Err(e) => return Err(e.to_string()),
+            }
         }
+        Ok(())
     }
 
     async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = timeout(Duration::from_secs(5), self.child.wait()).await;
+        // Instances before the Redis they use.
+        for p in self.procs.iter_mut().rev() {
+            let _ = p.child.start_kill();
+            let _ = timeout(Duration::from_secs(5), p.child.wait()).await;
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+fn proc_cpu_secs(pid: u32) -> Res<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("server gone? /proc/{pid}/stat: {e}"))?;
+    let after = &stat[stat.rfind(')').ok_or("bad /proc stat")? + 1..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields after the comm: [0] is field 3 (state); utime is 14, stime 15.
+    let ticks: u64 = f
+        .get(11..13)
+        .ok_or("short /proc stat")?
+        .iter()
+        .map(|s| s.parse::<u64>().unwrap_or(0))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(ticks as f64 / hz)
+}
+
+fn proc_rss_kib(pid: u32) -> Res<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("server gone? /proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmRSS in /proc status".to_string())
 }
 
 // ---------------------------------------------------------------- clients
@@ -466,7 +571,7 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
         return Err(format!("{addr} is not loopback"));
     }
     let url = match target {
-        Target::Ours | Target::Floor => format!("ws://{addr}/ws"),
+        Target::Ours | Target::Floor | Target::Cluster => format!("ws://{addr}/ws"),
         Target::Peerjs => format!("ws://{addr}/peerjs?key=peerjs&id={id}&token=t{id}"),
     };
     let work = async {
@@ -483,11 +588,13 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
         let mut reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
         // Ours opens every connection with a challenge (for signed
         // registration); the load generator registers unsigned and skips it.
-        if target == Target::Ours && reply.starts_with(r#"{"type":"challenge""#) {
+        if target != Target::Peerjs && reply.starts_with(r#"{"type":"challenge""#) {
             reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
         }
         let ok = match target {
-            Target::Ours | Target::Floor => reply.starts_with(r#"{"type":"registered""#),
+            Target::Ours | Target::Floor | Target::Cluster => {
+                reply.starts_with(r#"{"type":"registered""#)
+            }
             Target::Peerjs => reply.starts_with(r#"{"type":"OPEN""#),
         };
         if !ok {
@@ -504,14 +611,19 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
 }
 
 /// Opens `ids` with at most `concurrency` in flight; returns them in order.
+/// Connects and registers every id; id `i` goes to `addrs[i % len]`, so
+/// on a cluster the two ends of each pair are on different instances.
 async fn connect_many(
     target: Target,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     ids: &[String],
     concurrency: usize,
 ) -> Res<Vec<Ws>> {
     let mut out: Vec<(usize, Ws)> = futures_util::stream::iter(ids.iter().enumerate())
-        .map(|(i, id)| async move { connect(target, addr, id).await.map(|ws| (i, ws)) })
+        .map(|(i, id)| {
+            let addr = addrs[i % addrs.len()];
+            async move { connect(target, addr, id).await.map(|ws| (i, ws)) }
+        })
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await
@@ -540,7 +652,7 @@ where
 /// A relay of `data` (a JSON object) to `to`, in the target's protocol.
 fn relay_text(target: Target, to: &str, data: &str) -> String {
     match target {
-        Target::Ours | Target::Floor => {
+        Target::Ours | Target::Floor | Target::Cluster => {
             format!(r#"{{"type":"relay","to":"{to}","data":{data}}}"#)
         }
         Target::Peerjs => format!(r#"{{"type":"OFFER","dst":"{to}","payload":{data}}}"#),
@@ -550,7 +662,7 @@ fn relay_text(target: Target, to: &str, data: &str) -> String {
 /// Checks that a received frame is a relayed message, not an error.
 fn expect_relay(target: Target, text: &str) -> Res<()> {
     let ok = match target {
-        Target::Ours | Target::Floor => text.starts_with(r#"{"type":"relay""#),
+        Target::Ours | Target::Floor | Target::Cluster => text.starts_with(r#"{"type":"relay""#),
         Target::Peerjs => text.starts_with(r#"{"type":"OFFER""#),
     };
     if ok {
@@ -583,7 +695,7 @@ async fn cpu_scenario(args: &Args, server: &Server) -> Res<Metrics> {
     let ids: Vec<String> = (0..args.pairs)
         .flat_map(|i| [format!("a{i}"), format!("b{i}")])
         .collect();
-    let conns = connect_many(t, server.addr, &ids, 50).await?;
+    let conns = connect_many(t, &server.addrs, &ids, 50).await?;
     let delivered = Arc::new(AtomicU64::new(0));
     let data = padded_data(r#""seq":1,"#, args.payload_bytes);
     let mut tasks = Vec::new();
@@ -663,7 +775,7 @@ async fn idle_scenario(args: &Args, server: &Server) -> Res<Metrics> {
     let t = server.target;
     // Warm-up: a few connections come and go so lazily built state exists.
     let warm: Vec<String> = (0..10).map(|i| format!("warm{i}")).collect();
-    drop(connect_many(t, server.addr, &warm, 10).await?);
+    drop(connect_many(t, &server.addrs, &warm, 10).await?);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let base = server.rss_kib()?;
 
@@ -671,7 +783,7 @@ async fn idle_scenario(args: &Args, server: &Server) -> Res<Metrics> {
         .map(|i| format!("idle{i:05}"))
         .collect();
     let t0 = Instant::now();
-    let mut conns = connect_many(t, server.addr, &ids, 100).await?;
+    let mut conns = connect_many(t, &server.addrs, &ids, 100).await?;
     let connect_secs = t0.elapsed().as_secs_f64();
     let mut probe = conns.pop().ok_or("no connections")?;
     // Everyone else keeps reading (ours: pongs to the server's pings) and,
@@ -700,8 +812,8 @@ async fn idle_scenario(args: &Args, server: &Server) -> Res<Metrics> {
     let mut size = 0usize;
     for _ in 0..args.list_rounds.max(1) {
         let (rtt, bytes) = match t {
-            Target::Ours | Target::Floor => list_ours(&mut probe).await?,
-            Target::Peerjs => list_peerjs(server.addr).await?,
+            Target::Ours | Target::Floor | Target::Cluster => list_ours(&mut probe).await?,
+            Target::Peerjs => list_peerjs(server.addr()).await?,
         };
         rtts.push(rtt);
         size = bytes;
@@ -731,7 +843,7 @@ async fn keep_idle(t: Target, ws: Ws, i: usize) -> Res<()> {
         }
     };
     match t {
-        Target::Ours | Target::Floor => reader.await,
+        Target::Ours | Target::Floor | Target::Cluster => reader.await,
         Target::Peerjs => {
             let beat = async move {
                 // Spread the beats over the 5 s period.
@@ -806,7 +918,7 @@ async fn latency_scenario(args: &Args, server: &Server) -> Res<Metrics> {
     let ids: Vec<String> = (0..pairs)
         .flat_map(|i| [format!("s{i}"), format!("r{i}")])
         .collect();
-    let conns = connect_many(t, server.addr, &ids, 50).await?;
+    let conns = connect_many(t, &server.addrs, &ids, 50).await?;
     let base = Instant::now();
     let warm_ns = (args.warmup * 1e9) as u64;
     let total = ((args.warmup + args.duration) * args.rate) as u64;
@@ -979,7 +1091,7 @@ async fn connect_scenario(args: &Args, server: &Server) -> Res<Metrics> {
         .collect();
     let c0 = server.cpu_secs()?;
     let t0 = Instant::now();
-    let conns = connect_many(t, server.addr, &ids, args.connect_concurrency).await?;
+    let conns = connect_many(t, &server.addrs, &ids, args.connect_concurrency).await?;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = server.cpu_secs()? - c0;
     drop(conns);
@@ -1113,8 +1225,10 @@ fn print_table(args: &Args, samples: &[Sample]) {
     println!();
     println!("all medians:");
     println!();
-    println!("| metric | mpc-signal | PeerJS 1.0.2 | floor (bare epoll relay) |");
-    println!("|---|---|---|---|");
+    println!(
+        "| metric | mpc-signal | PeerJS 1.0.2 | floor (bare epoll relay) | cluster (2 instances + Redis) |"
+    );
+    println!("|---|---|---|---|---|");
     let mut names: Vec<&'static str> = samples
         .iter()
         .flat_map(|s| s.metrics.keys().copied())
@@ -1130,7 +1244,13 @@ fn print_table(args: &Args, samples: &[Sample]) {
             ),
             None => "—".into(),
         };
-        println!("| {n} | {} | {} | {} |", f(o), f(p), f(Target::Floor));
+        println!(
+            "| {n} | {} | {} | {} | {} |",
+            f(o),
+            f(p),
+            f(Target::Floor),
+            f(Target::Cluster)
+        );
     }
 }
 
