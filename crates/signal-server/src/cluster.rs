@@ -560,7 +560,7 @@ async fn subscribe(state: &AppState, cluster: &Cluster) {
 /// A relay another instance published for `to`, one of ours.
 fn deliver_here(state: &AppState, to: &str, frame: &str) {
     let m = &state.metrics;
-    match state.registry.deliver(to, frame.into(), m) {
+    match state.registry.deliver_routed(to, frame.into(), m) {
         Delivery::Queued => {
             m.messages_relayed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

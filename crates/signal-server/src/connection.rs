@@ -293,7 +293,7 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 kick: conn.kick.clone(),
             };
             if let Some(cluster) = &state.cluster {
-                // Held here first (silently), so a relay that follows the
+                // Held here first (pending), so a relay that follows the
                 // cluster-wide join at once finds it; announced once Redis
                 // agrees.
                 conn.resets = cluster.resets();
@@ -301,7 +301,7 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                     return refused(m, conn, &peer_id, key.is_some(), refusal);
                 }
                 match Box::pin(cluster.claim(&peer_id, conn.id, key.as_ref())).await {
-                    Ok(Ok(())) => state.registry.announce_join(&peer_id, key.as_ref(), m),
+                    Ok(Ok(())) => state.registry.confirm(&peer_id, conn.id, m),
                     Ok(Err(refusal)) => {
                         state.registry.unreserve(&peer_id, conn.id, m);
                         return refused(m, conn, &peer_id, key.is_some(), refusal);

@@ -69,6 +69,9 @@ type KeyBytes = [u8; 32];
 struct Peer {
     handle: Handle,
     key: Option<KeyBytes>,
+    /// Reserved by a cluster instance while Redis decides: only relays
+    /// Redis routed here reach it (see [`Registry::reserve`]).
+    pending: bool,
 }
 
 /// A peer id bound to the identity key that registered it.
@@ -170,10 +173,12 @@ impl Registry {
         self.register_at(peer_id, handle, key, Some(metrics), Instant::now())
     }
 
-    /// [`Registry::register`] without telling the watchers yet: a cluster
-    /// instance holds the id locally (so relays for it are delivered)
-    /// while Redis decides, then calls [`Registry::announce_join`] or
-    /// [`Registry::unreserve`].
+    /// [`Registry::register`], pending: a cluster instance holds the id
+    /// locally while Redis decides, then calls [`Registry::confirm`] or
+    /// [`Registry::unreserve`]. Meanwhile the watchers hear nothing, and
+    /// only [`Registry::deliver_routed`] reaches it: a relay Redis routed
+    /// here was sent after the claim succeeded, but a local sender's relay
+    /// might be meant for another instance's holder of the same id.
     pub fn reserve(
         &self,
         peer_id: &str,
@@ -183,13 +188,25 @@ impl Registry {
         self.register_at(peer_id, handle, key, None, Instant::now())
     }
 
-    /// Tells the watchers that `peer_id` joined.
-    pub fn announce_join(&self, peer_id: &str, key: Option<&PublicKey>, metrics: &Metrics) {
+    /// Completes a [`Registry::reserve`] the cluster agreed to, and tells
+    /// the watchers that `peer_id` joined.
+    pub fn confirm(&self, peer_id: &str, conn: ConnId, metrics: &Metrics) {
+        let mut inner = self.inner.write().expect("registry lock");
+        let Some(p) = inner
+            .peers
+            .get_mut(peer_id)
+            .filter(|p| p.handle.conn == conn)
+        else {
+            return;
+        };
+        p.pending = false;
         let note = push_text(&ServerMessage::PeerJoined {
             peer_id: peer_id.to_string(),
-            pubkey: key.map(PublicKey::to_hex),
+            pubkey: p.key.map(hex::encode),
         });
-        self.notify_watchers(note, metrics);
+        for w in inner.watchers.values() {
+            w.push(note.clone(), metrics);
+        }
     }
 
     /// Undoes a [`Registry::reserve`] that the cluster refused, silently.
@@ -235,7 +252,15 @@ impl Registry {
                 },
             );
         }
-        inner.peers.insert(peer_id.into(), Peer { handle, key });
+        let pending = announce.is_none();
+        inner.peers.insert(
+            peer_id.into(),
+            Peer {
+                handle,
+                key,
+                pending,
+            },
+        );
         if let Some(metrics) = announce {
             let note = push_text(&ServerMessage::PeerJoined {
                 peer_id: peer_id.to_string(),
@@ -354,10 +379,20 @@ impl Registry {
 
     /// Queues `text` for `to`.
     pub fn deliver(&self, to: &str, text: Utf8Bytes, metrics: &Metrics) -> Delivery {
+        self.deliver_to(to, text, metrics, false)
+    }
+
+    /// Queues `text` for `to`, also if its registration is pending: for a
+    /// relay another cluster instance sent here on Redis's word.
+    pub fn deliver_routed(&self, to: &str, text: Utf8Bytes, metrics: &Metrics) -> Delivery {
+        self.deliver_to(to, text, metrics, true)
+    }
+
+    fn deliver_to(&self, to: &str, text: Utf8Bytes, metrics: &Metrics, pending: bool) -> Delivery {
         let inner = self.inner.read().expect("registry lock");
         match inner.peers.get(to) {
-            Some(p) => p.handle.push(text, metrics),
-            None => Delivery::Gone,
+            Some(p) if pending || !p.pending => p.handle.push(text, metrics),
+            _ => Delivery::Gone,
         }
     }
 
@@ -630,5 +665,38 @@ mod tests {
                 pubkey: Some(key(1).to_hex())
             }
         );
+    }
+
+    #[test]
+    fn a_reserved_id_is_reached_only_by_routed_relays_until_confirmed() {
+        let r = Registry::default();
+        let m = Metrics::default();
+        let (w, mut watcher) = handle(1, 8);
+        r.register("w", w.clone(), None, &m).unwrap();
+        r.list(Some(w), false);
+        let (h, mut rx) = handle(2, 8);
+        r.reserve("x", h, Some(key(3))).unwrap();
+        // A local sender's relay might be for another instance's "x".
+        assert_eq!(r.deliver("x", "local".into(), &m), Delivery::Gone);
+        assert_eq!(r.deliver_routed("x", "routed".into(), &m), Delivery::Queued);
+        assert_eq!(rx.try_recv().as_deref(), Some("routed"));
+        assert!(
+            watcher.try_recv().is_none(),
+            "announced before Redis agreed"
+        );
+        r.confirm("x", 2, &m);
+        assert_eq!(
+            ServerMessage::from_json(&watcher.try_recv().unwrap()).unwrap(),
+            ServerMessage::PeerJoined {
+                peer_id: "x".into(),
+                pubkey: Some(key(3).to_hex())
+            }
+        );
+        assert_eq!(r.deliver("x", "now".into(), &m), Delivery::Queued);
+        // A refused reservation goes without a word.
+        r.reserve("y", handle(3, 8).0, None).unwrap();
+        r.unreserve("y", 3, &m);
+        assert!(!r.contains("y"));
+        assert!(watcher.try_recv().is_none());
     }
 }

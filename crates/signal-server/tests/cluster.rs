@@ -7,8 +7,10 @@ mod common;
 mod redis_server;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,6 +18,8 @@ use mpc_protocol::ServerMessage;
 use mpc_signal::metrics::ErrorKind;
 use mpc_signal::{ClusterConfig, Config, SignalServer};
 use redis_server::RedisServer;
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
 
 /// The instance TTL of these tests: short, so deaths are seen quickly.
 const TTL: Duration = Duration::from_millis(1000);
@@ -289,6 +293,107 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
             }
         }
     }
+}
+
+/// A Unix-socket proxy in front of Redis that a test can cut (every
+/// connection through it drops, new ones are refused) and restore, while
+/// Redis itself keeps its data.
+struct Proxy {
+    url: String,
+    cut: Arc<Mutex<Option<CancellationToken>>>,
+}
+
+impl Proxy {
+    fn start(redis: &RedisServer, dir: &Path) -> Proxy {
+        let path = dir.join("proxy.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let target = redis.url.trim_start_matches("unix://").to_string();
+        let cut = Arc::new(Mutex::new(Some(CancellationToken::new())));
+        let state = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Some(live) = state.lock().unwrap().clone() else {
+                    continue; // cut: refuse by dropping
+                };
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut out) = UnixStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = live.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            url: format!("unix://{}", path.display()),
+            cut,
+        }
+    }
+
+    fn cut(&self) {
+        if let Some(t) = self.cut.lock().unwrap().take() {
+            t.cancel();
+        }
+    }
+
+    fn restore(&self) {
+        *self.cut.lock().unwrap() = Some(CancellationToken::new());
+    }
+}
+
+#[tokio::test]
+async fn an_id_released_while_redis_is_unreachable_is_freed_once_it_is_back() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("mpc-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let proxy = Proxy::start(&redis, &dir);
+    // A TTL longer than the cut: A stays a member throughout.
+    let config = |url: &str| Config {
+        cluster: Some(ClusterConfig {
+            url: url.to_string(),
+            prefix: "cut".into(),
+            instance_ttl: Duration::from_secs(8),
+        }),
+        ..Config::default()
+    };
+    let bind = |c| SignalServer::bind("127.0.0.1:0".parse().unwrap(), c);
+    let a = bind(config(&proxy.url)).await.unwrap();
+    let b = bind(config(&redis.url)).await.unwrap();
+    let leaving = Client::register(&a.ws_url(), "leaving").await;
+
+    // A loses Redis; its client leaves meanwhile, so freeing the id fails.
+    proxy.cut();
+    leaving.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut c = Client::connect(&b.ws_url()).await;
+    c.send(r#"{"type":"register","peer_id":"leaving"}"#).await;
+    c.expect_error("peer_id taken").await;
+
+    // Back: A's next heartbeat (every 2 s) retries the release.
+    proxy.restore();
+    let t0 = Instant::now();
+    loop {
+        c.send(r#"{"type":"register","peer_id":"leaving"}"#).await;
+        match c.recv().await {
+            ServerMessage::Registered { .. } => break,
+            ServerMessage::Error { error } if error == "peer_id taken" => {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(6),
+                    "the release was never retried"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // No client was dropped for it: the cut was shorter than the TTL.
+    assert_eq!(a.state().cluster.as_ref().unwrap().resets(), 0);
+    assert_eq!(c.peers().await, ["leaving"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Registers `c` as `id`, retrying while the registry is unavailable.
