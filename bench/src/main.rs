@@ -114,6 +114,12 @@ struct Args {
     /// Write the JSON summary here too (it always goes to stdout).
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Run mpc-signal under callgrind (cpu scenario): reports the server's
+    /// user-space instructions per relayed message, counted only while
+    /// measuring. Deterministic where CPU time is noisy; slow (use a short
+    /// --duration and few --pairs).
+    #[arg(long)]
+    callgrind: bool,
     /// Run as the floor server (what `--targets floor` spawns).
     #[arg(long, hide = true)]
     floor_server: bool,
@@ -395,7 +401,18 @@ impl Server {
     async fn spawn(args: &Args, target: Target) -> Res<Server> {
         let log = std::env::temp_dir().join(format!("mpc-bench-{}.log", target.name()));
         let ours = |extra: &[&str]| {
-            let mut c = Command::new(&args.server_bin);
+            let mut c = if args.callgrind {
+                let mut c = Command::new("valgrind");
+                c.args(["--tool=callgrind", "--instr-atstart=no"])
+                    .arg(format!(
+                        "--callgrind-out-file={}/mpc-bench-callgrind.%p",
+                        std::env::temp_dir().display()
+                    ))
+                    .arg(&args.server_bin);
+                c
+            } else {
+                Command::new(&args.server_bin)
+            };
             c.args(["--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0"])
                 .args(["--max-connections", "30000"])
                 .args(["--threads", &args.server_threads.to_string()])
@@ -709,9 +726,19 @@ async fn cpu_scenario(args: &Args, server: &Server) -> Res<Metrics> {
         }
     }
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    if args.callgrind {
+        callgrind_control(server, "--instr=on").await?;
+    }
     let (c0, n0, t0) = (server.cpu_secs()?, delivered.load(Relaxed), Instant::now());
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     let (c1, n1, t1) = (server.cpu_secs()?, delivered.load(Relaxed), Instant::now());
+    let instructions = if args.callgrind {
+        let total = callgrind_total(server).await?;
+        callgrind_control(server, "--instr=off").await?;
+        Some(total)
+    } else {
+        None
+    };
     let failed = first_failure(&mut tasks).await;
     for h in &tasks {
         h.abort();
@@ -725,11 +752,59 @@ async fn cpu_scenario(args: &Args, server: &Server) -> Res<Metrics> {
         return Err("no message was delivered while measuring".into());
     }
     let cpu = c1 - c0;
-    Ok(Metrics::from([
+    let mut m = Metrics::from([
         ("cpu_us_per_msg", cpu * 1e6 / msgs),
         ("msgs_per_s", msgs / secs),
         ("server_cpu_util", cpu / secs),
-    ]))
+    ]);
+    if let Some(ir) = instructions {
+        // Messages sent while collection was on, ± the 500 in flight.
+        m.insert("instr_per_msg", ir / msgs);
+    }
+    Ok(m)
+}
+
+async fn callgrind_control(server: &Server, what: &str) -> Res<()> {
+    let pid = server.procs[0].pid.to_string();
+    let ok = Command::new("callgrind_control")
+        .args([what, &pid])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map_err(|e| format!("callgrind_control: {e}"))?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("callgrind_control {what} {pid} failed"))
+    }
+}
+
+/// Dumps the server's counts and returns the instructions counted.
+async fn callgrind_total(server: &Server) -> Res<f64> {
+    callgrind_control(server, "--dump").await?;
+    let prefix = format!("mpc-bench-callgrind.{}", server.procs[0].pid);
+    let mut total = 0.0;
+    for entry in std::fs::read_dir(std::env::temp_dir()).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        eprintln!(
+            "    callgrind dump (callgrind_annotate it): {}",
+            path.display()
+        );
+        if let Some(v) = text.lines().find_map(|l| l.strip_prefix("summary: ")) {
+            total += v
+                .trim()
+                .parse::<f64>()
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    Ok(total)
 }
 
 async fn ping_pong(

@@ -290,6 +290,28 @@ impl ServerMessage {
         serde_json::to_string(self).expect("serializable message")
     }
 
+    /// `{"type":"relay","from":..,"data":..}`, byte for byte what
+    /// [`ServerMessage::to_json`] writes for a `Relay`, without serde when
+    /// `from` is a valid peer id (nothing to escape): the server writes one
+    /// per relayed message.
+    pub fn relay_json(from: &str, data: &RawJson) -> String {
+        if crate::validate_peer_id(from).is_err() {
+            return ServerMessage::Relay {
+                from: from.to_string(),
+                data: data.clone(),
+            }
+            .to_json();
+        }
+        let data = data.get();
+        let mut out = String::with_capacity(36 + from.len() + data.len());
+        out.push_str(r#"{"type":"relay","from":""#);
+        out.push_str(from);
+        out.push_str(r#"","data":"#);
+        out.push_str(data);
+        out.push('}');
+        out
+    }
+
     /// Shorthand for an `error` message.
     pub fn error(text: impl Into<String>) -> Self {
         ServerMessage::Error { error: text.into() }
@@ -494,5 +516,27 @@ mod tests {
         let t = IceServer::parse_url("turns:u:p:w@h:5349?transport=tcp").unwrap();
         assert_eq!(t.urls, vec!["turns:h:5349?transport=tcp"]);
         assert_eq!(t.credential.as_deref(), Some("p:w"));
+    }
+
+    #[test]
+    fn the_fast_relay_json_is_what_serde_writes() {
+        let datas = [
+            r#"{"n":1}"#,
+            r#"{"s":"x\ny \"q\" ü","a":[1,2.5,null,true],"o":{}}"#,
+            "[]",
+            "\"text\"",
+            "42",
+        ];
+        for from in ["cli1", "a.b_c-D9", &"x".repeat(64), "bad id", "q\"uote", ""] {
+            for d in datas {
+                let data = RawJson::from_string(d.to_string()).unwrap();
+                let serde = ServerMessage::Relay {
+                    from: from.to_string(),
+                    data: data.clone(),
+                }
+                .to_json();
+                assert_eq!(ServerMessage::relay_json(from, &data), serde, "{from} {d}");
+            }
+        }
     }
 }

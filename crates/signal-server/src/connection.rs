@@ -363,10 +363,7 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
         }
         (ClientMessage::Relay { to, data }, Some(from)) => {
             let len = data.get().len() as u64;
-            let out = push_text(&ServerMessage::Relay {
-                from: from.to_string(),
-                data,
-            });
+            let out = Utf8Bytes::from(ServerMessage::relay_json(from, &data));
             let local = match &state.cluster {
                 None => state.registry.deliver(&to, out, m),
                 Some(cluster) => match state.registry.deliver(&to, out.clone(), m) {
