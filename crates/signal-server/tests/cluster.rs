@@ -225,8 +225,9 @@ async fn a_killed_instance_frees_its_ids_within_the_ttl() {
     left.sort();
     assert_eq!(left, ["x1", "x2"]);
     let took = t0.elapsed();
-    // Dead after the 1 s TTL, swept within the next sweep (0.5 s).
-    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    // Dead after the 1 s TTL, swept within the next sweep (0.5 s); the
+    // rest is slack for a loaded machine (the whole suite runs at once).
+    assert!(took < Duration::from_secs(4), "took {took:?}");
     assert_eq!(w.peers().await, ["watcher"]);
     // x1 is free; x2's key binding outlives its dead holder.
     let _x1 = Client::register(&b.ws_url(), "x1").await;
