@@ -4,8 +4,9 @@
 //! each peer id registered with an identity key to that key (for a while
 //! after its holder leaves, so nobody else can take the id over). It holds
 //! no session state (the spec forbids it). This in-memory registry is
-//! the embedded default; a shared backend for several instances would offer
-//! the same operations.
+//! the embedded default. In a cluster ([`crate::cluster`]) Redis holds the
+//! shared view and this registry only the instance's own connections
+//! (with ids held [pending](Registry::reserve) while Redis decides).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
