@@ -2,38 +2,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
 use mpc_protocol::ServerMessage;
-
-/// Starts the binary on port 0 and reads the port from its first line.
-fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn mpc-signal");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line was {line:?}"))
-        .to_string();
-    assert!(
-        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
-        "{addr}"
-    );
-    (child, format!("ws://{addr}/ws"))
-}
 
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
@@ -60,7 +33,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 #[tokio::test]
 async fn sigterm_closes_clients_and_exits_zero_within_5s() {
-    let (mut child, url) = start(&[], &[]);
+    let (mut child, url) = start_binary(&[], &[]);
     let mut a = Client::register(&url, "cli1").await;
     let t0 = Instant::now();
     sigterm(&child);
@@ -72,7 +45,7 @@ async fn sigterm_closes_clients_and_exits_zero_within_5s() {
 
 #[tokio::test]
 async fn flags_and_env_set_the_limits() {
-    let (mut child, url) = start(
+    let (mut child, url) = start_binary(
         &["--ice-server", "stun:stun.example.org:3478"],
         &[
             ("MPC_SIGNAL_MAX_MESSAGE_BYTES", "512"),
@@ -119,7 +92,7 @@ async fn auth_flags_and_env_parse() {
     let unsigned = r#"{"type":"register","peer_id":"x"}"#;
     let needs_sig = "register: this server requires a signed registration (pubkey and signature)";
     // Flags: auth required, bindings end with the connection.
-    let (mut child, url) = start(&["--require-auth", "--key-binding-secs", "0"], &[]);
+    let (mut child, url) = start_binary(&["--require-auth", "--key-binding-secs", "0"], &[]);
     let mut b = Client::connect(&url).await;
     b.send(unsigned).await;
     assert_eq!(b.expect_error(needs_sig).await, needs_sig);
@@ -135,7 +108,7 @@ async fn auth_flags_and_env_parse() {
     assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
 
     // Environment: the same settings, and a binding that outlives the holder.
-    let (mut child, url) = start(
+    let (mut child, url) = start_binary(
         &[],
         &[
             ("MPC_SIGNAL_REQUIRE_AUTH", "1"),
@@ -156,7 +129,7 @@ async fn auth_flags_and_env_parse() {
     assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
 
     // Without either, unsigned registration works (the spec's register).
-    let (mut child, url) = start(&[], &[]);
+    let (mut child, url) = start_binary(&[], &[]);
     Client::register(&url, "x").await;
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(5)).success());

@@ -6,9 +6,8 @@
 mod common;
 mod redis_server;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -171,31 +170,13 @@ async fn two_instances_serve_as_one() {
     assert_eq!(b1.peers().await, ["a1", "b1", "watcher"]);
 }
 
-/// Starts the `mpc-signal` binary as a cluster instance.
-fn spawn_instance(redis: &RedisServer, ttl_secs: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mpc-signal"))
-        .args(["--listen", "127.0.0.1:0", "--redis-url", &redis.url])
-        .args(["--redis-prefix", "test", "--instance-ttl-secs", ttl_secs])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn mpc-signal");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line was {line:?}"));
-    let url = format!("ws://{addr}/ws");
-    (child, url)
-}
-
 #[tokio::test]
 async fn a_killed_instance_frees_its_ids_within_the_ttl() {
     let redis = RedisServer::start();
-    let (mut dying, url) = spawn_instance(&redis, "1");
+    let (mut dying, url) = start_binary(
+        &["--redis-url", &redis.url, "--redis-prefix", "test"],
+        &[("MPC_SIGNAL_INSTANCE_TTL_SECS", "1")],
+    );
     let b = instance(&redis).await;
     let _x1 = Client::register(&url, "x1").await;
     let _x2 = Client::register_signed(&url, "x2", &key(7)).await;
