@@ -27,7 +27,7 @@
 //! disconnects its clients, so that they register again elsewhere rather
 //! than look registered to nobody.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -239,6 +239,9 @@ pub struct Cluster {
     /// How many times this instance dropped its clients for losing its
     /// place in the cluster, so a kicked connection can tell why.
     resets: AtomicU64,
+    /// False once Redis has been unreachable for the instance TTL, until a
+    /// heartbeat succeeds again: `/healthz` answers 503 meanwhile.
+    healthy: AtomicBool,
 }
 
 impl Cluster {
@@ -271,6 +274,7 @@ impl Cluster {
             key_binding,
             unreleased: Mutex::new(Vec::new()),
             resets: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
         };
         cluster.heartbeat().await?;
         Ok(cluster)
@@ -279,6 +283,12 @@ impl Cluster {
     /// This instance's id in the cluster.
     pub fn instance(&self) -> &str {
         &self.me
+    }
+
+    /// Whether this instance is in the cluster: false after Redis was
+    /// unreachable for the instance TTL, until it answers again.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
     }
 
     /// Times this instance dropped its clients after losing its place in
@@ -492,12 +502,14 @@ async fn upkeep(state: &AppState, cluster: &Cluster) {
                 }
                 last_ok = Instant::now();
                 lapsed = false;
+                cluster.healthy.store(true, Ordering::Relaxed);
                 cluster.retry_releases().await;
             }
             Err(e) => {
                 warn!("heartbeat failed: {e}");
                 if !lapsed && last_ok.elapsed() >= cluster.config.instance_ttl {
                     warn!("Redis unreachable for the instance TTL; disconnecting this instance's clients");
+                    cluster.healthy.store(false, Ordering::Relaxed);
                     cluster.reset(&state.registry);
                     lapsed = true;
                 }

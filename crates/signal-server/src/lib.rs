@@ -111,17 +111,32 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws_handler))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .with_state(state)
+}
+
+/// 200 `ok`; 503 while a cluster instance has lost Redis, so a load
+/// balancer sends new clients elsewhere.
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match &state.cluster {
+        Some(c) if !c.healthy() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shared registry (Redis) unreachable\n",
+        )
+            .into_response(),
+        _ => "ok".into_response(),
+    }
 }
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state
-            .metrics
-            .render(state.registry.len(), state.registry.key_bindings()),
+        state.metrics.render(
+            state.registry.len(),
+            state.registry.key_bindings(),
+            state.cluster.as_ref().map(|c| c.healthy()),
+        ),
     )
 }
 

@@ -105,7 +105,13 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format.
-    pub fn render(&self, registered_peers: usize, key_bindings: usize) -> String {
+    /// `cluster_healthy`: `None` when not a cluster instance.
+    pub fn render(
+        &self,
+        registered_peers: usize,
+        key_bindings: usize,
+        cluster_healthy: Option<bool>,
+    ) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -161,6 +167,14 @@ impl Metrics {
             "Bytes of relay data delivered to recipients' queues.",
             self.bytes_relayed.load(Relaxed),
         );
+        if let Some(up) = cluster_healthy {
+            metric(
+                "mpc_signal_cluster_healthy",
+                "gauge",
+                "1 while this instance reaches the cluster's Redis (0: /healthz answers 503).",
+                up as u64,
+            );
+        }
         metric(
             "mpc_signal_cluster_relays_out_total",
             "counter",
@@ -200,7 +214,11 @@ mod tests {
         }
         let m = Metrics::default();
         m.error(ErrorKind::UnknownPeer);
-        let text = m.render(2, 1);
+        let text = m.render(2, 1, None);
+        assert!(!text.contains("cluster_healthy"));
+        assert!(m
+            .render(0, 0, Some(false))
+            .contains("mpc_signal_cluster_healthy 0"));
         assert!(text.contains("mpc_signal_errors_total{kind=\"unknown_peer\"} 1"));
         assert!(text.contains("mpc_signal_registered_peers 2"));
         assert!(text.contains("mpc_signal_key_bindings 1"));

@@ -228,6 +228,10 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
     let mut held = Client::register(&a.ws_url(), "held").await;
     let mut local = Client::register(&a.ws_url(), "local").await;
 
+    assert_eq!(
+        http_get(a.local_addr(), "/healthz").await,
+        (200, "ok".into())
+    );
     redis.kill();
     // Registration needs the shared registry: a clear error, and the
     // connection stays open to try again.
@@ -249,12 +253,27 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
     // register again (elsewhere, or here once Redis is back).
     assert_eq!(held.expect_close().await, Some(1013));
     assert_eq!(local.expect_close().await, Some(1013));
+    // A load balancer now sends new clients elsewhere.
+    let (status, body) = http_get(a.local_addr(), "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(http_get(a.local_addr(), "/metrics")
+        .await
+        .1
+        .contains("mpc_signal_cluster_healthy 0"));
 
     // Back, and empty: each instance rejoins at its next heartbeat.
     redis.restart();
     register_when_back(&mut c, "new").await;
     let mut other = Client::connect(&b.ws_url()).await;
     register_when_back(&mut other, "other").await;
+    let t0 = Instant::now();
+    while http_get(a.local_addr(), "/healthz").await.0 != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "/healthz never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Everything works again across instances, subscriptions included.
     let t0 = Instant::now();
     loop {
