@@ -296,6 +296,74 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
     }
 }
 
+#[tokio::test]
+async fn three_instances_deliver_every_relay_once_in_order() {
+    let redis = RedisServer::start();
+    let servers = [
+        instance(&redis).await,
+        instance(&redis).await,
+        instance(&redis).await,
+    ];
+    const CLIENTS: usize = 12;
+    const EACH: usize = 150;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let url = servers[i % 3].ws_url();
+        clients.push(Client::register(&url, &format!("p{i}")).await);
+    }
+    // A fixed pseudo-random plan: who sends what to whom.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut plan = vec![Vec::new(); CLIENTS];
+    let mut expected = [0usize; CLIENTS];
+    for (i, sends) in plan.iter_mut().enumerate() {
+        for seq in 0..EACH {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let to = (i + 1 + (x as usize % (CLIENTS - 1))) % CLIENTS;
+            sends.push((to, seq));
+            expected[to] += 1;
+        }
+    }
+    let mut tasks = Vec::new();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        let sends = plan[i].clone();
+        let want = expected[i];
+        tasks.push(tokio::spawn(async move {
+            for (to, seq) in sends {
+                relay(&mut c, &format!("p{to}"), &format!(r#"{{"seq":{seq}}}"#)).await;
+            }
+            // Per sender, the next sequence number expected.
+            let mut next = std::collections::HashMap::<String, usize>::new();
+            for _ in 0..want {
+                match c.recv().await {
+                    ServerMessage::Relay { from, data } => {
+                        let v: serde_json::Value = serde_json::from_str(data.get()).unwrap();
+                        let seq = v["seq"].as_u64().unwrap() as usize;
+                        let n = next.entry(from.clone()).or_default();
+                        assert!(seq >= *n, "p{i}: {seq} from {from} after {n}");
+                        *n = seq + 1;
+                    }
+                    other => panic!("p{i}: {other:?}"),
+                }
+            }
+            c.expect_silence(Duration::from_millis(200)).await;
+            want
+        }));
+    }
+    let mut delivered = 0;
+    for t in tasks {
+        delivered += t.await.unwrap();
+    }
+    assert_eq!(delivered, CLIENTS * EACH);
+    // Two thirds of the relays crossed instances.
+    let crossed: u64 = servers
+        .iter()
+        .map(|s| s.state().metrics.cluster_relays_out.load(Relaxed))
+        .sum();
+    assert!(crossed > (CLIENTS * EACH / 2) as u64, "{crossed}");
+}
+
 /// A Unix-socket proxy in front of Redis that a test can cut (every
 /// connection through it drops, new ones are refused) and restore, while
 /// Redis itself keeps its data.
