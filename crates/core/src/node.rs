@@ -819,15 +819,17 @@ impl Node {
         }
     }
 
-    /// Keys for a session this node proposes; new ones are pinned (the
+    /// For a session this node proposes: checks that it is free to start
+    /// it, and returns every participant's key. New keys are pinned (the
     /// driver shows them), since the user named these participants.
-    fn keys_for(
+    fn own_session_keys(
         &mut self,
-        participants: &[String],
+        v: &ValidProposal,
         out: &mut Vec<Action>,
     ) -> Result<SessionKeys, String> {
+        self.check_free(v)?;
         let (keys, new) = trust::proposer_keys(
-            participants,
+            &v.participants,
             &self.config.peer_id,
             &self.identity.public_key(),
             &self.known,
@@ -866,8 +868,7 @@ impl Node {
         };
         let me = self.config.peer_id.clone();
         let checked = validate_proposal(&proposal, &me, &me)
-            .and_then(|v| self.check_free(&v).map(|_| v))
-            .and_then(|v| self.keys_for(&v.participants, out).map(|k| (v, k)));
+            .and_then(|v| self.own_session_keys(&v, out).map(|k| (v, k)));
         let (v, keys) = match checked {
             Ok(x) => x,
             Err(reason) => {
@@ -1251,8 +1252,7 @@ impl Node {
         };
         let checked = validate_sign_proposal(&proposal, &me, &me)
             .and_then(|(v, _)| check_signers(&wallet, &v.participants).map(|_| v))
-            .and_then(|v| self.check_free(&v).map(|_| v))
-            .and_then(|v| self.keys_for(&v.participants, out).map(|k| (v, k)));
+            .and_then(|v| self.own_session_keys(&v, out).map(|k| (v, k)));
         let (v, keys) = match checked {
             Ok(v) => v,
             Err(reason) => {
