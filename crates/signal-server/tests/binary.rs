@@ -45,7 +45,7 @@ async fn sigterm_closes_clients_and_exits_zero_within_5s() {
 
 #[tokio::test]
 async fn flags_and_env_set_the_limits() {
-    let (mut child, url) = start_binary(
+    let (child, url) = start_binary(
         &["--ice-server", "stun:stun.example.org:3478"],
         &[
             ("MPC_SIGNAL_MAX_MESSAGE_BYTES", "512"),
@@ -68,8 +68,7 @@ async fn flags_and_env_set_the_limits() {
     ))
     .await;
     assert_eq!(c.expect_close().await, Some(1009));
-    sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+    stop(child);
 }
 
 /// Registers `msg` on `c`, retrying while the server has not yet seen the
@@ -87,52 +86,54 @@ async fn register_after_holder_left(c: &mut Client, msg: &str) -> ServerMessage 
     panic!("the holder never left");
 }
 
-#[tokio::test]
-async fn auth_flags_and_env_parse() {
-    let unsigned = r#"{"type":"register","peer_id":"x"}"#;
+/// Under required auth: an unsigned `register` is refused; then "x" is
+/// registered with key 1, left, and claimed with key 2. Returns the answer
+/// to that claim.
+async fn refuse_unsigned_then_claim_with_another_key(url: &str) -> ServerMessage {
     let needs_sig = "register: this server requires a signed registration (pubkey and signature)";
-    // Flags: auth required, bindings end with the connection.
-    let (mut child, url) = start_binary(&["--require-auth", "--key-binding-secs", "0"], &[]);
-    let mut b = Client::connect(&url).await;
-    b.send(unsigned).await;
+    let mut b = Client::connect(url).await;
+    b.send(r#"{"type":"register","peer_id":"x"}"#).await;
     assert_eq!(b.expect_error(needs_sig).await, needs_sig);
-    let a = Client::register_signed(&url, "x", &key(1)).await;
+    let a = Client::register_signed(url, "x", &key(1)).await;
     a.close().await;
     let msg = b.signed_register("x", &key(2));
-    let answer = register_after_holder_left(&mut b, &msg).await;
+    register_after_holder_left(&mut b, &msg).await
+}
+
+fn stop(mut child: Child) {
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+}
+
+#[tokio::test]
+async fn auth_flags_and_env_parse() {
+    // Flags: auth required, bindings end with the connection.
+    let (child, url) = start_binary(&["--require-auth", "--key-binding-secs", "0"], &[]);
+    let answer = refuse_unsigned_then_claim_with_another_key(&url).await;
     assert!(
         matches!(answer, ServerMessage::Registered { .. }),
         "{answer:?}"
     );
-    sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+    stop(child);
 
     // Environment: the same settings, and a binding that outlives the holder.
-    let (mut child, url) = start_binary(
+    let (child, url) = start_binary(
         &[],
         &[
             ("MPC_SIGNAL_REQUIRE_AUTH", "1"),
             ("MPC_SIGNAL_KEY_BINDING_SECS", "3600"),
         ],
     );
-    let mut b = Client::connect(&url).await;
-    b.send(unsigned).await;
-    assert_eq!(b.expect_error(needs_sig).await, needs_sig);
-    let a = Client::register_signed(&url, "x", &key(1)).await;
-    a.close().await;
-    let msg = b.signed_register("x", &key(2));
     assert_eq!(
-        register_after_holder_left(&mut b, &msg).await,
+        refuse_unsigned_then_claim_with_another_key(&url).await,
         ServerMessage::error("peer_id x is bound to another identity key")
     );
-    sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+    stop(child);
 
     // Without either, unsigned registration works (the spec's register).
-    let (mut child, url) = start_binary(&[], &[]);
+    let (child, url) = start_binary(&[], &[]);
     Client::register(&url, "x").await;
-    sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+    stop(child);
 }
 
 #[test]
