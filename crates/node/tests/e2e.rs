@@ -218,11 +218,16 @@ fn create_wallet(name: &str, n: usize, t: u16, curve: &str) -> (PathBuf, Vec<(St
     (dir, results)
 }
 
-fn check_wallet(dir: &Path, results: &[(String, Value)], t: u16, curve: &str) {
-    let key = results[0].1["group_public_key"]
+/// The group key the first node reports.
+fn group_key(results: &[(String, Value)]) -> String {
+    results[0].1["group_public_key"]
         .as_str()
-        .unwrap()
-        .to_string();
+        .expect("group_public_key")
+        .to_string()
+}
+
+fn check_wallet(dir: &Path, results: &[(String, Value)], t: u16, curve: &str) {
+    let key = group_key(results);
     for (id, r) in results {
         assert_eq!(r["group_public_key"], key.as_str(), "{id} disagrees");
         assert_eq!(r["curve"], curve);
@@ -504,9 +509,23 @@ fn sign_with(
     stall: Option<(&str, &str)>,
 ) -> Vec<(String, Output)> {
     let server = Server::start();
+    let urls = vec![server.url.as_str(); signers.len()];
+    sign_through(&urls, dir, signers, wallet, message_hex, stall)
+}
+
+/// As [`sign_with`], each signer through its own server URL
+/// (`urls[i]` for `signers[i]`; the first proposes).
+fn sign_through(
+    urls: &[&str],
+    dir: &Path,
+    signers: &[&str],
+    wallet: &str,
+    message_hex: &str,
+    stall: Option<(&str, &str)>,
+) -> Vec<(String, Output)> {
     let mut joiners = Vec::new();
-    for id in &signers[1..] {
-        let mut cmd = wallet_cmd(&server, dir, id);
+    for (id, url) in signers.iter().zip(urls).skip(1) {
+        let mut cmd = wallet_cmd_at(url, dir, id);
         cmd.args(["--json", "join", "--yes", "--timeout-secs", "20"]);
         let victim = stall.is_some_and(|(v, _)| v == *id);
         if let Some((_, before)) = stall.filter(|_| victim) {
@@ -528,8 +547,8 @@ fn sign_with(
         }
         joiners.push((id.to_string(), child));
     }
-    wait_registered(&server, &signers[1..]);
-    let proposer = wallet_cmd(&server, dir, signers[0])
+    wait_registered_at(urls[0], &signers[1..]);
+    let proposer = wallet_cmd_at(urls[0], dir, signers[0])
         .args([
             "--json",
             "sign",
@@ -573,10 +592,7 @@ fn check_signatures(outs: &[(String, Output)], key: &str, message_hex: &str) -> 
 #[test]
 fn cli_processes_sign_2_of_3_taproot_verified_by_libsecp256k1() {
     let (dir, results) = create_wallet("sign2of3", 3, 2, "secp256k1");
-    let key = results[0].1["group_public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = group_key(&results);
     let address = results[0].1["addresses"]["bitcoin_taproot"]
         .as_str()
         .unwrap()
@@ -593,10 +609,7 @@ fn cli_processes_sign_2_of_3_taproot_verified_by_libsecp256k1() {
 #[test]
 fn cli_processes_sign_3_of_5_ed25519_verified_strictly() {
     let (dir, results) = create_wallet("sign3of5", 5, 3, "ed25519");
-    let key = results[0].1["group_public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = group_key(&results);
     let address = results[0].1["addresses"]["solana"]
         .as_str()
         .unwrap()
@@ -613,10 +626,7 @@ fn cli_processes_sign_3_of_5_ed25519_verified_strictly() {
 #[test]
 fn a_signer_killed_before_round_2_aborts_the_others() {
     let (dir, results) = create_wallet("signkill", 3, 2, "secp256k1");
-    let key = results[0].1["group_public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = group_key(&results);
     let message_hex = "22".repeat(32);
     let outs = sign_with(
         &dir,
@@ -637,10 +647,7 @@ fn a_signer_killed_before_round_2_aborts_the_others() {
 #[test]
 fn a_joiner_without_the_wallet_declines_with_a_reason() {
     let (dir, results) = create_wallet("signnowallet", 2, 2, "ed25519");
-    let key = results[0].1["group_public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = group_key(&results);
     // cli2's keystore loses the wallet (but keeps its identity).
     for w in wallet_files(&dir.join("cli2")) {
         std::fs::remove_file(w).unwrap();
@@ -852,10 +859,7 @@ fn the_server_relays_only_signed_messages_and_no_share() {
 #[test]
 fn a_peer_with_a_new_identity_key_is_refused_until_re_pinned() {
     let (dir, results) = create_wallet("rekey", 2, 2, "ed25519");
-    let key = results[0].1["group_public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = group_key(&results);
     let old = std::fs::read_to_string(dir.join("cli2/identity.key")).unwrap();
     std::fs::remove_dir_all(dir.join("cli2")).unwrap();
     let server = Server::start();
@@ -918,37 +922,21 @@ fn a_wallet_is_created_and_used_across_two_server_instances() {
     check_wallet(&dir, &results, 2, "secp256k1");
 
     // cli2 (on B) proposes, cli1 (on A) co-signs.
-    let key = results[0].1["group_public_key"].as_str().unwrap();
+    let key = group_key(&results);
     let address = results[0].1["addresses"]["bitcoin_taproot"]
         .as_str()
         .unwrap();
-    let wallet = &mpc_keystore::wallet_id(key)[..8];
+    let wallet = &mpc_keystore::wallet_id(&key)[..8];
     let message_hex = "22".repeat(32);
-    let joiner = wallet_cmd_at(&a.url, &dir, "cli1")
-        .args(["--json", "join", "--yes", "--timeout-secs", "20"])
-        .spawn()
-        .unwrap();
-    wait_registered_at(&b.url, &["cli1"]);
-    let proposer = wallet_cmd_at(&b.url, &dir, "cli2")
-        .args([
-            "--json",
-            "sign",
-            "--wallet",
-            wallet,
-            "--message-hex",
-            &message_hex,
-        ])
-        .args(["--signers", "cli2,cli1", "--timeout-secs", "20"])
-        .spawn()
-        .unwrap();
-    let outs = vec![
-        (
-            "cli2".to_string(),
-            finish(proposer, Duration::from_secs(60)),
-        ),
-        ("cli1".to_string(), finish(joiner, Duration::from_secs(60))),
-    ];
-    let sig = check_signatures(&outs, key, &message_hex);
+    let outs = sign_through(
+        &[&b.url, &a.url],
+        &dir,
+        &["cli2", "cli1"],
+        wallet,
+        &message_hex,
+        None,
+    );
+    let sig = check_signatures(&outs, &key, &message_hex);
     verify_bip340(address, &hex::decode(&message_hex).unwrap(), &sig);
     // The signaling really crossed instances, both ways.
     for s in [&a, &b] {
