@@ -204,8 +204,9 @@ impl Scripts {
     }
 }
 
-/// Where the cluster lives and how it behaves.
-#[derive(Clone, Debug)]
+/// Where the cluster lives and how it behaves. `Debug` hides a password
+/// in the URL.
+#[derive(Clone)]
 pub struct ClusterConfig {
     /// `redis://host:port/db` or `unix:///path/to/redis.sock`.
     pub url: String,
@@ -214,6 +215,27 @@ pub struct ClusterConfig {
     /// An instance that has not renewed its heartbeat for this long is
     /// dead, and its peer ids are freed.
     pub instance_ttl: Duration,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("url", &redacted(&self.url))
+            .field("prefix", &self.prefix)
+            .field("instance_ttl", &self.instance_ttl)
+            .finish()
+    }
+}
+
+/// `url` with any credentials (`redis://user:PASSWORD@host`) replaced, for
+/// logs and errors.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl ClusterConfig {
@@ -256,7 +278,7 @@ impl Cluster {
             ));
         }
         let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| Unavailable(format!("bad Redis URL {:?}: {e}", config.url)))?;
+            .map_err(|e| Unavailable(format!("bad Redis URL {:?}: {e}", redacted(&config.url))))?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
@@ -598,4 +620,22 @@ pub fn render_list(
                 .filter_map(|(id, k)| k.as_deref().map(|k| (id.as_str(), k)))
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_the_url_stay_out_of_logs() {
+        assert_eq!(
+            redacted("redis://:s3cret@db:6379/0"),
+            "redis://***@db:6379/0"
+        );
+        assert_eq!(redacted("redis://u:p@ss@db"), "redis://***@db");
+        assert_eq!(redacted("unix:///run/redis.sock"), "unix:///run/redis.sock");
+        let mut c = ClusterConfig::new("redis://:s3cret@db");
+        c.prefix = "p".into();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
 }

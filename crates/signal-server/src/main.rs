@@ -53,7 +53,8 @@ struct Args {
     /// Serve as one of several instances sharing this Redis
     /// (redis://host:port/db or unix:///path/redis.sock); without it, the
     /// in-memory registry of this process alone.
-    #[arg(long, env = "MPC_SIGNAL_REDIS_URL")]
+    // hide_env_values: `--help` must not print a password in the URL.
+    #[arg(long, env = "MPC_SIGNAL_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// Prefix of every Redis key and channel (several clusters may share
     /// one Redis).
