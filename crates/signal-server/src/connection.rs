@@ -116,16 +116,7 @@ pub async fn run<P: Send>(
         loop {
             tokio::select! {
                 biased;
-                _ = &mut kicked => {
-                    let reset = state.cluster.as_ref().is_some_and(|c| c.resets() > conn.resets);
-                    break if state.shutdown.is_cancelled() {
-                        End::Shutdown
-                    } else if reset {
-                        End::RegistryLost
-                    } else {
-                        End::Kicked
-                    };
-                }
+                _ = &mut kicked => break End::Kicked,
                 _ = &mut timer => {
                     let now = tokio::time::Instant::now();
                     if now >= last_heard + cfg.idle_timeout {
@@ -175,6 +166,20 @@ pub async fn run<P: Send>(
         }
     };
 
+    // One kick token serves three causes; tell them apart here, wherever
+    // the kick was noticed (the loop, or a send that was waiting).
+    let end = match end {
+        End::Kicked if state.shutdown.is_cancelled() => End::Shutdown,
+        End::Kicked
+            if state
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.resets() > conn.resets) =>
+        {
+            End::RegistryLost
+        }
+        end => end,
+    };
     if let Some(peer_id) = &conn.peer_id {
         state.registry.unregister(peer_id, conn.id, &state.metrics);
         if let Some(cluster) = &state.cluster {
@@ -221,10 +226,6 @@ pub async fn run<P: Send>(
     );
 }
 
-// Every Redis call below is boxed: an idle connection's task is as big as
-// its largest await, and a Redis call's future is about 1 KiB (bench/,
-// RSS per idle connection).
-
 /// What to do after handling one message.
 enum Reply {
     None,
@@ -236,10 +237,12 @@ fn err_text(text: impl Into<String>) -> Utf8Bytes {
     push_text(&ServerMessage::error(text))
 }
 
+/// Answers one text message. Its Redis calls (cluster only) are boxed: an
+/// idle connection's task is as big as its largest await, and a Redis
+/// call's future is about 1 KiB (BENCHMARKS.md, RSS per idle connection).
 async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
     let m = &state.metrics;
-    m.messages_received
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    m.messages_received.fetch_add(1, Relaxed);
 
     if !conn.bucket.try_take(Instant::now()) {
         m.error(ErrorKind::RateLimited);
@@ -380,10 +383,8 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
             };
             match local {
                 Delivery::Queued => {
-                    m.messages_relayed
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    m.bytes_relayed
-                        .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+                    m.messages_relayed.fetch_add(1, Relaxed);
+                    m.bytes_relayed.fetch_add(len, Relaxed);
                     Reply::None
                 }
                 Delivery::TooSlow => Reply::Send(err_text(format!(
