@@ -17,7 +17,11 @@ WBG_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' crates/wasm/Cargo.toml)
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WBG_VERSION" ]; then
     echo "build-extension: installing wasm-bindgen-cli $WBG_VERSION (once; takes minutes)"
-    cargo install wasm-bindgen-cli --version "$WBG_VERSION"
+    # A light release profile: the CLI only rewrites one small .wasm, and
+    # this install is a large part of a new machine's first test run.
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo install wasm-bindgen-cli --version "$WBG_VERSION"
 fi
 
 if rustup target list --installed 2>/dev/null | grep -q "^$TARGET\$"; then

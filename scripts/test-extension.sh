@@ -16,7 +16,9 @@ if ! command -v ip >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
 fi
 scripts/build-extension.sh
-cargo build -p mpc-node -p mpc-signal
+# The very binaries `cargo test --workspace` built (same features): after
+# scripts/test.sh's test step this builds nothing.
+cargo test --workspace --no-run --quiet
 (cd extension/tests && npm ci --no-audit --no-fund --silent)
 
 mkdir -p build/test-artifacts
