@@ -44,6 +44,24 @@ pub(crate) enum Added {
     Duplicate,
 }
 
+/// Keeps a peer's package once: an equal repeat is a [`Added::Duplicate`],
+/// a different one is `conflict` (the peer equivocates).
+pub(crate) fn insert_once<K: Ord, V: PartialEq, E>(
+    held: &mut BTreeMap<K, V>,
+    key: K,
+    value: V,
+    conflict: E,
+) -> Result<Added, E> {
+    match held.get(&key) {
+        Some(existing) if *existing == value => Ok(Added::Duplicate),
+        Some(_) => Err(conflict),
+        None => {
+            held.insert(key, value);
+            Ok(Added::New)
+        }
+    }
+}
+
 /// The session parameters that the transcript hash covers.
 #[derive(Clone, Debug)]
 pub(crate) struct Params {
@@ -263,19 +281,20 @@ impl<C: Suite> Engine<C> {
         let raw = hex::decode(hex_data).map_err(|_| bad("commitment is not hex"))?;
         let package = round1::Package::<C>::deserialize(&raw)
             .map_err(|_| bad("commitment is not a round-1 package"))?;
-        if let Some(existing) = self.r1.get(&id) {
-            return if *existing == package {
-                Ok(Added::Duplicate)
-            } else {
-                Err(bad("sent two different commitments"))
-            };
+        let added = insert_once(
+            &mut self.r1,
+            id,
+            package,
+            bad("sent two different commitments"),
+        )?;
+        if added == Added::New {
+            // The transcript hashes the bytes as received: equal bytes mean
+            // equal packages, and a sender who encodes one package
+            // differently for different peers is caught like any other
+            // equivocator.
+            self.r1_bytes.insert(peer.to_string(), raw);
         }
-        // The transcript hashes the bytes as received: equal bytes mean equal
-        // packages, and a sender who encodes one package differently for
-        // different peers is caught like any other equivocator.
-        self.r1_bytes.insert(peer.to_string(), raw);
-        self.r1.insert(id, package);
-        Ok(Added::New)
+        Ok(added)
     }
 
     fn round2(&mut self) -> Result<Vec<(String, Zeroizing<String>)>, DkgError> {
@@ -358,15 +377,7 @@ impl<C: Suite> Engine<C> {
         let raw = Zeroizing::new(hex::decode(hex_data).map_err(|_| bad("share is not hex"))?);
         let package = round2::Package::<C>::deserialize(&raw)
             .map_err(|_| bad("share is not a round-2 package"))?;
-        if let Some(existing) = self.r2.get(&id) {
-            return if *existing == package {
-                Ok(Added::Duplicate)
-            } else {
-                Err(bad("sent two different shares"))
-            };
-        }
-        self.r2.insert(id, package);
-        Ok(Added::New)
+        insert_once(&mut self.r2, id, package, bad("sent two different shares"))
     }
 
     fn finish(&mut self) -> Result<DkgOutput, DkgError> {

@@ -5,7 +5,9 @@
 //! itself; the checks here are pure functions of the proposal.
 
 use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
-use mpc_protocol::validate_peer_id;
+use mpc_protocol::{validate_peer_id, PeerIdError};
+
+use crate::trust::TrustError;
 
 /// Largest group the core accepts. DKG cost grows with n², and a bound
 /// keeps a hostile proposal from making a node allocate without limit.
@@ -34,6 +36,174 @@ pub struct ValidProposal {
     pub proposal: SessionProposal,
 }
 
+/// Who a proposal's listed peers are: key-generation participants or
+/// signers. It only changes the words of a [`ProposalError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Participant,
+    Signer,
+}
+
+impl Role {
+    fn noun(self) -> &'static str {
+        match self {
+            Role::Participant => "participant",
+            Role::Signer => "signer",
+        }
+    }
+
+    /// What the proposal calls its head count.
+    fn total(self) -> &'static str {
+        match self {
+            Role::Participant => "total",
+            Role::Signer => "signer count",
+        }
+    }
+}
+
+/// Why a proposal (received, or about to be sent) is refused. `Display`
+/// is the reason sent back in the decline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposalError {
+    InvalidSessionId(String),
+    /// The sender is not the initiator the proposal names.
+    InitiatorMismatch {
+        from: String,
+        initiator: String,
+    },
+    SenderNotListed {
+        role: Role,
+        from: String,
+    },
+    NotListed {
+        role: Role,
+        me: String,
+    },
+    TotalMismatch {
+        role: Role,
+        total: u16,
+        listed: usize,
+    },
+    TooMany {
+        role: Role,
+        listed: usize,
+    },
+    BadThreshold {
+        role: Role,
+        threshold: u16,
+        total: u16,
+    },
+    ListedTwice {
+        role: Role,
+        peer: String,
+    },
+    InvalidPeerId {
+        role: Role,
+        peer: String,
+        error: PeerIdError,
+    },
+    UnknownCurve(String),
+    GroupKeyNotHex,
+    GroupKeyLength(usize),
+    MessageTooLong,
+    MessageNotHex,
+    /// This node took part in a session of that id already.
+    SessionIdUsed(String),
+    /// Another session is in progress.
+    Busy(String),
+    /// A participant's identity key is missing, invalid or refused.
+    Key(TrustError),
+    /// A signer is not a participant of the wallet.
+    NotInWallet(String),
+    TooFewSigners {
+        named: usize,
+        needed: u16,
+    },
+    /// The wallet the driver found has another group key.
+    OtherGroupKey,
+    /// The wallet the driver found is of another curve.
+    OtherCurve {
+        wallet: Curve,
+        proposal: Curve,
+    },
+}
+
+impl From<TrustError> for ProposalError {
+    fn from(e: TrustError) -> Self {
+        ProposalError::Key(e)
+    }
+}
+
+impl std::fmt::Display for ProposalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ProposalError as E;
+        match self {
+            E::InvalidSessionId(id) => write!(
+                f,
+                "invalid session id {id:?}: use 1-{MAX_SESSION_ID_LEN} characters of A-Z a-z 0-9 . _ -"
+            ),
+            E::InitiatorMismatch { from, initiator } => write!(
+                f,
+                "proposal sent by {from} names {initiator} as its initiator"
+            ),
+            E::SenderNotListed { role, from } => write!(
+                f,
+                "proposal from {from}, who is not among its {}s",
+                role.noun()
+            ),
+            E::NotListed { role, me } => write!(f, "{me} is not listed as a {}", role.noun()),
+            E::TotalMismatch {
+                role,
+                total,
+                listed,
+            } => write!(
+                f,
+                "{} is {total} but {listed} {}s are listed",
+                role.total(),
+                role.noun()
+            ),
+            E::TooMany { role, listed } => write!(
+                f,
+                "{listed} {}s is more than the supported {MAX_PARTICIPANTS}",
+                role.noun()
+            ),
+            E::BadThreshold {
+                role,
+                threshold,
+                total,
+            } => write!(
+                f,
+                "threshold {threshold} must be between 2 and {} {total}",
+                role.total()
+            ),
+            E::ListedTwice { role, peer } => {
+                write!(f, "{} {peer} is listed twice", role.noun())
+            }
+            E::InvalidPeerId { role, peer, error } => {
+                write!(f, "{} id {peer:?} is invalid: {error}", role.noun())
+            }
+            E::UnknownCurve(e) => f.write_str(e),
+            E::GroupKeyNotHex => f.write_str("group_public_key is not hex"),
+            E::GroupKeyLength(n) => {
+                write!(f, "group_public_key has {n} bytes; expected 33 or 32")
+            }
+            E::MessageTooLong => write!(f, "message is longer than {MAX_SIGN_MESSAGE_LEN} bytes"),
+            E::MessageNotHex => f.write_str("message_hex is not hex"),
+            E::SessionIdUsed(id) => write!(f, "session id {id} is already used"),
+            E::Busy(id) => write!(f, "busy with session {id}"),
+            E::Key(e) => e.fmt(f),
+            E::NotInWallet(peer) => write!(f, "{peer} is not a participant of this wallet"),
+            E::TooFewSigners { named, needed } => {
+                write!(f, "{named} signers named; this wallet needs {needed}")
+            }
+            E::OtherGroupKey => f.write_str("the wallet found has another group key"),
+            E::OtherCurve { wallet, proposal } => {
+                write!(f, "the wallet is {wallet}, the proposal {proposal}")
+            }
+        }
+    }
+}
+
 /// Checks a proposal that `from` sent to `me`: the sender is its initiator
 /// and a participant, `me` is listed, `total` matches, `2 <= threshold <=
 /// total`, ids are unique and well formed, and the curve is known. Whether
@@ -42,64 +212,81 @@ pub fn validate_proposal(
     p: &SessionProposal,
     from: &str,
     me: &str,
-) -> Result<ValidProposal, String> {
+) -> Result<ValidProposal, ProposalError> {
+    validate_as(p, from, me, Role::Participant)
+}
+
+fn validate_as(
+    p: &SessionProposal,
+    from: &str,
+    me: &str,
+    role: Role,
+) -> Result<ValidProposal, ProposalError> {
     let id_ok = !p.session_id.is_empty()
         && p.session_id.len() <= MAX_SESSION_ID_LEN
         && p.session_id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !id_ok {
-        return Err(format!(
-            "invalid session id {:?}: use 1-{MAX_SESSION_ID_LEN} characters of A-Z a-z 0-9 . _ -",
-            p.session_id
-        ));
+        return Err(ProposalError::InvalidSessionId(p.session_id.clone()));
     }
     let initiator = p.initiator.clone().unwrap_or_else(|| from.to_string());
     if initiator != from {
-        return Err(format!(
-            "proposal sent by {from} names {initiator} as its initiator"
-        ));
+        return Err(ProposalError::InitiatorMismatch {
+            from: from.to_string(),
+            initiator,
+        });
     }
     if !p.participants.iter().any(|x| x == from) {
-        return Err(format!(
-            "proposal from {from}, who is not among its participants"
-        ));
+        return Err(ProposalError::SenderNotListed {
+            role,
+            from: from.to_string(),
+        });
     }
     if !p.participants.iter().any(|x| x == me) {
-        return Err(format!("{me} is not listed as a participant"));
+        return Err(ProposalError::NotListed {
+            role,
+            me: me.to_string(),
+        });
     }
-    if usize::from(p.total) != p.participants.len() {
-        return Err(format!(
-            "total is {} but {} participants are listed",
-            p.total,
-            p.participants.len()
-        ));
+    let listed = p.participants.len();
+    if usize::from(p.total) != listed {
+        return Err(ProposalError::TotalMismatch {
+            role,
+            total: p.total,
+            listed,
+        });
     }
-    if p.participants.len() > MAX_PARTICIPANTS {
-        return Err(format!(
-            "{} participants is more than the supported {MAX_PARTICIPANTS}",
-            p.participants.len()
-        ));
+    if listed > MAX_PARTICIPANTS {
+        return Err(ProposalError::TooMany { role, listed });
     }
     if p.threshold < 2 || p.threshold > p.total {
-        return Err(format!(
-            "threshold {} must be between 2 and total {}",
-            p.threshold, p.total
-        ));
+        return Err(ProposalError::BadThreshold {
+            role,
+            threshold: p.threshold,
+            total: p.total,
+        });
     }
     let mut sorted = p.participants.clone();
     sorted.sort();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("participant {} is listed twice", w[0]));
+    if let Some([a, _]) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ProposalError::ListedTwice {
+            role,
+            peer: a.clone(),
+        });
     }
     for id in &sorted {
-        if let Err(e) = validate_peer_id(id) {
-            return Err(format!("participant id {id:?} is invalid: {e}"));
+        if let Err(error) = validate_peer_id(id) {
+            return Err(ProposalError::InvalidPeerId {
+                role,
+                peer: id.clone(),
+                error,
+            });
         }
     }
     let curve = match &p.curve {
         None => Curve::Secp256k1,
-        Some(c) => c.parse::<Curve>()?,
+        Some(c) => c.parse::<Curve>().map_err(ProposalError::UnknownCurve)?,
     };
     Ok(ValidProposal {
         session_id: p.session_id.clone(),
@@ -122,7 +309,7 @@ pub fn validate_sign_proposal(
     p: &SignProposal,
     from: &str,
     me: &str,
-) -> Result<(ValidProposal, Vec<u8>), String> {
+) -> Result<(ValidProposal, Vec<u8>), ProposalError> {
     let as_session = SessionProposal {
         session_id: p.session_id.clone(),
         total: u16::try_from(p.signers.len()).unwrap_or(u16::MAX),
@@ -132,25 +319,62 @@ pub fn validate_sign_proposal(
         initiator: Some(from.to_string()),
         keys: None,
     };
-    let mut v = validate_proposal(&as_session, from, me).map_err(|e| {
-        e.replace("participant", "signer")
-            .replace("total", "signer count")
-    })?;
-    let key =
-        hex::decode(&p.group_public_key).map_err(|_| "group_public_key is not hex".to_string())?;
+    let mut v = validate_as(&as_session, from, me, Role::Signer)?;
+    let key = hex::decode(&p.group_public_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
     v.curve = match key.len() {
         33 => Curve::Secp256k1,
         32 => Curve::Ed25519,
-        n => return Err(format!("group_public_key has {n} bytes; expected 33 or 32")),
+        n => return Err(ProposalError::GroupKeyLength(n)),
     };
     if p.message_hex.len() > 2 * MAX_SIGN_MESSAGE_LEN {
-        return Err(format!(
-            "message is longer than {MAX_SIGN_MESSAGE_LEN} bytes"
-        ));
+        return Err(ProposalError::MessageTooLong);
     }
-    let message = hex::decode(&p.message_hex).map_err(|_| "message_hex is not hex".to_string())?;
+    let message = hex::decode(&p.message_hex).map_err(|_| ProposalError::MessageNotHex)?;
     v.proposal.curve = Some(v.curve.as_str().to_string());
     Ok((v, message))
+}
+
+/// The kind of session a proposal opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A distributed key generation: a new wallet.
+    Keygen,
+    /// A threshold signature with an existing wallet.
+    Sign,
+}
+
+/// How a peer broke the protocol. `Display` is the detail shown after
+/// "protocol violation by {peer}: ".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    SecretShareViaRelay,
+    /// A share not sealed with the session's encryption scheme.
+    PlaintextShare,
+    TwoEncryptionKeys,
+    ReadyWithoutHash,
+    TwoReadies,
+    /// `wallet_created` with another group key than ours.
+    OtherGroupKey,
+    /// `signature_created` with another signature than ours.
+    OtherSignature,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::SecretShareViaRelay => f.write_str("sent a secret share through the relay"),
+            Violation::PlaintextShare => write!(
+                f,
+                "sent a share that is not encrypted with {}",
+                mpc_identity::sealed::SCHEME
+            ),
+            Violation::TwoEncryptionKeys => f.write_str("sent two different share encryption keys"),
+            Violation::ReadyWithoutHash => f.write_str("ready without a transcript_hash"),
+            Violation::TwoReadies => f.write_str("sent two different ready messages"),
+            Violation::OtherGroupKey => f.write_str("wallet_created names another group key"),
+            Violation::OtherSignature => f.write_str("signature_created names another signature"),
+        }
+    }
 }
 
 /// The phase a session was in when something went wrong.
@@ -209,7 +433,7 @@ pub enum AbortReason {
         suspects: Vec<String>,
     },
     /// A peer broke the protocol in a way that makes the session unsafe.
-    ProtocolViolation { peer: String, detail: String },
+    ProtocolViolation { peer: String, violation: Violation },
     /// Signaling for the connection with `peer` was tampered with: its
     /// SDP's DTLS fingerprint is not signed by `peer`'s identity key.
     PossibleMitm { peer: String, detail: String },
@@ -217,6 +441,15 @@ pub enum AbortReason {
     PeerAborted { peer: String, reason: String },
     /// The local user cancelled.
     Cancelled,
+    /// This node cannot start the session it was asked to propose.
+    CannotStart {
+        kind: SessionKind,
+        error: ProposalError,
+    },
+    /// The server never sent the peer list a proposal waits for.
+    NoPeerList,
+    /// A proposal already waits for the peer list.
+    BusyParked { session_id: String },
     /// A local failure no peer is to blame for.
     Internal(String),
 }
@@ -287,8 +520,8 @@ impl std::fmt::Display for AbortReason {
                     }
                 )
             }
-            AbortReason::ProtocolViolation { peer, detail } => {
-                write!(f, "protocol violation by {peer}: {detail}")
+            AbortReason::ProtocolViolation { peer, violation } => {
+                write!(f, "protocol violation by {peer}: {violation}")
             }
             AbortReason::PossibleMitm { peer, detail } => write!(
                 f,
@@ -296,6 +529,20 @@ impl std::fmt::Display for AbortReason {
             ),
             AbortReason::PeerAborted { peer, reason } => write!(f, "{peer} aborted: {reason}"),
             AbortReason::Cancelled => f.write_str("cancelled by the user"),
+            AbortReason::CannotStart { kind, error } => {
+                let what = match kind {
+                    SessionKind::Keygen => "create session",
+                    SessionKind::Sign => "start signing",
+                };
+                write!(f, "internal error: cannot {what}: {error}")
+            }
+            AbortReason::NoPeerList => f.write_str(
+                "internal error: the signaling server never sent the peer list with identity keys",
+            ),
+            AbortReason::BusyParked { session_id } => write!(
+                f,
+                "internal error: busy: session {session_id} waits for the peer list"
+            ),
             AbortReason::Internal(e) => write!(f, "internal error: {e}"),
         }
     }
@@ -319,7 +566,7 @@ mod tests {
 
     #[track_caller]
     fn rejected(p: SessionProposal, from: &str, me: &str, needle: &str) {
-        let e = validate_proposal(&p, from, me).unwrap_err();
+        let e = validate_proposal(&p, from, me).unwrap_err().to_string();
         assert!(e.contains(needle), "{e:?} should mention {needle:?}");
     }
 
@@ -367,6 +614,43 @@ mod tests {
         let mut p = proposal();
         p.participants[2] = "bad id".into();
         rejected(p, "cli1", "cli2", "is invalid");
+    }
+
+    #[test]
+    fn errors_are_variants_and_sign_proposals_speak_of_signers() {
+        let mut p = proposal();
+        p.threshold = 9;
+        assert!(matches!(
+            validate_proposal(&p, "cli1", "cli2"),
+            Err(ProposalError::BadThreshold {
+                role: Role::Participant,
+                threshold: 9,
+                total: 3
+            })
+        ));
+        let sign = SignProposal {
+            session_id: "s2".into(),
+            group_public_key: "02".repeat(33),
+            message_hex: "00".into(),
+            signers: vec!["cli1".into(), "cli1".into()],
+            keys: None,
+        };
+        let e = validate_sign_proposal(&sign, "cli1", "cli1").unwrap_err();
+        assert_eq!(
+            e,
+            ProposalError::ListedTwice {
+                role: Role::Signer,
+                peer: "cli1".into()
+            }
+        );
+        assert_eq!(e.to_string(), "signer cli1 is listed twice");
+        let mut sign = sign;
+        sign.signers = vec!["cli1".into()];
+        let e = validate_sign_proposal(&sign, "cli1", "cli1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "threshold 1 must be between 2 and signer count 1"
+        );
     }
 
     #[test]

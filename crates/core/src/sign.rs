@@ -24,7 +24,7 @@ use frost_ed25519::Ed25519Sha512;
 use frost_secp256k1_tr::Secp256K1Sha256TR;
 use rand_chacha::ChaCha20Rng;
 
-use crate::dkg::Added;
+use crate::dkg::{insert_once, Added};
 use crate::roster::Roster;
 use crate::wallet::{self, SigningWallet};
 
@@ -211,18 +211,15 @@ impl<C: Ciphersuite> Signer<C> {
         let raw = hex::decode(hex_data).map_err(|_| bad("commitment is not hex"))?;
         let c = SigningCommitments::<C>::deserialize(&raw)
             .map_err(|_| bad("not a signing commitment"))?;
-        if let Some(existing) = self.commitments.get(&id) {
-            return if *existing == c {
-                Ok(Added::Duplicate)
-            } else {
-                Err(bad("sent two different commitments"))
-            };
-        }
-        if self.package.is_some() {
+        if self.package.is_some() && !self.commitments.contains_key(&id) {
             return Err(bad("commitment after round 2 started"));
         }
-        self.commitments.insert(id, c);
-        Ok(Added::New)
+        insert_once(
+            &mut self.commitments,
+            id,
+            c,
+            bad("sent two different commitments"),
+        )
     }
 
     fn round2(&mut self) -> Result<String, SignError> {
@@ -258,15 +255,12 @@ impl<C: Ciphersuite> Signer<C> {
         let raw = hex::decode(hex_data).map_err(|_| bad("signature share is not hex"))?;
         let share =
             SignatureShare::<C>::deserialize(&raw).map_err(|_| bad("not a signature share"))?;
-        if let Some(existing) = self.shares.get(&id) {
-            return if *existing == share {
-                Ok(Added::Duplicate)
-            } else {
-                Err(bad("sent two different signature shares"))
-            };
-        }
-        self.shares.insert(id, share);
-        Ok(Added::New)
+        insert_once(
+            &mut self.shares,
+            id,
+            share,
+            bad("sent two different signature shares"),
+        )
     }
 
     fn finish(&mut self) -> Result<Vec<u8>, SignError> {

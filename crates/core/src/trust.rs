@@ -18,6 +18,96 @@ use mpc_protocol::PeerMessage;
 /// Every participant's identity key for one session.
 pub(crate) type SessionKeys = BTreeMap<String, PublicKey>;
 
+/// Why a peer's identity key, or its signature, is refused. `Display` is
+/// the reason given to the user or the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustError {
+    /// The key is new and this node accepts pinned keys only.
+    NotPinned {
+        peer: String,
+        fingerprint: String,
+    },
+    /// The key differs from the pinned one.
+    Changed {
+        peer: String,
+        pinned: String,
+        offered: String,
+    },
+    /// The server advertises no key for a participant this node proposes.
+    NoKeyKnown {
+        peer: String,
+    },
+    NoKeysListed,
+    NoKeyListed {
+        peer: String,
+    },
+    InvalidKey {
+        peer: String,
+        error: String,
+    },
+    /// A proposal lists another key for this very node.
+    OwnKeyDiffers {
+        fingerprint: String,
+    },
+    /// A message from a peer with no key in the session.
+    NoSessionKey {
+        kind: &'static str,
+        from: String,
+    },
+    Unsigned {
+        kind: &'static str,
+        from: String,
+    },
+    BadSignature {
+        kind: &'static str,
+        from: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for TrustError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use TrustError as E;
+        match self {
+            E::NotPinned { peer, fingerprint } => write!(
+                f,
+                "identity key of {peer} (fingerprint {fingerprint}) is not pinned, and this node accepts pinned keys only"
+            ),
+            E::Changed {
+                peer,
+                pinned,
+                offered,
+            } => write!(
+                f,
+                "identity key of {peer} changed: pinned fingerprint {pinned}, offered {offered}; \
+                 if {peer} really has a new key, re-pin it after checking out of band"
+            ),
+            E::NoKeyKnown { peer } => write!(
+                f,
+                "no identity key known for {peer}: not registered, or registered without a key"
+            ),
+            E::NoKeysListed => f.write_str("the proposal lists no identity keys"),
+            E::NoKeyListed { peer } => write!(f, "the proposal lists no identity key for {peer}"),
+            E::InvalidKey { peer, error } => {
+                write!(f, "the proposal's identity key for {peer} is invalid: {error}")
+            }
+            E::OwnKeyDiffers { fingerprint } => write!(
+                f,
+                "the proposal lists another identity key for this node ({fingerprint}), \
+                 a sign of a man-in-the-middle"
+            ),
+            E::NoSessionKey { kind, from } => write!(
+                f,
+                "{kind} from {from}, who has no identity key in this session"
+            ),
+            E::Unsigned { kind, from } => write!(f, "unsigned {kind} from {from}"),
+            E::BadSignature { kind, from, error } => {
+                write!(f, "bad signature on {kind} from {from}: {error}")
+            }
+        }
+    }
+}
+
 /// A key this node would pin if the user goes ahead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewKey {
@@ -46,14 +136,21 @@ pub(crate) fn verify(
     from: &str,
     msg: &PeerMessage,
     sig: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), TrustError> {
     let kind = msg.msg_type();
-    let key = keys
-        .get(from)
-        .ok_or_else(|| format!("{kind} from {from}, who has no identity key in this session"))?;
-    let sig = sig.ok_or_else(|| format!("unsigned {kind} from {from}"))?;
-    key.verify_hex(&statement::peer_message(from, me, &msg.to_json()), sig)
-        .map_err(|e| format!("bad signature on {kind} from {from}: {e}"))
+    let from = from.to_string();
+    let Some(key) = keys.get(&from) else {
+        return Err(TrustError::NoSessionKey { kind, from });
+    };
+    let Some(sig) = sig else {
+        return Err(TrustError::Unsigned { kind, from });
+    };
+    key.verify_hex(&statement::peer_message(&from, me, &msg.to_json()), sig)
+        .map_err(|e| TrustError::BadSignature {
+            kind,
+            from,
+            error: e.to_string(),
+        })
 }
 
 /// Signs the DTLS fingerprints of an offer or answer; `None` for ICE
@@ -104,13 +201,13 @@ fn judge(
     peer: &str,
     key: &PublicKey,
     new: &mut Vec<NewKey>,
-) -> Result<(), String> {
+) -> Result<(), TrustError> {
     match known.check(peer, key) {
         Trust::Pinned => Ok(()),
-        Trust::New if require_pinned => Err(format!(
-            "identity key of {peer} (fingerprint {}) is not pinned, and this node accepts pinned keys only",
-            key.fingerprint()
-        )),
+        Trust::New if require_pinned => Err(TrustError::NotPinned {
+            peer: peer.to_string(),
+            fingerprint: key.fingerprint(),
+        }),
         Trust::New => {
             new.push(NewKey {
                 peer: peer.to_string(),
@@ -118,12 +215,11 @@ fn judge(
             });
             Ok(())
         }
-        Trust::Changed { pinned } => Err(format!(
-            "identity key of {peer} changed: pinned fingerprint {}, offered {}; \
-             if {peer} really has a new key, re-pin it after checking out of band",
-            pinned.fingerprint(),
-            key.fingerprint()
-        )),
+        Trust::Changed { pinned } => Err(TrustError::Changed {
+            peer: peer.to_string(),
+            pinned: pinned.fingerprint(),
+            offered: key.fingerprint(),
+        }),
     }
 }
 
@@ -138,7 +234,7 @@ pub(crate) fn proposer_keys(
     known: &KnownPeers,
     advertised: &BTreeMap<String, PublicKey>,
     require_pinned: bool,
-) -> Result<(SessionKeys, Vec<NewKey>), String> {
+) -> Result<(SessionKeys, Vec<NewKey>), TrustError> {
     let mut keys = SessionKeys::new();
     let mut new = Vec::new();
     for p in participants {
@@ -147,9 +243,7 @@ pub(crate) fn proposer_keys(
             continue;
         }
         let Some(key) = advertised.get(p).or(known.get(p)).copied() else {
-            return Err(format!(
-                "no identity key known for {p}: not registered, or registered without a key"
-            ));
+            return Err(TrustError::NoKeyKnown { peer: p.clone() });
         };
         judge(known, require_pinned, p, &key, &mut new)?;
         keys.insert(p.clone(), key);
@@ -167,24 +261,23 @@ pub(crate) fn proposal_keys(
     own: &PublicKey,
     known: &KnownPeers,
     require_pinned: bool,
-) -> Result<(SessionKeys, Vec<NewKey>), String> {
-    let listed = listed.ok_or("the proposal lists no identity keys")?;
+) -> Result<(SessionKeys, Vec<NewKey>), TrustError> {
+    let listed = listed.ok_or(TrustError::NoKeysListed)?;
     let mut keys = SessionKeys::new();
     let mut new = Vec::new();
     for p in participants {
         let hex = listed
             .get(p)
-            .ok_or_else(|| format!("the proposal lists no identity key for {p}"))?;
-        let key: PublicKey = hex
-            .parse()
-            .map_err(|e| format!("the proposal's identity key for {p} is invalid: {e}"))?;
+            .ok_or_else(|| TrustError::NoKeyListed { peer: p.clone() })?;
+        let key: PublicKey = hex.parse().map_err(|e| TrustError::InvalidKey {
+            peer: p.clone(),
+            error: format!("{e}"),
+        })?;
         if p == me {
             if key != *own {
-                return Err(format!(
-                    "the proposal lists another identity key for this node ({}), \
-                     a sign of a man-in-the-middle",
-                    key.fingerprint()
-                ));
+                return Err(TrustError::OwnKeyDiffers {
+                    fingerprint: key.fingerprint(),
+                });
             }
         } else {
             judge(known, require_pinned, p, &key, &mut new)?;

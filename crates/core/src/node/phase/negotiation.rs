@@ -1,0 +1,109 @@
+//! Negotiation, shared by every kind: the user's decision on a proposal,
+//! the participants' `session_response`s, and the start of the mesh once
+//! everyone has accepted.
+
+use mpc_protocol::peer::SessionResponse;
+use mpc_protocol::PeerMessage;
+
+use super::mesh;
+use crate::mesh::is_offerer;
+use crate::node::api::{Action, Progress};
+use crate::node::session::{Common, Cx, Session, Stage, Step};
+use crate::session::AbortReason;
+
+/// Who has not accepted yet (this node too, while its user decides).
+pub(in crate::node) fn waiting_for(c: &Common, me: &str) -> Vec<String> {
+    c.v.participants
+        .iter()
+        .filter(|p| !c.accepted.contains(*p) || (*p == me && c.stage == Stage::AwaitingDecision))
+        .cloned()
+        .collect()
+}
+
+/// This node's answer to the proposal: told to every participant; a
+/// decline ends the session, an accept pins the keys the user saw.
+pub(in crate::node) fn decide(
+    s: &mut Session,
+    cx: &mut Cx,
+    accepted: bool,
+    reason: Option<String>,
+) -> Step {
+    let c = &mut s.common;
+    let response = PeerMessage::SessionResponse(SessionResponse {
+        session_id: c.id().to_string(),
+        accepted,
+        reason: reason.clone(),
+    });
+    for p in &c.others {
+        cx.relay(p, &response);
+    }
+    if !accepted {
+        return Err(AbortReason::Declined {
+            peer: cx.me.to_string(),
+            reason,
+        });
+    }
+    for k in std::mem::take(&mut c.new_keys) {
+        cx.out.push(Action::PinKey {
+            peer: k.peer,
+            key: k.key,
+        });
+    }
+    c.stage = Stage::Negotiating;
+    let me = cx.me.to_string();
+    accepted_by(s, cx, me)
+}
+
+pub(in crate::node) fn on_response(
+    s: &mut Session,
+    cx: &mut Cx,
+    from: &str,
+    r: SessionResponse,
+) -> Step {
+    if !r.accepted {
+        return Err(AbortReason::Declined {
+            peer: from.to_string(),
+            reason: r.reason,
+        });
+    }
+    if s.common.stage > Stage::Negotiating || s.common.accepted.contains(from) {
+        return Ok(()); // a repeat, or late: everyone had accepted already
+    }
+    accepted_by(s, cx, from.to_string())
+}
+
+fn accepted_by(s: &mut Session, cx: &mut Cx, peer: String) -> Step {
+    let c = &mut s.common;
+    c.accepted.insert(peer.clone());
+    cx.progress(Progress::Accepted {
+        session_id: c.id().to_string(),
+        peer,
+        accepted: c.accepted.len(),
+        total: c.v.participants.len(),
+    });
+    maybe_start_mesh(s, cx)
+}
+
+fn maybe_start_mesh(s: &mut Session, cx: &mut Cx) -> Step {
+    let c = &mut s.common;
+    if c.stage != Stage::Negotiating || c.accepted.len() != c.v.participants.len() {
+        return Ok(());
+    }
+    c.stage = Stage::Mesh;
+    c.deadline = cx.now + cx.timeout_ms;
+    for p in s.common.others.clone() {
+        if cx.channels.contains(&p) {
+            // A channel left open by an earlier session serves this one too.
+            mesh::on_channel_open(s, cx, &p)?;
+        } else {
+            cx.out.push(Action::Connect {
+                offerer: is_offerer(cx.me, &p),
+                peer: p,
+            });
+        }
+    }
+    for (from, signal, sig) in std::mem::take(&mut s.common.early_signals) {
+        mesh::forward_signal(&s.common, cx, from, signal, sig)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! Signing's rounds: FROST commitments (`sign_commitment`), signature
+//! shares, aggregation and verification under the group key, and
+//! `signature_created`, which every signer compares with its own.
+
+use std::collections::BTreeMap;
+
+use mpc_protocol::peer::{SignCommitment, SignProposal, SignatureCreated, SignatureShare};
+use mpc_protocol::PeerMessage;
+
+use crate::dkg::Added;
+use crate::node::api::{Action, Progress};
+use crate::node::session::{Common, Cx, Stage, Step};
+use crate::session::{AbortReason, ProposalError, Violation, MAX_SIGN_MESSAGE_LEN};
+use crate::sign::{SignError, Signing};
+use crate::wallet::{SignatureResult, SigningWallet};
+
+/// A signing session's own state.
+pub(in crate::node) struct SignState {
+    pub proposal: SignProposal,
+    message: Vec<u8>,
+    group_public_key: String,
+    /// The wallet with this node's key package, once the user accepted.
+    pub wallet: Option<Box<SigningWallet>>,
+    signing: Option<Signing>,
+    round2_done: bool,
+    signature: Option<Vec<u8>>,
+    /// `signature_created` hex per peer, kept to compare with our own.
+    reported: BTreeMap<String, String>,
+}
+
+impl SignState {
+    pub fn new(
+        proposal: SignProposal,
+        message: Vec<u8>,
+        group_public_key: String,
+        wallet: Option<Box<SigningWallet>>,
+    ) -> Self {
+        SignState {
+            proposal,
+            message,
+            group_public_key,
+            wallet,
+            signing: None,
+            round2_done: false,
+            signature: None,
+            reported: BTreeMap::new(),
+        }
+    }
+
+    pub fn waiting_for(&self) -> Vec<String> {
+        match &self.signing {
+            Some(g) if !self.round2_done => g.missing_commitments(),
+            Some(g) => g.missing_shares(),
+            None => Vec::new(),
+        }
+    }
+
+    /// A signer's `signature_created` after completion: the progress to
+    /// report if it names our signature.
+    pub fn agrees(&self, created: &SignatureCreated) -> Option<fn(String, String) -> Progress> {
+        let own = self.signature.as_ref().map(hex::encode);
+        (own == Some(created.signature.to_ascii_lowercase())).then_some(peer_signed)
+    }
+}
+
+fn peer_signed(session_id: String, peer: String) -> Progress {
+    Progress::PeerSigned { session_id, peer }
+}
+
+/// The proposer's checks on its own signers: every one a wallet
+/// participant, and at least the threshold of them.
+pub(in crate::node) fn check_signers(
+    wallet: &SigningWallet,
+    signers: &[String],
+) -> Result<(), ProposalError> {
+    if let Some(x) = signers.iter().find(|x| !wallet.participants.contains(x)) {
+        return Err(ProposalError::NotInWallet(x.clone()));
+    }
+    if signers.len() < usize::from(wallet.threshold) {
+        return Err(ProposalError::TooFewSigners {
+            named: signers.len(),
+            needed: wallet.threshold,
+        });
+    }
+    Ok(())
+}
+
+/// A joiner's checks that the wallet its driver found fits the proposal.
+pub(in crate::node) fn check_wallet(
+    c: &Common,
+    g: &SignState,
+    w: &SigningWallet,
+) -> Result<(), ProposalError> {
+    if !w
+        .group_public_key
+        .eq_ignore_ascii_case(&g.proposal.group_public_key)
+    {
+        return Err(ProposalError::OtherGroupKey);
+    }
+    if w.curve != c.v.curve {
+        return Err(ProposalError::OtherCurve {
+            wallet: w.curve,
+            proposal: c.v.curve,
+        });
+    }
+    if g.message.len() > MAX_SIGN_MESSAGE_LEN {
+        return Err(ProposalError::MessageTooLong);
+    }
+    check_signers(w, &c.v.participants)
+}
+
+fn sign_abort(e: SignError) -> AbortReason {
+    match e {
+        SignError::InvalidCommitment { peer, detail } => {
+            AbortReason::InvalidCommitment { peer, detail }
+        }
+        SignError::InvalidShare { peer, detail } => {
+            AbortReason::InvalidSignatureShare { peer, detail }
+        }
+        SignError::Internal(e) => AbortReason::Internal(e),
+    }
+}
+
+/// Round 1: fresh nonces and their commitment.
+pub(in crate::node) fn start(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
+    let sid = c.id().to_string();
+    let Some(wallet) = g.wallet.as_ref() else {
+        return Err(AbortReason::Internal(
+            "signing without a key package".into(),
+        ));
+    };
+    let mut signing = Signing::new(
+        wallet,
+        cx.me,
+        &c.v.participants,
+        g.message.clone(),
+        cx.misbehaviour.bad_signature_share,
+    )
+    .map_err(sign_abort)?;
+    let data = signing.round1(cx.rng).map_err(sign_abort)?;
+    g.signing = Some(signing);
+    let msg = PeerMessage::SignCommitment(SignCommitment {
+        session_id: sid.clone(),
+        data,
+    });
+    cx.send_all(&c.others, &msg);
+    cx.progress(Progress::SignRound {
+        session_id: sid,
+        round: 1,
+    });
+    Ok(())
+}
+
+/// A channel message for a signing session.
+pub(in crate::node) fn on_message(
+    c: &mut Common,
+    g: &mut SignState,
+    cx: &mut Cx,
+    from: &str,
+    msg: PeerMessage,
+) -> Step {
+    match msg {
+        PeerMessage::SignCommitment(m) => on_commitment(c, g, cx, from, m),
+        PeerMessage::SignatureShare(sh) => on_share(c, g, cx, from, sh),
+        PeerMessage::SignatureCreated(created) => {
+            // Before our own aggregation: kept, and compared once we have it.
+            g.reported
+                .entry(from.to_string())
+                .or_insert_with(|| created.signature.to_ascii_lowercase());
+            c.stored_by.insert(from.to_string());
+            Ok(())
+        }
+        msg @ (PeerMessage::Commitment(_)
+        | PeerMessage::Share(_)
+        | PeerMessage::Ready(_)
+        | PeerMessage::WalletCreated(_)) => {
+            cx.reject(
+                Some(from),
+                Some(c.id()),
+                format!("{} in a signing session", msg.msg_type()),
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn on_commitment(
+    c: &mut Common,
+    g: &mut SignState,
+    cx: &mut Cx,
+    from: &str,
+    m: SignCommitment,
+) -> Step {
+    let Some(signing) = g.signing.as_mut() else {
+        return Ok(());
+    };
+    if signing.add_commitment(from, &m.data).map_err(sign_abort)? == Added::Duplicate
+        || g.round2_done
+        || !signing.missing_commitments().is_empty()
+    {
+        return Ok(());
+    }
+    let data = signing.round2().map_err(sign_abort)?;
+    g.round2_done = true;
+    let sid = c.id().to_string();
+    let msg = PeerMessage::SignatureShare(SignatureShare {
+        session_id: sid.clone(),
+        data,
+    });
+    cx.send_all(&c.others, &msg);
+    cx.progress(Progress::SignRound {
+        session_id: sid,
+        round: 2,
+    });
+    maybe_finish(c, g, cx)
+}
+
+fn on_share(
+    c: &mut Common,
+    g: &mut SignState,
+    cx: &mut Cx,
+    from: &str,
+    sh: SignatureShare,
+) -> Step {
+    let done = g.signature.is_some();
+    let Some(signing) = g.signing.as_mut() else {
+        return Ok(());
+    };
+    if done {
+        cx.reject(
+            Some(from),
+            Some(&sh.session_id),
+            "signature share after aggregation",
+        );
+        return Ok(());
+    }
+    if signing.add_share(from, &sh.data).map_err(sign_abort)? == Added::Duplicate {
+        return Ok(());
+    }
+    maybe_finish(c, g, cx)
+}
+
+/// Every share is in: aggregate, verify, and report the signature.
+fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
+    let Some(signing) = g.signing.as_mut() else {
+        return Ok(());
+    };
+    if !g.round2_done || !signing.missing_shares().is_empty() {
+        return Ok(());
+    }
+    let signature = signing.finish().map_err(sign_abort)?;
+    let own = hex::encode(&signature);
+    // Peers that already reported must agree with this signature.
+    if let Some((peer, _)) = g.reported.iter().find(|(_, sig)| **sig != own) {
+        return Err(AbortReason::ProtocolViolation {
+            peer: peer.clone(),
+            violation: Violation::OtherSignature,
+        });
+    }
+    let sid = c.id().to_string();
+    let created = PeerMessage::SignatureCreated(SignatureCreated {
+        session_id: sid.clone(),
+        signature: own,
+    });
+    cx.send_all(&c.others, &created);
+    g.signing = None;
+    g.signature = Some(signature.clone());
+    // The key package is no longer needed by this session.
+    g.wallet = None;
+    c.stage = Stage::Complete;
+    cx.progress(Progress::SignRound {
+        session_id: sid.clone(),
+        round: 3,
+    });
+    cx.out.push(Action::Signed(Box::new(SignatureResult {
+        session_id: sid.clone(),
+        curve: c.v.curve,
+        group_public_key: g.group_public_key.clone(),
+        message: g.message.clone(),
+        signers: c.v.participants.clone(),
+        signature,
+    })));
+    for p in c.stored_by.clone() {
+        cx.progress(peer_signed(sid.clone(), p));
+    }
+    Ok(())
+}

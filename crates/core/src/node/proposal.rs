@@ -1,0 +1,265 @@
+//! Proposals this node receives, of either kind, and the user's decision
+//! on them: one path for key generation and signing alike.
+
+use std::collections::BTreeMap;
+
+use mpc_protocol::peer::{SessionProposal, SessionResponse, SignProposal};
+use mpc_protocol::PeerMessage;
+
+use super::api::{Action, Progress};
+use super::phase::dkg::KeygenState;
+use super::phase::negotiation;
+use super::phase::signing::{check_wallet, SignState};
+use super::session::{relay_action, Common, Kind, Session, Stage};
+use super::Node;
+use crate::session::{validate_proposal, validate_sign_proposal, ProposalError, ValidProposal};
+use crate::trust::{self, NewKey, SessionKeys};
+use crate::wallet::SigningWallet;
+
+/// A proposal as it arrived.
+pub(super) enum Incoming {
+    Keygen(SessionProposal),
+    Sign(SignProposal),
+}
+
+impl Incoming {
+    fn session_id(&self) -> &str {
+        match self {
+            Incoming::Keygen(p) => &p.session_id,
+            Incoming::Sign(p) => &p.session_id,
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Incoming::Keygen(_) => "proposal",
+            Incoming::Sign(_) => "sign proposal",
+        }
+    }
+
+    fn to_message(&self) -> PeerMessage {
+        match self {
+            Incoming::Keygen(p) => PeerMessage::SessionProposal(p.clone()),
+            Incoming::Sign(p) => PeerMessage::SignProposal(p.clone()),
+        }
+    }
+
+    fn keys(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Incoming::Keygen(p) => p.keys.as_ref(),
+            Incoming::Sign(p) => p.keys.as_ref(),
+        }
+    }
+
+    /// The relay may deliver a proposal twice; a repeat is no new session.
+    fn repeats(&self, s: &Session, from: &str) -> bool {
+        let c = &s.common;
+        if c.id() != self.session_id() || c.v.initiator != from {
+            return false;
+        }
+        match (self, &s.kind) {
+            (Incoming::Keygen(p), _) => c.v.proposal == *p,
+            (Incoming::Sign(p), Kind::Sign(g)) => g.proposal == *p,
+            (Incoming::Sign(_), Kind::Keygen(_)) => false,
+        }
+    }
+
+    /// The proposal's own checks, and the kind of session it opens.
+    fn validate(&self, from: &str, me: &str) -> Result<(ValidProposal, Kind), ProposalError> {
+        match self {
+            Incoming::Keygen(p) => validate_proposal(p, from, me)
+                .map(|v| (v, Kind::Keygen(Box::<KeygenState>::default()))),
+            Incoming::Sign(p) => validate_sign_proposal(p, from, me).map(|(v, message)| {
+                let key = p.group_public_key.to_ascii_lowercase();
+                let g = SignState::new(p.clone(), message, key, None);
+                (v, Kind::Sign(Box::new(g)))
+            }),
+        }
+    }
+
+    /// What the user is asked.
+    fn question(self, from: String, new_keys: Vec<NewKey>) -> Progress {
+        match self {
+            Incoming::Keygen(proposal) => Progress::NeedsDecision {
+                from,
+                proposal,
+                new_keys,
+            },
+            Incoming::Sign(proposal) => Progress::NeedsSignDecision {
+                from,
+                proposal,
+                new_keys,
+            },
+        }
+    }
+}
+
+/// The user's answer, of the proposal's kind.
+pub(super) enum Answer {
+    Keygen {
+        accept: bool,
+        reason: Option<String>,
+    },
+    /// `Some(wallet)` accepts with that wallet's key package.
+    Sign {
+        wallet: Option<Box<SigningWallet>>,
+        reason: Option<String>,
+    },
+}
+
+impl Node {
+    pub(super) fn on_proposal(
+        &mut self,
+        from: String,
+        p: Incoming,
+        sig: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let repeat = |s: &Option<Session>| s.as_ref().is_some_and(|s| p.repeats(s, &from));
+        if repeat(&self.session) || repeat(&self.completed) {
+            out.push(Action::Rejected {
+                from: Some(from),
+                session_id: Some(p.session_id().to_string()),
+                reason: format!("duplicate {}", p.what()),
+            });
+            return;
+        }
+        let me = self.config.peer_id.clone();
+        let checked = p
+            .validate(&from, &me)
+            .and_then(|(v, kind)| self.check_free(&v).map(|_| (v, kind)))
+            .and_then(|(v, kind)| {
+                let keys = self.proposal_keys(&from, &p, &v.participants, sig.as_deref())?;
+                Ok((v, kind, keys))
+            });
+        let (v, kind, (keys, new_keys)) = match checked {
+            Ok(x) => x,
+            Err(reason) => {
+                // Tell the sender why; other participants learn from the
+                // initiator's session_abort.
+                let id = p.session_id().to_string();
+                self.reject_proposal(from, &id, p.what(), reason, out);
+                return;
+            }
+        };
+        let id = v.session_id.clone();
+        self.used.insert(id.clone());
+        let mut common = Common::new(v, &me, self.now + self.config.timeout_ms);
+        common.keys = keys;
+        common.new_keys = new_keys.clone();
+        self.session = Some(Session { common, kind });
+        out.push(Action::Progress(p.question(from, new_keys)));
+        self.replay_pending(&id, out);
+    }
+
+    /// The session id is unused and no other session is in progress.
+    pub(super) fn check_free(&self, v: &ValidProposal) -> Result<(), ProposalError> {
+        if self.used.contains(&v.session_id) {
+            return Err(ProposalError::SessionIdUsed(v.session_id.clone()));
+        }
+        if let Some(s) = &self.session {
+            return Err(ProposalError::Busy(s.id().to_string()));
+        }
+        Ok(())
+    }
+
+    /// A proposal's keys, checked against the address book, and its
+    /// signature, checked against the sender's listed key.
+    fn proposal_keys(
+        &self,
+        from: &str,
+        p: &Incoming,
+        participants: &[String],
+        sig: Option<&str>,
+    ) -> Result<(SessionKeys, Vec<NewKey>), ProposalError> {
+        let me = &self.config.peer_id;
+        let (keys, new) = trust::proposal_keys(
+            p.keys(),
+            participants,
+            me,
+            &self.identity.public_key(),
+            &self.known,
+            self.config.require_pinned,
+        )?;
+        trust::verify(&keys, me, from, &p.to_message(), sig)?;
+        Ok((keys, new))
+    }
+
+    /// Declines an invalid proposal to its sender and drops what was
+    /// buffered for it.
+    fn reject_proposal(
+        &mut self,
+        from: String,
+        session_id: &str,
+        what: &str,
+        reason: ProposalError,
+        out: &mut Vec<Action>,
+    ) {
+        let reply = PeerMessage::SessionResponse(SessionResponse {
+            session_id: session_id.to_string(),
+            accepted: false,
+            reason: Some(reason.to_string()),
+        });
+        out.push(relay_action(
+            &self.identity,
+            &self.config.peer_id,
+            &from,
+            reply,
+        ));
+        out.push(Action::Rejected {
+            from: Some(from),
+            session_id: Some(session_id.to_string()),
+            reason: format!("{what} rejected: {reason}"),
+        });
+        self.pending.take(session_id);
+    }
+
+    /// The user's answer to the proposal the active session waits on.
+    pub(super) fn on_decision(
+        &mut self,
+        session_id: String,
+        answer: Answer,
+        out: &mut Vec<Action>,
+    ) {
+        let waiting = self.session.as_ref().is_some_and(|s| {
+            s.id() == session_id
+                && s.stage() == Stage::AwaitingDecision
+                && matches!(
+                    (&s.kind, &answer),
+                    (Kind::Keygen(_), Answer::Keygen { .. }) | (Kind::Sign(_), Answer::Sign { .. })
+                )
+        });
+        if !waiting {
+            let what = match answer {
+                Answer::Keygen { .. } => "proposal",
+                Answer::Sign { .. } => "sign proposal",
+            };
+            out.push(Action::Rejected {
+                from: None,
+                session_id: Some(session_id),
+                reason: format!("no {what} awaits a decision with this session id"),
+            });
+            return;
+        }
+        self.step(out, |s, cx| {
+            let (accepted, reason) = match (answer, &mut s.kind) {
+                (Answer::Keygen { accept, reason }, _) => (accept, reason),
+                // A wallet that does not fit the proposal is a decline, with why.
+                (
+                    Answer::Sign {
+                        wallet: Some(w), ..
+                    },
+                    Kind::Sign(g),
+                ) => match check_wallet(&s.common, g, &w) {
+                    Ok(()) => {
+                        g.wallet = Some(w);
+                        (true, None)
+                    }
+                    Err(e) => (false, Some(e.to_string())),
+                },
+                (Answer::Sign { reason, .. }, _) => (false, reason),
+            };
+            negotiation::decide(s, cx, accepted, reason)
+        });
+    }
+}
