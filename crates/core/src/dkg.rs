@@ -316,15 +316,19 @@ impl<C: Suite> Engine<C> {
             .collect();
         for (i, (id, name)) in ids.iter().enumerate() {
             let package = match &alt_shares {
-                Some(alt) if self.misbehaviour.equivocate_to.contains(name) => &alt[id],
-                _ => &shares[id],
-            };
+                Some(alt) if self.misbehaviour.equivocate_to.contains(name) => alt.get(id),
+                _ => shares.get(id),
+            }
+            .ok_or_else(|| DkgError::Internal("round 2 left out a participant".into()))?;
             let mut bytes = Zeroizing::new(package.serialize().map_err(internal)?);
             if self.misbehaviour.bad_share_to.contains(name) {
                 // Someone else's valid share fails this peer's verification.
-                match ids.get((i + 1) % ids.len()) {
-                    Some((other, _)) if other != id => {
-                        bytes = Zeroizing::new(shares[other].serialize().map_err(internal)?);
+                match ids
+                    .get((i + 1) % ids.len())
+                    .and_then(|(o, _)| shares.get(o).filter(|_| o != id))
+                {
+                    Some(other) => {
+                        bytes = Zeroizing::new(other.serialize().map_err(internal)?);
                     }
                     _ => {
                         if let Some(b) = bytes.last_mut() {

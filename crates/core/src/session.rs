@@ -269,7 +269,7 @@ fn validate_as(
     }
     let mut sorted = p.participants.clone();
     sorted.sort();
-    if let Some([a, _]) = sorted.windows(2).find(|w| w[0] == w[1]) {
+    if let Some([a, _]) = sorted.windows(2).find(|w| w.first() == w.last()) {
         return Err(ProposalError::ListedTwice {
             role,
             peer: a.clone(),
@@ -465,9 +465,10 @@ impl AbortReason {
             | AbortReason::InvalidSignatureShare { peer, .. }
             | AbortReason::SignerLeft { peer }
             | AbortReason::ProtocolViolation { peer, .. } => Some(peer),
-            AbortReason::TranscriptMismatch { suspects, .. } if suspects.len() == 1 => {
-                Some(&suspects[0])
-            }
+            AbortReason::TranscriptMismatch { suspects, .. } => match suspects.as_slice() {
+                [one] => Some(one),
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -43,6 +43,7 @@ impl SecretKeyPackage {
     }
 
     /// frost's own serialization, in a buffer that is wiped when dropped.
+    #[allow(clippy::expect_used)] // a package frost made, never peer input
     pub fn serialize(&self) -> Zeroizing<Vec<u8>> {
         // Serializing a package frost produced cannot fail.
         Zeroizing::new(match &self.0 {
@@ -98,6 +99,8 @@ impl PublicKeyPackage {
         hex::encode(bytes.unwrap_or_default())
     }
 
+    /// frost's own serialization.
+    #[allow(clippy::expect_used)] // a package frost made, never peer input
     pub fn serialize(&self) -> Vec<u8> {
         match self {
             PublicKeyPackage::Secp256k1(p) => p.serialize().expect("serializable package"),
