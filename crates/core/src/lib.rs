@@ -2,7 +2,12 @@
 // Never panic on peer input: the compiler checks it outside tests.
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        missing_docs
+    )
 )]
 pub mod describe;
 mod dkg;
@@ -12,7 +17,12 @@ mod roster;
 pub mod session;
 mod sign;
 // The simulator indexes its own tables of nodes; it never sees a peer.
-#[allow(clippy::indexing_slicing, clippy::expect_used, clippy::unwrap_used)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    missing_docs
+)]
 pub mod sim;
 /// Fixed test identities: for tests only, never in a wallet build.
 #[cfg(feature = "faults")]

@@ -26,9 +26,13 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// A proposal that passed validation, with its defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidProposal {
+    /// The session id, checked well formed.
     pub session_id: String,
+    /// The curve, secp256k1 where the proposal names none.
     pub curve: Curve,
+    /// How many participants it takes to sign.
     pub threshold: u16,
+    /// The proposing peer, who is also a participant.
     pub initiator: String,
     /// Sorted: FROST identifier `i` is `participants[i - 1]`.
     pub participants: Vec<String>,
@@ -40,7 +44,9 @@ pub struct ValidProposal {
 /// signers. It only changes the words of a [`ProposalError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Generates a new wallet's key (DKG).
     Participant,
+    /// Signs with an existing wallet.
     Signer,
 }
 
@@ -65,47 +71,81 @@ impl Role {
 /// is the reason sent back in the decline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProposalError {
+    /// The session id is empty, too long, or has characters other than
+    /// A-Z a-z 0-9 . _ -.
     InvalidSessionId(String),
     /// The sender is not the initiator the proposal names.
     InitiatorMismatch {
+        /// The peer that sent the proposal.
         from: String,
+        /// The initiator the proposal names.
         initiator: String,
     },
+    /// The sender is not among the listed peers.
     SenderNotListed {
+        /// What the listed peers are.
         role: Role,
+        /// The peer that sent the proposal.
         from: String,
     },
+    /// This node is not among the listed peers.
     NotListed {
+        /// What the listed peers are.
         role: Role,
+        /// This node's peer id.
         me: String,
     },
+    /// The stated total is not the number of peers listed.
     TotalMismatch {
+        /// What the listed peers are.
         role: Role,
+        /// The total the proposal states.
         total: u16,
+        /// How many peers it lists.
         listed: usize,
     },
+    /// More peers are listed than [`MAX_PARTICIPANTS`].
     TooMany {
+        /// What the listed peers are.
         role: Role,
+        /// How many peers it lists.
         listed: usize,
     },
+    /// The threshold is below 2 or above the total.
     BadThreshold {
+        /// What the listed peers are.
         role: Role,
+        /// The proposed threshold.
         threshold: u16,
+        /// The proposed total.
         total: u16,
     },
+    /// A peer is listed more than once.
     ListedTwice {
+        /// What the listed peers are.
         role: Role,
+        /// The peer listed twice.
         peer: String,
     },
+    /// A listed peer id is malformed.
     InvalidPeerId {
+        /// What the listed peers are.
         role: Role,
+        /// The malformed id.
         peer: String,
+        /// What is wrong with it.
         error: PeerIdError,
     },
+    /// The proposal names a curve the core does not support.
     UnknownCurve(String),
+    /// A sign proposal's group key is not hex.
     GroupKeyNotHex,
+    /// A sign proposal's group key is neither 33 bytes (secp256k1) nor 32
+    /// (ed25519).
     GroupKeyLength(usize),
+    /// The message to sign is longer than [`MAX_SIGN_MESSAGE_LEN`].
     MessageTooLong,
+    /// The message to sign is not hex.
     MessageNotHex,
     /// This node took part in a session of that id already.
     SessionIdUsed(String),
@@ -115,15 +155,20 @@ pub enum ProposalError {
     Key(TrustError),
     /// A signer is not a participant of the wallet.
     NotInWallet(String),
+    /// Fewer signers are named than the wallet's threshold.
     TooFewSigners {
+        /// How many signers are named.
         named: usize,
+        /// The wallet's threshold.
         needed: u16,
     },
     /// The wallet the driver found has another group key.
     OtherGroupKey,
     /// The wallet the driver found is of another curve.
     OtherCurve {
+        /// The wallet's curve.
         wallet: Curve,
+        /// The curve the proposal's group key is of.
         proposal: Curve,
     },
 }
@@ -347,11 +392,15 @@ pub enum SessionKind {
 /// "protocol violation by {peer}: ".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
+    /// A peer sent a secret share through the relay, not its data channel.
     SecretShareViaRelay,
     /// A share not sealed with the session's encryption scheme.
     PlaintextShare,
+    /// A peer announced two different share encryption keys.
     TwoEncryptionKeys,
+    /// A peer's `ready` has no transcript hash.
     ReadyWithoutHash,
+    /// A peer sent two different `ready` messages.
     TwoReadies,
     /// `wallet_created` with another group key than ours.
     OtherGroupKey,
@@ -407,49 +456,96 @@ impl std::fmt::Display for Phase {
 pub enum AbortReason {
     /// A participant (possibly this node) declined the proposal.
     Declined {
+        /// The participant who declined.
         peer: String,
+        /// The reason it gave, if any.
         reason: Option<String>,
     },
     /// A phase took longer than the configured timeout.
     Timeout {
+        /// The phase that took too long.
         phase: Phase,
+        /// The peers this node was still waiting for.
         waiting_for: Vec<String>,
     },
     /// A data channel closed before the wallet was stored.
-    ChannelClosed { peer: String },
+    ChannelClosed {
+        /// The peer whose channel closed.
+        peer: String,
+    },
     /// A peer's round-1 package is malformed or its proof is invalid.
-    InvalidCommitment { peer: String, detail: String },
+    InvalidCommitment {
+        /// The peer that sent it.
+        peer: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A peer's round-2 share is malformed or fails verification.
-    InvalidShare { peer: String, detail: String },
+    InvalidShare {
+        /// The peer that sent it.
+        peer: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A signer's FROST signature share is malformed or fails verification.
-    InvalidSignatureShare { peer: String, detail: String },
+    InvalidSignatureShare {
+        /// The signer that sent it.
+        peer: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A signer's data channel closed before the signature was complete.
-    SignerLeft { peer: String },
+    SignerLeft {
+        /// The signer who left.
+        peer: String,
+    },
     /// `ready` hashes differ: someone saw other commitments than we did.
     /// `suspects` are the participants whose round-1 package differs
     /// between our view and a peer's.
     TranscriptMismatch {
+        /// The peers whose `ready` hash differs from ours.
         mismatched: Vec<String>,
+        /// The participants whose commitments differ between the views.
         suspects: Vec<String>,
     },
     /// A peer broke the protocol in a way that makes the session unsafe.
-    ProtocolViolation { peer: String, violation: Violation },
+    ProtocolViolation {
+        /// The peer that broke it.
+        peer: String,
+        /// What it did.
+        violation: Violation,
+    },
     /// Signaling for the connection with `peer` was tampered with: its
     /// SDP's DTLS fingerprint is not signed by `peer`'s identity key.
-    PossibleMitm { peer: String, detail: String },
+    PossibleMitm {
+        /// The peer whose signaling was tampered with.
+        peer: String,
+        /// What failed to verify.
+        detail: String,
+    },
     /// A peer sent `session_abort`.
-    PeerAborted { peer: String, reason: String },
+    PeerAborted {
+        /// The peer that aborted.
+        peer: String,
+        /// The reason it sent.
+        reason: String,
+    },
     /// The local user cancelled.
     Cancelled,
     /// This node cannot start the session it was asked to propose.
     CannotStart {
+        /// The kind of session asked for.
         kind: SessionKind,
+        /// Why it cannot start.
         error: ProposalError,
     },
     /// The server never sent the peer list a proposal waits for.
     NoPeerList,
     /// A proposal already waits for the peer list.
-    BusyParked { session_id: String },
+    BusyParked {
+        /// The session that waits.
+        session_id: String,
+    },
     /// A local failure no peer is to blame for.
     Internal(String),
 }

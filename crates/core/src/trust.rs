@@ -24,43 +24,65 @@ pub(crate) type SessionKeys = BTreeMap<String, PublicKey>;
 pub enum TrustError {
     /// The key is new and this node accepts pinned keys only.
     NotPinned {
+        /// The peer offering the key.
         peer: String,
+        /// The new key's fingerprint.
         fingerprint: String,
     },
     /// The key differs from the pinned one.
     Changed {
+        /// The peer whose key changed.
         peer: String,
+        /// The pinned key's fingerprint.
         pinned: String,
+        /// The offered key's fingerprint.
         offered: String,
     },
     /// The server advertises no key for a participant this node proposes.
     NoKeyKnown {
+        /// The participant without a key.
         peer: String,
     },
+    /// A received proposal lists no identity keys at all.
     NoKeysListed,
+    /// A received proposal lists no identity key for a participant.
     NoKeyListed {
+        /// That participant.
         peer: String,
     },
+    /// A key a received proposal lists does not parse.
     InvalidKey {
+        /// The participant it is listed for.
         peer: String,
+        /// Why it does not parse.
         error: String,
     },
     /// A proposal lists another key for this very node.
     OwnKeyDiffers {
+        /// The fingerprint of the key listed for this node.
         fingerprint: String,
     },
     /// A message from a peer with no key in the session.
     NoSessionKey {
+        /// The message type.
         kind: &'static str,
+        /// The sender.
         from: String,
     },
+    /// A peer message carries no signature.
     Unsigned {
+        /// The message type.
         kind: &'static str,
+        /// The sender.
         from: String,
     },
+    /// A peer message's signature does not verify under the sender's key.
     BadSignature {
+        /// The message type.
         kind: &'static str,
+        /// The sender.
         from: String,
+        /// Why verification failed.
         error: String,
     },
 }
@@ -111,11 +133,14 @@ impl std::fmt::Display for TrustError {
 /// A key this node would pin if the user goes ahead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewKey {
+    /// The peer the key belongs to.
     pub peer: String,
+    /// The key to pin.
     pub key: PublicKey,
 }
 
 impl NewKey {
+    /// The key's fingerprint, for the user to compare out of band.
     pub fn fingerprint(&self) -> String {
         self.key.fingerprint()
     }

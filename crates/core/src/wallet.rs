@@ -10,14 +10,18 @@ use zeroize::Zeroizing;
 /// A frost key package for one of the supported curves.
 #[derive(Clone, PartialEq, Eq)]
 pub enum KeyPackage {
+    /// A secp256k1 package, for Taproot (BIP340) signatures.
     Secp256k1(frost_secp256k1_tr::keys::KeyPackage),
+    /// An ed25519 package.
     Ed25519(frost_ed25519::keys::KeyPackage),
 }
 
 /// A frost public key package (group key plus every verifying share).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKeyPackage {
+    /// A secp256k1 package, for Taproot (BIP340) signatures.
     Secp256k1(frost_secp256k1_tr::keys::PublicKeyPackage),
+    /// An ed25519 package.
     Ed25519(frost_ed25519::keys::PublicKeyPackage),
 }
 
@@ -35,6 +39,7 @@ impl SecretKeyPackage {
         &self.0
     }
 
+    /// The curve this share is on.
     pub fn curve(&self) -> Curve {
         match self.0 {
             KeyPackage::Secp256k1(_) => Curve::Secp256k1,
@@ -112,14 +117,19 @@ impl PublicKeyPackage {
 /// A wallet share produced by one successful DKG session.
 #[derive(Clone, Debug)]
 pub struct WalletResult {
+    /// The DKG session that made the wallet.
     pub session_id: String,
+    /// The wallet's curve.
     pub curve: Curve,
+    /// How many participants it takes to sign.
     pub threshold: u16,
     /// Sorted; FROST identifier `i` belongs to `participants[i - 1]`.
     pub participants: Vec<String>,
     /// This node's FROST identifier (1-based index in `participants`).
     pub identifier: u16,
+    /// This node's secret key share.
     pub key_package: SecretKeyPackage,
+    /// The group key and every participant's verifying share.
     pub public_key_package: PublicKeyPackage,
     /// Hex of frost's group verifying key: 33-byte compressed SEC1 for
     /// secp256k1 (already the BIP341-tweaked Taproot output key), 32 bytes
@@ -143,13 +153,17 @@ impl WalletResult {
 /// secret key package. `Debug` never shows the key package.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningWallet {
+    /// The wallet's curve.
     pub curve: Curve,
+    /// How many participants it takes to sign.
     pub threshold: u16,
     /// Sorted; FROST identifier `i` belongs to `participants[i - 1]`.
     pub participants: Vec<String>,
     /// Hex of the group verifying key.
     pub group_public_key: String,
+    /// The group key and every participant's verifying share.
     pub public_key_package: PublicKeyPackage,
+    /// This node's secret key share.
     pub key_package: SecretKeyPackage,
 }
 
@@ -209,10 +223,13 @@ impl From<&WalletResult> for SigningWallet {
 /// A signature every signer aggregated and verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureResult {
+    /// The signing session.
     pub session_id: String,
+    /// The wallet's curve.
     pub curve: Curve,
     /// Hex of the group verifying key.
     pub group_public_key: String,
+    /// The bytes signed.
     pub message: Vec<u8>,
     /// Sorted peer ids of the signers.
     pub signers: Vec<String>,

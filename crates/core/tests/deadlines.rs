@@ -2,17 +2,17 @@
 //! that ticks only then (never on a fixed beat) still sees every timeout,
 //! at the moment it falls due.
 
-use mpc_core::{testing, AbortReason, Action, Command, Config, Event, Node};
-use mpc_protocol::peer::{Curve, SessionProposal, SessionResponse};
+use mpc_core::{AbortReason, Action, Command, Event, Node};
+use mpc_protocol::peer::{Curve, SessionResponse};
 use mpc_protocol::PeerMessage;
+
+mod common;
+use common::{proposal, relayed, with_keys};
 
 const TIMEOUT: u64 = 5_000;
 
 fn node(id: &str) -> Node {
-    let mut c = Config::new(id);
-    c.identity = Some(testing::identity(id));
-    c.timeout_ms = TIMEOUT;
-    Node::new(c, [3; 32], 0)
+    common::node_with(id, |c| c.timeout_ms = TIMEOUT)
 }
 
 /// Ticks `n` only at its next deadline until it reports an abort; returns
@@ -56,17 +56,9 @@ fn a_command_waiting_for_the_peer_list_times_out() {
 #[test]
 fn an_unanswered_proposal_times_out_at_its_deadline() {
     let mut b = node("b");
-    let p = SessionProposal {
-        session_id: "s1".into(),
-        total: 3,
-        threshold: 2,
-        participants: vec!["a".into(), "b".into(), "c".into()],
-        curve: Some("secp256k1".into()),
-        initiator: Some("a".into()),
-        keys: Some(testing::keys(&["a".into(), "b".into(), "c".into()], &[])),
-    };
+    let p = with_keys(proposal(&["a", "b", "c"]), &[]);
     b.handle(Event::Tick(1_000));
-    b.handle(testing::relayed("a", "b", PeerMessage::SessionProposal(p)));
+    b.handle(relayed("a", "b", &PeerMessage::SessionProposal(p)));
     let (at, reason) = run_to_abort(&mut b);
     assert_eq!(at, 1_000 + TIMEOUT);
     assert!(matches!(reason, AbortReason::Timeout { .. }), "{reason:?}");
@@ -81,11 +73,7 @@ fn buffered_messages_for_unknown_sessions_expire_at_their_deadline() {
         reason: None,
     };
     b.handle(Event::Tick(200));
-    b.handle(testing::relayed(
-        "a",
-        "b",
-        PeerMessage::SessionResponse(early),
-    ));
+    b.handle(relayed("a", "b", &PeerMessage::SessionResponse(early)));
     // Nothing but the buffered response can time out: its expiry is the
     // deadline, and once it passed, nothing is left to wake up for.
     assert_eq!(b.next_deadline(), Some(200 + TIMEOUT));

@@ -5,8 +5,10 @@
 
 use std::path::PathBuf;
 
-use mpc_core::sim::{self, Fault, NetConfig, Outcome, SignPlan, SimConfig, VanishAt};
+use mpc_core::sim::{self, Fault, NetConfig, Outcome, SimConfig, VanishAt};
 use mpc_protocol::peer::Curve;
+
+mod common;
 
 fn outcome(o: &Outcome) -> String {
     match o {
@@ -40,19 +42,11 @@ fn render(cfg: &SimConfig) -> String {
     s
 }
 
-fn sign_plan(signers: Vec<usize>) -> Option<SignPlan> {
-    Some(SignPlan {
-        signers,
-        message: b"golden".to_vec(),
-    })
-}
-
 fn cases() -> Vec<(&'static str, SimConfig)> {
     let mut cases = Vec::new();
     for (name, curve) in [("secp256k1", Curve::Secp256k1), ("ed25519", Curve::Ed25519)] {
         for seed in [1, 2] {
-            let mut c = SimConfig::new(3, 2, curve, seed);
-            c.sign = sign_plan(vec![1, 2]);
+            let c = common::sign_plan(3, 2, curve, seed, vec![1, 2], b"golden");
             cases.push((leak(format!("keygen_sign_{name}_seed{seed}")), c));
         }
     }
@@ -62,8 +56,7 @@ fn cases() -> Vec<(&'static str, SimConfig)> {
         to: vec![2],
     }];
     cases.push(("equivocation", c));
-    let mut c = SimConfig::new(3, 2, Curve::Ed25519, 4);
-    c.sign = sign_plan(vec![0, 1, 2]);
+    let mut c = common::sign_plan(3, 2, Curve::Ed25519, 4, vec![0, 1, 2], b"golden");
     c.faults = vec![Fault::BadSignatureShare { node: 2 }];
     cases.push(("bad_signature_share", c));
     let mut c = SimConfig::new(4, 2, Curve::Secp256k1, 5);
@@ -82,10 +75,9 @@ fn cases() -> Vec<(&'static str, SimConfig)> {
         close_channels: false,
     }];
     cases.push(("vanish_timeout", c));
-    let mut c = SimConfig::new(3, 2, Curve::Secp256k1, 8);
+    let mut c = common::sign_plan(3, 2, Curve::Secp256k1, 8, vec![0, 2], b"golden");
     c.noise = 12;
     c.net = NetConfig::adverse();
-    c.sign = sign_plan(vec![0, 2]);
     cases.push(("noise", c));
     cases
 }

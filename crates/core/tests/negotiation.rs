@@ -1,31 +1,17 @@
 //! Proposal validation as a node sees it: each bad proposal is rejected
 //! with a clear reason, and the sender is told why through the relay.
 
-use mpc_core::{testing, Action, Command, Config, Event, Node, Progress};
+use mpc_core::{testing, Action, Command, Event, Node, Progress};
 use mpc_protocol::peer::{Curve, SessionProposal, SessionResponse};
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
 use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
 
+mod common;
+use common::{node, pinned, relayed};
+
+/// The spec's example: cli1 proposes a 2-of-3 to cli2 and chrome1.
 fn proposal() -> SessionProposal {
-    SessionProposal {
-        session_id: "s1".into(),
-        total: 3,
-        threshold: 2,
-        participants: vec!["cli1".into(), "cli2".into(), "chrome1".into()],
-        curve: Some("secp256k1".into()),
-        initiator: Some("cli1".into()),
-        keys: None,
-    }
-}
-
-fn relayed(from: &str, to: &str, msg: &PeerMessage) -> Event {
-    testing::relayed(from, to, msg.clone())
-}
-
-fn node(id: &str) -> Node {
-    let mut c = Config::new(id);
-    c.identity = Some(testing::identity(id));
-    Node::new(c, [7; 32], 0)
+    common::proposal(&["cli1", "cli2", "chrome1"])
 }
 
 /// Delivers `p` from `from` to `n` and returns its actions. Without keys,
@@ -290,20 +276,8 @@ fn a_response_before_its_proposal_is_buffered() {
 
 // ---- Identities: signatures, pinned keys, DTLS fingerprints ----
 
-fn pinned(id: &str, pins: &[(&str, mpc_core::PublicKey)], require_pinned: bool) -> Node {
-    let mut c = Config::new(id);
-    c.identity = Some(testing::identity(id));
-    for (p, k) in pins {
-        c.known_peers.pin(p, *k);
-    }
-    c.require_pinned = require_pinned;
-    Node::new(c, [7; 32], 0)
-}
-
 fn with_keys(actual: &[(&str, String)]) -> SessionProposal {
-    let mut p = proposal();
-    p.keys = Some(testing::keys(&p.participants, actual));
-    p
+    common::with_keys(proposal(), actual)
 }
 
 #[test]

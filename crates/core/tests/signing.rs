@@ -5,19 +5,13 @@
 //! (under the key decoded from the wallet's Solana address).
 #![cfg(not(target_arch = "wasm32"))]
 
-use mpc_core::sim::{self, Fault, NetConfig, Outcome, SignPlan, SimConfig, SimReport, VanishAt};
+use mpc_core::sim::{self, Fault, NetConfig, Outcome, SimConfig, SimReport, VanishAt};
 use mpc_core::{AbortReason, Action, Phase};
 use mpc_protocol::peer::Curve;
 use sha2::{Digest, Sha256};
 
-fn plan(n: usize, t: u16, curve: Curve, seed: u64, signers: Vec<usize>, msg: &[u8]) -> SimConfig {
-    let mut c = SimConfig::new(n, t, curve, seed);
-    c.sign = Some(SignPlan {
-        signers,
-        message: msg.to_vec(),
-    });
-    c
-}
+mod common;
+use common::sign_plan as plan;
 
 /// A 32-byte message, as a Taproot sighash is (libsecp256k1 0.29's
 /// `verify_schnorr` takes exactly 32 bytes).

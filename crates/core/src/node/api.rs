@@ -34,6 +34,9 @@ pub struct Config {
 }
 
 impl Config {
+    /// Settings for `peer_id` with the defaults: [`DEFAULT_TIMEOUT_MS`] per phase,
+    /// 1024 pending messages, an identity drawn from the seed, an empty address
+    /// book, and trust on first use.
     pub fn new(peer_id: impl Into<String>) -> Self {
         Config {
             peer_id: peer_id.into(),
@@ -56,34 +59,48 @@ pub enum Command {
     /// Propose a new wallet to `participants` (which must include this
     /// node). Without a `session_id`, one is drawn from the RNG.
     Create {
+        /// The session id to use; `None` draws one.
         session_id: Option<String>,
+        /// Everyone who will hold a share, this node included.
         participants: Vec<String>,
+        /// How many participants it takes to sign.
         threshold: u16,
+        /// The curve of the new wallet.
         curve: Curve,
     },
     /// Propose signing `message` with `wallet` to `signers` (which must
     /// include this node, be wallet participants and number at least the
     /// threshold). Without a `session_id`, one is drawn from the RNG.
     Sign {
+        /// The session id to use; `None` draws one.
         session_id: Option<String>,
+        /// The wallet to sign with, with this node's key package.
         wallet: Box<SigningWallet>,
+        /// The bytes to sign.
         message: Vec<u8>,
+        /// Everyone who will sign, this node included.
         signers: Vec<String>,
     },
     /// Abandon the active session.
-    Cancel { session_id: String },
+    Cancel {
+        /// The session to abandon.
+        session_id: String,
+    },
 }
 
 /// Everything that can happen to a node.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A request from the local user or application.
     Command(Command),
     /// A message from the signaling server; relayed peer messages and WebRTC
     /// signals arrive as [`ServerMessage::Relay`].
     Signal(ServerMessage),
     /// A message arrived on the data channel from `from`.
     PeerMessage {
+        /// The peer that sent it.
         from: String,
+        /// The message with its signature, not yet verified.
         msg: SignedMessage,
     },
     /// The data channel to this peer opened.
@@ -95,22 +112,30 @@ pub enum Event {
     Tick(u64),
     /// The user's (or a policy's) answer to [`Progress::NeedsDecision`].
     Decision {
+        /// The session the proposal opens.
         session_id: String,
+        /// Whether to join it.
         accept: bool,
+        /// Why, when declining; sent to the proposer.
         reason: Option<String>,
     },
     /// The answer to [`Progress::NeedsSignDecision`]: `Some(wallet)` (the
     /// wallet whose group key the proposal names, with this node's key
     /// package) accepts; `None` declines with `reason`.
     SignDecision {
+        /// The signing session the proposal opens.
         session_id: String,
+        /// The wallet to sign with, or `None` to decline.
         wallet: Option<Box<SigningWallet>>,
+        /// Why, when declining; sent to the proposer.
         reason: Option<String>,
     },
     /// The driver's own WebRTC offer, answer or candidate for `to`; the core
     /// routes it through the relay.
     LocalSignal {
+        /// The peer at the other end of the connection.
         to: String,
+        /// The offer, answer or candidate.
         signal: WebRtcSignal,
     },
 }
@@ -122,41 +147,56 @@ pub enum Action {
     SendSignal(ClientMessage),
     /// Send over the data channel to `to` (already signed).
     SendPeer {
+        /// The peer to send to.
         to: String,
+        /// The message, signed by this node.
         msg: SignedMessage,
     },
     /// Pin `key` for `peer` in the address book: its first use, shown to
     /// the user (in the proposal they accepted, or the session they began).
     PinKey {
+        /// The peer the key belongs to.
         peer: String,
+        /// The identity key to pin.
         key: PublicKey,
     },
     /// Set up a WebRTC connection to `peer`: as the offerer (create the data
     /// channel, send an offer), or expecting an offer from it.
     Connect {
+        /// The peer to connect to.
         peer: String,
+        /// Whether this node makes the offer.
         offerer: bool,
     },
     /// Feed this remote offer, answer or candidate into the connection to
     /// `from`.
     WebRtcSignal {
+        /// The peer that sent it.
         from: String,
+        /// The offer, answer or candidate to apply.
         signal: WebRtcSignal,
     },
+    /// A milestone to show the user.
     Progress(Progress),
     /// The DKG succeeded and every `ready` hash matched: store this.
     Finished(Box<WalletResult>),
     /// A signing session produced this signature, and this node verified it
     /// under the group key.
     Signed(Box<SignatureResult>),
+    /// The session ended without a wallet or signature.
     Aborted {
+        /// The session that ended.
         session_id: String,
+        /// Why it ended.
         reason: AbortReason,
     },
     /// An input was ignored; for logs, never an error of this node.
     Rejected {
+        /// The peer that sent the input, if any.
         from: Option<String>,
+        /// The session it named, if any.
         session_id: Option<String>,
+        /// Why it was ignored.
         reason: String,
     },
 }
@@ -164,56 +204,80 @@ pub enum Action {
 /// Milestones for a user interface.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Progress {
+    /// The signaling server accepted this node's registration.
     Registered {
+        /// The peer id it registered.
         peer_id: String,
     },
+    /// The signaling server listed the peers online.
     Peers {
+        /// Their peer ids.
         peers: Vec<String>,
     },
+    /// The signaling server reported an error, or sent something unreadable.
     ServerError {
+        /// What went wrong.
         error: String,
     },
     /// A valid proposal arrived: answer with [`Event::Decision`].
     NeedsDecision {
+        /// The proposing peer.
         from: String,
+        /// The proposal as received.
         proposal: SessionProposal,
         /// Participants whose keys are not pinned yet: accepting pins them.
         new_keys: Vec<NewKey>,
     },
     /// `accepted` of `total` participants (initiator included) have accepted.
     Accepted {
+        /// The session.
         session_id: String,
+        /// The participant who just accepted.
         peer: String,
+        /// Participants who have accepted so far.
         accepted: usize,
+        /// Participants in all.
         total: usize,
     },
     /// Channels open so far, out of those needed.
     Mesh {
+        /// The session.
         session_id: String,
+        /// Channels open so far.
         open: usize,
+        /// Channels this node needs.
         needed: usize,
     },
     /// `mesh_ready` received from `ready` of `needed` peers.
     MeshReady {
+        /// The session.
         session_id: String,
+        /// Peers that have sent `mesh_ready`.
         ready: usize,
+        /// Peers this node waits for.
         needed: usize,
     },
     /// 1: commitment broadcast; 2: shares sent; 3: `ready` sent.
     DkgRound {
+        /// The session.
         session_id: String,
+        /// The round just reached.
         round: u8,
     },
     /// A peer reported `wallet_created` with the same group key.
     PeerStored {
+        /// The session.
         session_id: String,
+        /// The peer that stored the wallet.
         peer: String,
     },
     /// A valid `sign_proposal` arrived: find the wallet with its
     /// `group_public_key`, show the message, and answer with
     /// [`Event::SignDecision`].
     NeedsSignDecision {
+        /// The proposing peer.
         from: String,
+        /// The proposal as received.
         proposal: SignProposal,
         /// Signers whose keys are not pinned yet: accepting pins them.
         new_keys: Vec<NewKey>,
@@ -221,12 +285,16 @@ pub enum Progress {
     /// 1: signing commitment broadcast; 2: signature share sent;
     /// 3: signature aggregated and verified.
     SignRound {
+        /// The session.
         session_id: String,
+        /// The round just reached.
         round: u8,
     },
     /// A signer reported `signature_created` with the same signature.
     PeerSigned {
+        /// The session.
         session_id: String,
+        /// The signer that reported it.
         peer: String,
     },
 }
