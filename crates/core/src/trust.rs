@@ -87,6 +87,18 @@ pub enum TrustError {
     },
 }
 
+impl TrustError {
+    /// The message's signature is missing or wrong: who sent it is unknown.
+    pub fn is_signature(&self) -> bool {
+        matches!(
+            self,
+            TrustError::NoSessionKey { .. }
+                | TrustError::Unsigned { .. }
+                | TrustError::BadSignature { .. }
+        )
+    }
+}
+
 impl std::fmt::Display for TrustError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use TrustError as E;

@@ -71,6 +71,7 @@ fn buffered_messages_for_unknown_sessions_expire_at_their_deadline() {
         session_id: "later".into(),
         accepted: true,
         reason: None,
+        proposal_hash: None,
     };
     b.handle(Event::Tick(200));
     b.handle(relayed("a", "b", &PeerMessage::SessionResponse(early)));

@@ -5,6 +5,7 @@ use mpc_core::{testing, Action, Command, Event, Node, Progress};
 use mpc_protocol::peer::{Curve, SessionProposal, SessionResponse};
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
 use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
+use sha2::Digest;
 
 mod common;
 use common::{node, pinned, relayed};
@@ -93,6 +94,25 @@ fn assert_rejected(actions: &[Action], sender: &str, needle: &str) {
     assert!(!actions
         .iter()
         .any(|a| matches!(a, Action::Progress(Progress::NeedsDecision { .. }))));
+}
+
+/// The proposal was ignored: its signature does not prove who sent it, so
+/// it gets no answer at all (an answer could end a real session).
+#[track_caller]
+fn assert_ignored(actions: &[Action], needle: &str) {
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Rejected { reason, .. } if reason.contains(needle))),
+        "not rejected with {needle:?}: {actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| matches!(
+            a,
+            Action::SendSignal(_) | Action::Progress(Progress::NeedsDecision { .. })
+        )),
+        "answered: {actions:?}"
+    );
 }
 
 #[test]
@@ -250,6 +270,7 @@ fn a_response_before_its_proposal_is_buffered() {
             session_id: "s1".into(),
             accepted: true,
             reason: None,
+            proposal_hash: None,
         }),
     ));
     assert!(early.is_empty(), "{early:?}");
@@ -285,7 +306,63 @@ fn an_unsigned_proposal_is_rejected() {
     let mut n = node("cli2");
     let msg = SignedMessage::unsigned(PeerMessage::SessionProposal(with_keys(&[])));
     let actions = n.handle(testing::relayed_signed("cli1", msg));
-    assert_rejected(&actions, "cli1", "unsigned session_proposal from cli1");
+    assert_ignored(&actions, "unsigned session_proposal from cli1");
+}
+
+/// Review finding 9: a forged proposal reusing the id of a session in
+/// progress (a server can stamp any sender) once drew a genuine signed
+/// decline, which ended the real session and blamed this node.
+#[test]
+fn a_forged_proposal_for_a_running_session_gets_no_answer() {
+    let mut n = node("cli2");
+    deliver(&mut n, "cli1", proposal());
+    let mut forged = with_keys(&[]);
+    forged.threshold = 3;
+    let msg = testing::signed(
+        &testing::identity("mallory"),
+        "cli1",
+        "cli2",
+        PeerMessage::SessionProposal(forged),
+    );
+    let actions = n.handle(testing::relayed_signed("cli1", msg));
+    assert_ignored(&actions, "bad signature");
+    assert_eq!(n.active_session(), Some("s1"));
+}
+
+/// An answer names the proposal it answers: a decline of another proposal
+/// with the same session id does not end this session.
+#[test]
+fn a_response_to_another_proposal_does_not_end_the_session() {
+    let mut n = node("cli2");
+    deliver(&mut n, "cli1", proposal());
+    let decline = |hash: &str| {
+        PeerMessage::SessionResponse(SessionResponse {
+            session_id: "s1".into(),
+            accepted: false,
+            reason: Some("no".into()),
+            proposal_hash: Some(hash.into()),
+        })
+    };
+    let actions = n.handle(relayed("chrome1", "cli2", &decline(&"00".repeat(32))));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Rejected { reason, .. }
+            if reason.contains("answers another proposal"))),
+        "{actions:?}"
+    );
+    assert_eq!(n.active_session(), Some("s1"));
+    // The same decline naming this proposal ends it, blaming chrome1.
+    let json = PeerMessage::SessionProposal(with_keys(&[])).to_json();
+    let hash = hex::encode(sha2::Sha256::digest(json));
+    let actions = n.handle(relayed("chrome1", "cli2", &decline(&hash)));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Aborted { reason, .. }
+            if reason.culprit() == Some("chrome1"))),
+        "{actions:?}"
+    );
 }
 
 #[test]
@@ -299,11 +376,7 @@ fn a_proposal_signed_by_another_key_is_rejected() {
         PeerMessage::SessionProposal(with_keys(&[])),
     );
     let actions = n.handle(testing::relayed_signed("cli1", msg));
-    assert_rejected(
-        &actions,
-        "cli1",
-        "bad signature on session_proposal from cli1",
-    );
+    assert_ignored(&actions, "bad signature on session_proposal from cli1");
 }
 
 #[test]
@@ -317,7 +390,7 @@ fn a_signature_for_another_recipient_is_rejected() {
         PeerMessage::SessionProposal(with_keys(&[])),
     );
     let actions = n.handle(testing::relayed_signed("cli1", msg));
-    assert_rejected(&actions, "cli1", "bad signature");
+    assert_ignored(&actions, "bad signature");
 }
 
 #[test]
@@ -391,6 +464,7 @@ fn session_messages_must_be_signed_by_their_sender() {
         session_id: "s1".into(),
         accepted: false,
         reason: Some("forged".into()),
+        proposal_hash: None,
     });
     // Unsigned, or signed by cli1 in chrome1's name: rejected, session on.
     for msg in [
@@ -449,6 +523,7 @@ fn in_mesh() -> Node {
         session_id: "s1".into(),
         accepted: true,
         reason: None,
+        proposal_hash: None,
     });
     n.handle(relayed("chrome1", "cli2", &ok));
     n.handle(Event::Decision {

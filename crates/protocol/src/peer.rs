@@ -96,6 +96,11 @@ pub struct SessionResponse {
     pub accepted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Ours: SHA-256 (hex) of the proposal this answers, as JSON, so an
+    /// answer to another proposal with the same session id cannot end
+    /// this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal_hash: Option<String>,
 }
 
 /// `session_abort`: a node gives up on a session and says why.

@@ -182,7 +182,7 @@ impl Node {
         };
         let (msg, kind) = draft.finish(trust::to_wire(&keys));
         self.used.insert(v.session_id.clone());
-        let mut common = Common::new(v, &me, self.now + self.config.timeout_ms);
+        let mut common = Common::new(v, &msg, &me, self.now + self.config.timeout_ms);
         common.stage = Stage::Negotiating;
         common.keys = keys;
         for p in &common.others {

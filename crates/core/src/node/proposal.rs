@@ -10,7 +10,7 @@ use super::api::{Action, Progress};
 use super::phase::dkg::KeygenState;
 use super::phase::negotiation;
 use super::phase::signing::{check_wallet, SignState};
-use super::session::{relay_action, Common, Kind, Session, Stage};
+use super::session::{proposal_hash, relay_action, Common, Kind, Session, Stage};
 use super::Node;
 use crate::session::{validate_proposal, validate_sign_proposal, ProposalError, ValidProposal};
 use crate::trust::{self, NewKey, SessionKeys};
@@ -125,26 +125,34 @@ impl Node {
             return;
         }
         let me = self.config.peer_id.clone();
-        let checked = p
-            .validate(&from, &me)
-            .and_then(|(v, kind)| self.check_free(&v).map(|_| (v, kind)))
-            .and_then(|(v, kind)| {
-                let keys = self.proposal_keys(&from, &p, &v.participants, sig.as_deref())?;
-                Ok((v, kind, keys))
-            });
+        // The signature first: only a proposal its sender really signed
+        // gets an answer, so a forgery cannot draw a decline that ends a
+        // real session.
+        let checked = p.validate(&from, &me).and_then(|(v, kind)| {
+            let keys = self.proposal_keys(&from, &p, &v.participants, sig.as_deref())?;
+            Ok((v, kind, keys))
+        });
+        let checked = checked.and_then(|x| self.check_free(&x.0).map(|_| x));
         let (v, kind, (keys, new_keys)) = match checked {
             Ok(x) => x,
+            Err(ProposalError::Key(e)) if e.is_signature() => {
+                out.push(Action::Rejected {
+                    from: Some(from),
+                    session_id: Some(p.session_id().to_string()),
+                    reason: format!("{} ignored: {e}", p.what()),
+                });
+                return;
+            }
             Err(reason) => {
                 // Tell the sender why; other participants learn from the
                 // initiator's session_abort.
-                let id = p.session_id().to_string();
-                self.reject_proposal(from, &id, p.what(), reason, out);
+                self.reject_proposal(from, &p, reason, out);
                 return;
             }
         };
         let id = v.session_id.clone();
         self.used.insert(id.clone());
-        let mut common = Common::new(v, &me, self.now + self.config.timeout_ms);
+        let mut common = Common::new(v, &p.to_message(), &me, self.now + self.config.timeout_ms);
         common.keys = keys;
         common.new_keys = new_keys.clone();
         self.session = Some(Session { common, kind });
@@ -190,15 +198,16 @@ impl Node {
     fn reject_proposal(
         &mut self,
         from: String,
-        session_id: &str,
-        what: &str,
+        p: &Incoming,
         reason: ProposalError,
         out: &mut Vec<Action>,
     ) {
+        let (session_id, what) = (p.session_id(), p.what());
         let reply = PeerMessage::SessionResponse(SessionResponse {
             session_id: session_id.to_string(),
             accepted: false,
             reason: Some(reason.to_string()),
+            proposal_hash: Some(proposal_hash(&p.to_message())),
         });
         out.push(relay_action(
             &self.identity,

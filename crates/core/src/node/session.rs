@@ -12,6 +12,7 @@ use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, RawJson};
 use mpc_protocol::{PeerMessage, RelayData};
 use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
 
 use super::api::{Action, Progress};
 use super::phase::{dkg, mesh, negotiation, signing};
@@ -63,6 +64,8 @@ pub(super) struct Common {
     /// Peers that reported the session's result (`wallet_created`,
     /// `signature_created`).
     pub stored_by: BTreeSet<String>,
+    /// What every `session_response` in this session must name.
+    pub proposal_hash: String,
 }
 
 /// A kind of session, with the data only that kind has.
@@ -81,8 +84,14 @@ impl Kind {
     }
 }
 
+/// SHA-256 (hex) of a proposal's JSON: what a `session_response` answers.
+pub(super) fn proposal_hash(proposal: &PeerMessage) -> String {
+    hex::encode(Sha256::digest(proposal.to_json()))
+}
+
 impl Common {
-    pub fn new(v: ValidProposal, me: &str, deadline: u64) -> Self {
+    /// A session opened by `proposal` (as sent, keys included).
+    pub fn new(v: ValidProposal, proposal: &PeerMessage, me: &str, deadline: u64) -> Self {
         let others: Vec<String> = v
             .participants
             .iter()
@@ -103,6 +112,7 @@ impl Common {
             keys: SessionKeys::new(),
             new_keys: Vec::new(),
             stored_by: BTreeSet::new(),
+            proposal_hash: proposal_hash(proposal),
         }
     }
 

@@ -33,6 +33,7 @@ pub(in crate::node) fn decide(
         session_id: c.id().to_string(),
         accepted,
         reason: reason.clone(),
+        proposal_hash: Some(c.proposal_hash.clone()),
     });
     for p in &c.others {
         cx.relay(p, &response);
@@ -60,6 +61,19 @@ pub(in crate::node) fn on_response(
     from: &str,
     r: SessionResponse,
 ) -> Step {
+    // An answer to another proposal that reused this session id (a
+    // forgery, or a replay) says nothing about this one.
+    if r.proposal_hash
+        .as_ref()
+        .is_some_and(|h| *h != s.common.proposal_hash)
+    {
+        cx.reject(
+            Some(from),
+            Some(s.common.id()),
+            "session_response answers another proposal",
+        );
+        return Ok(());
+    }
     if !r.accepted {
         return Err(AbortReason::Declined {
             peer: from.to_string(),
