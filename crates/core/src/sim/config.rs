@@ -1,0 +1,147 @@
+//! What a simulation is asked to do: the network's behaviour
+//! ([`NetConfig`]), misbehaving nodes ([`Fault`], [`VanishAt`]), an optional
+//! signing session ([`SignPlan`]) and the whole run ([`SimConfig`]). Plain
+//! public data; the other modules only read it.
+
+use mpc_protocol::peer::Curve;
+
+/// Network behaviour. Delays are `(min, max)` in ms, drawn uniformly.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    pub relay_delay_ms: (u64, u64),
+    /// Probability that a relayed message is delivered twice.
+    pub relay_duplicate: f64,
+    /// Probability that a relayed message is lost (see the [`sim`](super)
+    /// module docs).
+    pub relay_loss: f64,
+    pub channel_delay_ms: (u64, u64),
+    /// Time for the fake WebRTC to produce an offer/answer or open.
+    pub connect_delay_ms: (u64, u64),
+    /// Time a user takes to answer a proposal.
+    pub decision_delay_ms: (u64, u64),
+}
+
+impl NetConfig {
+    /// Reordering and duplication on the relay, jitter on channels.
+    pub fn adverse() -> Self {
+        NetConfig {
+            relay_delay_ms: (1, 80),
+            relay_duplicate: 0.1,
+            relay_loss: 0.0,
+            channel_delay_ms: (1, 30),
+            connect_delay_ms: (5, 60),
+            decision_delay_ms: (0, 200),
+        }
+    }
+
+    /// No delays or faults: for benchmarks.
+    pub fn ideal() -> Self {
+        NetConfig {
+            relay_delay_ms: (0, 0),
+            relay_duplicate: 0.0,
+            relay_loss: 0.0,
+            channel_delay_ms: (0, 0),
+            connect_delay_ms: (0, 0),
+            decision_delay_ms: (0, 0),
+        }
+    }
+}
+
+/// Where in its run a vanishing node disappears.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VanishAt {
+    /// Instead of answering the proposal.
+    Decision,
+    /// Instead of sending its first message of this `type` (e.g. `"share"`).
+    Sending(&'static str),
+}
+
+/// A misbehaving node, by index (node 0 is the initiator).
+#[derive(Clone, Debug)]
+pub enum Fault {
+    Decline {
+        node: usize,
+        reason: String,
+    },
+    /// Disappears; `close_channels` says whether its peers notice (channels
+    /// close) or only time out.
+    Vanish {
+        node: usize,
+        at: VanishAt,
+        close_channels: bool,
+    },
+    /// Sends `to` a share that fails verification.
+    #[cfg(feature = "faults")]
+    BadShare {
+        from: usize,
+        to: usize,
+    },
+    /// Sends `to` a different round-1 package (with matching shares) than
+    /// everyone else.
+    #[cfg(feature = "faults")]
+    Equivocate {
+        node: usize,
+        to: Vec<usize>,
+    },
+    /// In the signing session, sends every other signer a signature share
+    /// that fails verification.
+    #[cfg(feature = "faults")]
+    BadSignatureShare {
+        node: usize,
+    },
+    /// Sends its DKG shares unencrypted.
+    #[cfg(feature = "faults")]
+    PlaintextShares {
+        node: usize,
+    },
+}
+
+/// A signing session run after the wallet is created, over the mesh the
+/// DKG left open (channels are reused).
+#[derive(Clone, Debug)]
+pub struct SignPlan {
+    /// Node indexes; the first one proposes.
+    pub signers: Vec<usize>,
+    pub message: Vec<u8>,
+}
+
+/// One simulated session.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub participants: usize,
+    pub threshold: u16,
+    pub curve: Curve,
+    pub seed: u64,
+    pub net: NetConfig,
+    pub faults: Vec<Fault>,
+    /// Each node's phase timeout.
+    pub timeout_ms: u64,
+    /// Keep every message in [`SimReport::log`](super::SimReport::log).
+    pub record: bool,
+    /// Give up (leaving nodes [`Outcome::Pending`](super::Outcome::Pending))
+    /// after this much simulated time.
+    pub max_time_ms: u64,
+    /// Garbage messages from a non-participant (`mallory`) injected at
+    /// random times into random nodes, over the relay and over channels.
+    pub noise: usize,
+    /// Sign a message once every node holds the wallet.
+    pub sign: Option<SignPlan>,
+}
+
+impl SimConfig {
+    pub fn new(participants: usize, threshold: u16, curve: Curve, seed: u64) -> Self {
+        SimConfig {
+            participants,
+            threshold,
+            curve,
+            seed,
+            net: NetConfig::adverse(),
+            faults: Vec::new(),
+            timeout_ms: 10_000,
+            record: false,
+            max_time_ms: 600_000,
+            noise: 0,
+            sign: None,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! What the people behind the simulated nodes do and how each session ends
+//! for them: answering proposals (or declining, or vanishing instead, as a
+//! [`Fault`] says), vanishing on a chosen send, the signing session of the
+//! [`SignPlan`](super::SignPlan) once every node holds the wallet, and
+//! every node's [`Outcome`]s and rejections. Also which misbehaviour each
+//! node's core is built with.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mpc_protocol::peer::{SessionProposal, SignProposal};
+
+use super::config::{Fault, SimConfig, VanishAt};
+use super::network::{Item, Network};
+use super::report::Outcome;
+use crate::node::{Action, Command, Event};
+use crate::session::AbortReason;
+use crate::wallet::{SignatureResult, SigningWallet, WalletResult};
+
+pub(super) struct Users<'a> {
+    cfg: &'a SimConfig,
+    session_id: Option<String>,
+    outcomes: Vec<Outcome>,
+    /// Set once the signing session is proposed.
+    signing: bool,
+    sign_session_id: Option<String>,
+    sign_outcomes: Vec<Outcome>,
+    /// Nodes that vanished.
+    gone: BTreeSet<usize>,
+    rejections: BTreeMap<String, Vec<String>>,
+}
+
+/// The users' side of the report.
+pub(super) struct Ending {
+    pub(super) session_id: Option<String>,
+    pub(super) outcomes: BTreeMap<String, Outcome>,
+    pub(super) sign_session_id: Option<String>,
+    pub(super) sign_outcomes: BTreeMap<String, Outcome>,
+    pub(super) rejections: BTreeMap<String, Vec<String>>,
+}
+
+impl<'a> Users<'a> {
+    pub(super) fn new(cfg: &'a SimConfig) -> Self {
+        Users {
+            cfg,
+            session_id: None,
+            outcomes: vec![Outcome::Pending; cfg.participants],
+            signing: false,
+            sign_session_id: None,
+            sign_outcomes: vec![Outcome::Pending; cfg.participants],
+            gone: BTreeSet::new(),
+            rejections: BTreeMap::new(),
+        }
+    }
+
+    pub(super) fn gone(&self) -> &BTreeSet<usize> {
+        &self.gone
+    }
+
+    pub(super) fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// Every node's DKG, and the signing session if one is planned, ended.
+    pub(super) fn done(&self) -> bool {
+        let dkg_done = self.outcomes.iter().all(|o| !matches!(o, Outcome::Pending));
+        let sign_done = match &self.cfg.sign {
+            None => true,
+            Some(plan) if self.signing => plan
+                .signers
+                .iter()
+                .all(|j| !matches!(self.sign_outcomes[*j], Outcome::Pending)),
+            // Signing starts only if every node got the wallet.
+            Some(_) => !self.all_finished(),
+        };
+        dkg_done && sign_done
+    }
+
+    fn all_finished(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Finished(_)))
+    }
+
+    /// The user at node `i` answers a proposal after a while: yes, unless a
+    /// fault makes them decline or vanish instead.
+    pub(super) fn decide(&mut self, i: usize, proposal: SessionProposal, net: &mut Network) {
+        self.session_id.get_or_insert(proposal.session_id.clone());
+        let mut decision = Some((true, None));
+        for f in &self.cfg.faults {
+            match f {
+                Fault::Decline { node, reason } if *node == i => {
+                    decision = Some((false, Some(reason.clone())))
+                }
+                Fault::Vanish {
+                    node,
+                    at: VanishAt::Decision,
+                    ..
+                } if *node == i => decision = None,
+                _ => {}
+            }
+        }
+        match decision {
+            Some((accept, reason)) => {
+                let at = net.after(self.cfg.net.decision_delay_ms);
+                let decision = Event::Decision {
+                    session_id: proposal.session_id,
+                    accept,
+                    reason,
+                };
+                net.schedule(at, i, Item::Event(decision));
+            }
+            None => {
+                self.gone.insert(i);
+                self.outcomes[i] = Outcome::Vanished;
+            }
+        }
+    }
+
+    /// The user at node `i` answers a signing proposal after a while, with
+    /// the wallet if they have it.
+    pub(super) fn decide_sign(&mut self, i: usize, proposal: SignProposal, net: &mut Network) {
+        self.sign_session_id
+            .get_or_insert(proposal.session_id.clone());
+        let wallet = match &self.outcomes[i] {
+            Outcome::Finished(w) => Some(Box::new(SigningWallet::from(&**w))),
+            _ => None,
+        };
+        let at = net.after(self.cfg.net.decision_delay_ms);
+        let reason = wallet.is_none().then(|| "no such wallet".to_string());
+        let decision = Event::SignDecision {
+            session_id: proposal.session_id,
+            wallet,
+            reason,
+        };
+        net.schedule(at, i, Item::Event(decision));
+    }
+
+    /// Node `i` holds the wallet; once every node does, the plan's first
+    /// signer proposes.
+    pub(super) fn finished(&mut self, i: usize, w: Box<WalletResult>, net: &mut Network) {
+        self.session_id.get_or_insert(w.session_id.clone());
+        self.outcomes[i] = Outcome::Finished(w);
+        let cfg = self.cfg;
+        let Some(plan) = &cfg.sign else {
+            return;
+        };
+        if self.signing || !self.all_finished() {
+            return;
+        }
+        self.signing = true;
+        let proposer = plan.signers[0];
+        let Outcome::Finished(w) = &self.outcomes[proposer] else {
+            return;
+        };
+        let wallet = Box::new(SigningWallet::from(&**w));
+        let signers = plan
+            .signers
+            .iter()
+            .map(|j| net.id(*j).to_string())
+            .collect();
+        let sign = Command::Sign {
+            session_id: Some("sign-1".into()),
+            wallet,
+            message: plan.message.clone(),
+            signers,
+        };
+        net.schedule(net.now() + 1, proposer, Item::Event(Event::Command(sign)));
+    }
+
+    pub(super) fn signed(&mut self, i: usize, r: Box<SignatureResult>) {
+        self.sign_session_id.get_or_insert(r.session_id.clone());
+        self.sign_outcomes[i] = Outcome::Signed(r);
+    }
+
+    /// Node `i`'s session aborted: the signing one once it has started.
+    pub(super) fn aborted(&mut self, i: usize, reason: AbortReason) {
+        if self.signing {
+            self.sign_outcomes[i] = Outcome::Aborted(reason)
+        } else {
+            self.outcomes[i] = Outcome::Aborted(reason)
+        }
+    }
+
+    pub(super) fn rejected(&mut self, id: &str, reason: String) {
+        self.rejections
+            .entry(id.to_string())
+            .or_default()
+            .push(reason);
+    }
+
+    /// Whether node `i` vanishes instead of carrying out `actions` (it does
+    /// on the first send of the type a [`VanishAt::Sending`] names), and if
+    /// so whether its channels close.
+    pub(super) fn vanishes_on(&self, i: usize, actions: &[Action]) -> Option<bool> {
+        self.cfg.faults.iter().find_map(|f| match f {
+            Fault::Vanish {
+                node,
+                at: VanishAt::Sending(kind),
+                close_channels,
+            } if *node == i => actions
+                .iter()
+                .any(|a| matches!(a, Action::SendPeer { msg, .. } if msg.msg.msg_type() == *kind))
+                .then_some(*close_channels),
+            _ => None,
+        })
+    }
+
+    /// Node `i` is gone, from whichever session it was in.
+    pub(super) fn vanish(&mut self, i: usize) {
+        self.gone.insert(i);
+        if self.signing {
+            self.sign_outcomes[i] = Outcome::Vanished;
+        } else {
+            self.outcomes[i] = Outcome::Vanished;
+        }
+    }
+
+    /// How it all ended, by node id (signing outcomes only for the
+    /// signers, and only if signing started).
+    pub(super) fn finish(self, ids: &[String]) -> Ending {
+        let signers: BTreeSet<usize> = match (&self.cfg.sign, self.signing) {
+            (Some(plan), true) => plan.signers.iter().copied().collect(),
+            _ => BTreeSet::new(),
+        };
+        let sign_outcomes = self
+            .sign_outcomes
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| signers.contains(j))
+            .map(|(j, o)| (ids[j].clone(), o))
+            .collect();
+        Ending {
+            session_id: self.session_id,
+            outcomes: ids.iter().cloned().zip(self.outcomes).collect(),
+            sign_session_id: self.sign_session_id,
+            sign_outcomes,
+            rejections: self.rejections,
+        }
+    }
+}
+
+/// The misbehaviour the faults give node `i`'s core.
+#[cfg(feature = "faults")]
+pub(super) fn misbehaviour_for(
+    cfg: &SimConfig,
+    ids: &[String],
+    i: usize,
+) -> crate::dkg::Misbehaviour {
+    let mut m = crate::dkg::Misbehaviour::default();
+    for f in &cfg.faults {
+        match f {
+            Fault::BadShare { from, to } if *from == i => {
+                m.bad_share_to.insert(ids[*to].clone());
+            }
+            Fault::Equivocate { node, to } if *node == i => {
+                m.equivocate_to.extend(to.iter().map(|t| ids[*t].clone()));
+            }
+            Fault::BadSignatureShare { node } if *node == i => m.bad_signature_share = true,
+            Fault::PlaintextShares { node } if *node == i => m.plaintext_shares = true,
+            _ => {}
+        }
+    }
+    m
+}
