@@ -8,20 +8,29 @@
 //! to the keystore before anything else in that batch (such as
 //! `wallet_created`) is sent, so nobody is told a share is stored before it
 //! is.
+//!
+//! This file owns what a run is given and returns, the event loop and the
+//! I/O (WebSocket, WebRTC, clock). `session` (driver/session.rs) owns what
+//! the run does with the core's milestones: its goal, proposals, the
+//! keystore, and when it is done.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use mpc_core::{Action, Command, Config, Event, Node, Progress, SignatureResult, WalletResult};
+use mpc_core::{Action, Command, Config, Event, Node, SignatureResult, WalletResult};
 use mpc_keystore::fs::Keystore;
-use mpc_protocol::peer::{SessionProposal, SignProposal};
 use mpc_protocol::signal::ServerMessage;
 use mpc_protocol::{IceServer, SignedMessage};
 use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::decide;
+use crate::observer::Observer;
+
+mod session;
 
 /// How a node reaches the world.
 #[derive(Clone, Debug)]
@@ -79,15 +88,6 @@ pub enum Outcome {
     Signed(Box<SignatureResult>),
 }
 
-/// What a joiner is asked about a sign proposal.
-#[derive(Clone, Debug)]
-pub struct SignRequest {
-    pub from: String,
-    pub proposal: SignProposal,
-    /// The id of the wallet in this node's keystore.
-    pub wallet_id: String,
-}
-
 /// Why a run failed; `Display` is what the user reads.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -103,34 +103,6 @@ pub enum NodeError {
     Store(String),
     #[error("{0}")]
     Other(String),
-}
-
-/// Callbacks for whoever shows this node's activity (terminal, demo).
-pub trait Observer: Send {
-    /// A milestone of the session.
-    fn progress(&mut self, me: &str, p: &Progress);
-    /// A message this node sent: `to` is `"server"` or a peer id;
-    /// `via_channel` tells a data channel from the WebSocket.
-    fn sent(&mut self, _me: &str, _to: &str, _via_channel: bool, _json: &str) {}
-    /// `peer`'s identity key was pinned for the first time (trust on first
-    /// use): show its fingerprint so the user can compare it out of band.
-    fn pinned(&mut self, _me: &str, _peer: &str, _key: &mpc_core::PublicKey) {}
-    /// Asks the user about a proposal. `None` means "ask interactively";
-    /// the driver then calls [`Observer::prompt`] off the async runtime.
-    fn auto_decision(&mut self, from: &str, proposal: &SessionProposal) -> Option<bool>;
-    /// Blocking interactive question (runs on a blocking thread).
-    fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
-        Box::new(|_| false)
-    }
-    /// As [`Observer::auto_decision`], for a sign proposal whose wallet is
-    /// in the keystore.
-    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
-        None
-    }
-    /// As [`Observer::prompt`], for a sign proposal.
-    fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
-        Box::new(|_| false)
-    }
 }
 
 type Ws =
@@ -288,44 +260,14 @@ impl Driver {
                         }
                     },
                 },
-                Some((session_id, accept)) = self.decisions_rx.recv() => Event::Decision {
-                    session_id,
-                    accept,
-                    reason: (!accept).then(|| "declined by user".to_string()),
-                },
+                Some((session_id, accept)) = self.decisions_rx.recv() => {
+                    decide::answer(session_id, accept)
+                }
                 Some(ev) = self.events_rx.recv() => ev,
                 _ = tick.tick() => Event::Tick(self.now_ms()),
             };
             self.step(event, obs).await?;
         }
-    }
-
-    fn done(&mut self) -> Option<Outcome> {
-        if let Some(peers) = self.peers.take() {
-            return Some(Outcome::Peers(peers));
-        }
-        let at = self.finished_at?;
-        if let Some(sig) = &self.signed {
-            if self.stored_by + 1 >= sig.signers.len() || at.elapsed() >= LINGER {
-                return self.signed.take().map(Outcome::Signed);
-            }
-            return None;
-        }
-        let everyone = self
-            .finished
-            .as_ref()
-            .map(|(w, _)| self.stored_by + 1 >= w.participants.len())
-            .unwrap_or(false);
-        if everyone || at.elapsed() >= LINGER {
-            let (wallet, keystore_path) = self.finished.take()?;
-            let elapsed = self.proposal_at.map(|t| t.elapsed()).unwrap_or_default();
-            return Some(Outcome::Created {
-                wallet,
-                keystore_path,
-                elapsed,
-            });
-        }
-        None
     }
 
     /// Feeds one event (and any the driver generates meanwhile) to the core
@@ -360,37 +302,6 @@ impl Driver {
                 return Err(e);
             }
         }
-        Ok(())
-    }
-
-    async fn store(&mut self, wallet: Box<WalletResult>) -> Result<(), NodeError> {
-        let Some(storage) = self.storage.clone() else {
-            self.finished = Some((wallet, PathBuf::new()));
-            self.finished_at = Some(Instant::now());
-            return Ok(());
-        };
-        let created_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let peer_id = self.opts.peer_id.clone();
-        let w = wallet.clone();
-        // scrypt takes about a second: keep it off the async threads.
-        let path = tokio::task::spawn_blocking(move || {
-            let file = mpc_keystore::wallet::seal_wallet(
-                &w,
-                &peer_id,
-                created_at,
-                &storage.passphrase,
-                storage.work_factor,
-            )?;
-            storage.keystore.save(&file)
-        })
-        .await
-        .map_err(|e| NodeError::Store(e.to_string()))?
-        .map_err(|e| NodeError::Store(e.to_string()))?;
-        self.finished = Some((wallet, path));
-        self.finished_at = Some(Instant::now());
         Ok(())
     }
 
@@ -473,158 +384,6 @@ impl Driver {
         Ok(())
     }
 
-    async fn on_progress(&mut self, p: &Progress, obs: &mut dyn Observer) -> Result<(), NodeError> {
-        match p {
-            Progress::Registered { .. } => {
-                self.registered = true;
-                self.start_goal()?;
-            }
-            Progress::Peers { peers } => {
-                if matches!(self.goal, Goal::Command(Command::ListPeers)) {
-                    self.peers = Some(peers.clone());
-                }
-            }
-            Progress::ServerError { error } => {
-                if !self.registered
-                    || matches!(
-                        self.goal,
-                        Goal::Command(Command::Create { .. } | Command::Sign { .. })
-                    )
-                {
-                    if let Some(sid) = self.node.active_session().map(str::to_string) {
-                        // Tell the others; this run is over either way.
-                        let actions = self
-                            .node
-                            .handle(Event::Command(Command::Cancel { session_id: sid }));
-                        for a in actions {
-                            if let Action::SendSignal(m) = a {
-                                let _ = self.ws.send(Message::text(m.to_json())).await;
-                            }
-                        }
-                    }
-                    return Err(NodeError::Server(error.clone()));
-                }
-                tracing::warn!("signaling server: {error}");
-            }
-            Progress::NeedsDecision { from, proposal, .. } => {
-                let wanted = match &self.goal {
-                    Goal::Join { from: Some(f) } => f == from,
-                    Goal::Join { from: None } => true,
-                    _ => false,
-                };
-                let sid = proposal.session_id.clone();
-                if !wanted || self.session.is_some() {
-                    self.internal.push(Event::Decision {
-                        session_id: sid,
-                        accept: false,
-                        reason: Some("not expecting a proposal from this peer".into()),
-                    });
-                    return Ok(());
-                }
-                self.session = Some(sid.clone());
-                self.proposal_at = Some(Instant::now());
-                match obs.auto_decision(from, proposal) {
-                    Some(accept) => self.internal.push(Event::Decision {
-                        session_id: sid,
-                        accept,
-                        reason: (!accept).then(|| "declined by user".to_string()),
-                    }),
-                    None => {
-                        let ask = obs.prompt();
-                        let proposal = proposal.clone();
-                        let tx = self.decisions_tx.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let accept = ask(proposal);
-                            let _ = tx.blocking_send((sid, accept));
-                        });
-                    }
-                }
-            }
-            Progress::NeedsSignDecision { from, proposal, .. } => {
-                self.on_sign_proposal(from, proposal, obs)
-            }
-            Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Once registered: make the WebRTC driver with the right ICE servers,
-    /// then start what this run is for.
-    fn start_goal(&mut self) -> Result<(), NodeError> {
-        if let Goal::Command(command) = &self.goal {
-            if matches!(command, Command::Create { .. } | Command::Sign { .. }) {
-                self.proposal_at = Some(Instant::now());
-            }
-            self.internal.push(Event::Command(command.clone()));
-        }
-        Ok(())
-    }
-
-    /// A sign proposal: find the wallet by its group key, ask, and answer
-    /// with the decrypted key package (or decline, saying why).
-    fn on_sign_proposal(&mut self, from: &str, proposal: &SignProposal, obs: &mut dyn Observer) {
-        let sid = proposal.session_id.clone();
-        let decline = |reason: String| decline_sign(&proposal.session_id, reason);
-        let wanted = match &self.goal {
-            Goal::Join { from: Some(f) } => f == from,
-            Goal::Join { from: None } => true,
-            _ => false,
-        };
-        if !wanted || self.session.is_some() {
-            self.internal
-                .push(decline("not expecting a proposal from this peer".into()));
-            return;
-        }
-        let Some(storage) = self.storage.clone() else {
-            self.internal
-                .push(decline("this node has no keystore".into()));
-            return;
-        };
-        let found = storage
-            .keystore
-            .find(&proposal.group_public_key)
-            .ok()
-            .filter(|(_, f)| {
-                f.metadata
-                    .group_public_key
-                    .eq_ignore_ascii_case(&proposal.group_public_key)
-            });
-        let Some((_, file)) = found else {
-            self.internal.push(decline(format!(
-                "{} has no wallet with group key {}",
-                self.opts.peer_id, proposal.group_public_key
-            )));
-            return;
-        };
-        self.session = Some(sid.clone());
-        let req = SignRequest {
-            from: from.to_string(),
-            proposal: proposal.clone(),
-            wallet_id: file.metadata.id.clone(),
-        };
-        let auto = obs.auto_sign_decision(&req);
-        let ask = obs.sign_prompt();
-        let tx = self.events_tx.clone();
-        // The prompt and scrypt both block: keep them off the async threads.
-        tokio::task::spawn_blocking(move || {
-            let accept = auto.unwrap_or_else(|| ask(req));
-            let event = if !accept {
-                decline_sign(&sid, "declined by user".into())
-            } else {
-                match open_signing_wallet(&file, &storage.passphrase) {
-                    Ok(w) => Event::SignDecision {
-                        session_id: sid.clone(),
-                        wallet: Some(Box::new(w)),
-                        reason: None,
-                    },
-                    Err(e) => decline_sign(&sid, e),
-                }
-            };
-            let _ = tx.blocking_send(event);
-        });
-    }
-
     /// The server's ICE servers are used unless the user gave others.
     fn make_rtc(&mut self, from_server: Vec<IceServer>) {
         if self.rtc.is_some() {
@@ -649,11 +408,3 @@ impl Driver {
 
 /// Decrypts a wallet file's key package into what the core signs with.
 pub use mpc_keystore::wallet::open_signing_wallet;
-
-fn decline_sign(session_id: &str, reason: String) -> Event {
-    Event::SignDecision {
-        session_id: session_id.to_string(),
-        wallet: None,
-        reason: Some(reason),
-    }
-}

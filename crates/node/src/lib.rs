@@ -5,11 +5,13 @@
 //! | module | owns |
 //! |---|---|
 //! | [`driver`] | one node's event loop: WebSocket, WebRTC, clock, keystore |
-//! | [`observer`] | what a person sees: progress, prompts, the message flow |
+//! | [`decide`] | a joiner's answers to proposals, and the y/N question |
+//! | [`observer`] | the driver's callbacks, and what a person sees: progress, the message flow |
 //! | [`demo`] | embedded server plus N nodes creating a wallet |
 //! | [`simulate`] | the deterministic in-memory simulation |
 //! | [`wallets`] | listing and showing stored wallets |
 
+pub mod decide;
 pub mod demo;
 pub mod driver;
 pub mod observer;

@@ -1,18 +1,55 @@
-//! How a node's activity is shown: progress for a person, the message flow
+//! How a node's activity is shown: the [`Observer`] callbacks the driver
+//! calls, and their three views: progress for a person, the message flow
 //! for the demo, nothing (but the final JSON) for `--json`.
 
-use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mpc_core::Progress;
-use mpc_protocol::peer::SessionProposal;
+use mpc_protocol::peer::{SessionProposal, SignProposal};
 use serde_json::Value;
 
-use crate::driver::{Observer, SignRequest};
+use crate::decide;
 pub use mpc_core::describe::{
     describe, describe_sign, pinned_text, printable_text, with_fingerprints,
 };
+
+/// What a joiner is asked about a sign proposal.
+#[derive(Clone, Debug)]
+pub struct SignRequest {
+    pub from: String,
+    pub proposal: SignProposal,
+    /// The id of the wallet in this node's keystore.
+    pub wallet_id: String,
+}
+
+/// Callbacks for whoever shows this node's activity (terminal, demo).
+pub trait Observer: Send {
+    /// A milestone of the session.
+    fn progress(&mut self, me: &str, p: &Progress);
+    /// A message this node sent: `to` is `"server"` or a peer id;
+    /// `via_channel` tells a data channel from the WebSocket.
+    fn sent(&mut self, _me: &str, _to: &str, _via_channel: bool, _json: &str) {}
+    /// `peer`'s identity key was pinned for the first time (trust on first
+    /// use): show its fingerprint so the user can compare it out of band.
+    fn pinned(&mut self, _me: &str, _peer: &str, _key: &mpc_core::PublicKey) {}
+    /// Asks the user about a proposal. `None` means "ask interactively";
+    /// the driver then calls [`Observer::prompt`] off the async runtime.
+    fn auto_decision(&mut self, from: &str, proposal: &SessionProposal) -> Option<bool>;
+    /// Blocking interactive question (runs on a blocking thread).
+    fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
+        Box::new(|_| false)
+    }
+    /// As [`Observer::auto_decision`], for a sign proposal whose wallet is
+    /// in the keystore.
+    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
+        None
+    }
+    /// As [`Observer::prompt`], for a sign proposal.
+    fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
+        Box::new(|_| false)
+    }
+}
 
 /// Short human text for a milestone.
 pub fn progress_text(p: &Progress) -> Option<String> {
@@ -67,6 +104,22 @@ impl Terminal {
             bar.finish_and_clear();
         }
     }
+
+    /// A y/N question built from what is asked about; the spinner would
+    /// overwrite it, so it pauses while the user answers.
+    fn ask<T: 'static>(
+        &self,
+        question: impl FnOnce(T) -> String + Send + 'static,
+    ) -> Box<dyn FnOnce(T) -> bool + Send> {
+        let bar = self.bar.clone();
+        Box::new(move |about| {
+            let question = question(about);
+            match bar {
+                Some(bar) => bar.suspend(|| decide::confirm(&question)),
+                None => decide::confirm(&question),
+            }
+        })
+    }
 }
 
 impl Observer for Terminal {
@@ -108,43 +161,14 @@ impl Observer for Terminal {
     }
 
     fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
-        let bar = self.bar.clone();
-        Box::new(move |req| {
-            let ask = || {
-                let mut err = std::io::stderr();
-                let _ = write!(
-                    err,
-                    "Sign? {}\n[y/N] ",
-                    describe_sign(&req.from, &req.proposal, Some(&req.wallet_id))
-                );
-                let _ = err.flush();
-                let mut line = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut line);
-                matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
-            };
-            match bar {
-                Some(bar) => bar.suspend(ask),
-                None => ask(),
-            }
+        self.ask(|req: SignRequest| {
+            let what = describe_sign(&req.from, &req.proposal, Some(&req.wallet_id));
+            format!("Sign? {what}\n")
         })
     }
 
     fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
-        let bar = self.bar.clone();
-        Box::new(move |p| {
-            let ask = || {
-                let mut err = std::io::stderr();
-                let _ = write!(err, "Take part in {}? [y/N] ", describe("?", &p));
-                let _ = err.flush();
-                let mut line = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut line);
-                matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
-            };
-            match bar {
-                Some(bar) => bar.suspend(ask),
-                None => ask(),
-            }
-        })
+        self.ask(|p: SessionProposal| format!("Take part in {}? ", describe("?", &p)))
     }
 }
 

@@ -1,0 +1,241 @@
+//! The command line of `mpc-wallet`: its flags and subcommands (clap), and
+//! the settings read from them and the environment: the keystore
+//! directory, a node's options and the passphrases.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use mpc_address::Network;
+use mpc_keystore::fs::Keystore;
+use mpc_node::driver::NodeOptions;
+use mpc_protocol::peer::Curve;
+use mpc_protocol::IceServer;
+
+#[derive(Parser)]
+#[command(name = "mpc-wallet", version, about = "Threshold (FROST) wallet node")]
+pub struct Cli {
+    /// Signaling server WebSocket URL.
+    #[arg(
+        long,
+        global = true,
+        env = "MPC_WALLET_SERVER",
+        default_value = "ws://127.0.0.1:8787/ws"
+    )]
+    pub server: String,
+    /// This node's peer id (1-64 of A-Z a-z 0-9 . _ -).
+    #[arg(long, global = true, env = "MPC_WALLET_PEER_ID")]
+    pub peer_id: Option<String>,
+    /// Directory of wallet files [default: $XDG_DATA_HOME/mpc-wallet/wallets].
+    #[arg(long, global = true, env = "MPC_WALLET_KEYSTORE")]
+    pub keystore: Option<PathBuf>,
+    /// Machine-readable output: one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Bitcoin network for Taproot addresses: mainnet, testnet, signet, regtest.
+    #[arg(long, global = true, default_value = "mainnet")]
+    pub network: Network,
+    /// STUN server (stun:host:port) overriding the signaling server's list (repeatable).
+    #[arg(long, global = true, value_parser = IceServer::parse_url)]
+    pub ice_server: Vec<IceServer>,
+    /// Local address for WebRTC host candidates.
+    #[arg(
+        long,
+        global = true,
+        env = "MPC_WALLET_BIND_IP",
+        default_value = "127.0.0.1"
+    )]
+    pub bind_ip: IpAddr,
+    /// Refuse peers whose identity keys are not pinned yet (see `trust`),
+    /// instead of pinning new keys on first use.
+    #[arg(long, global = true, env = "MPC_WALLET_PINNED_ONLY")]
+    pub pinned_only: bool,
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Subcommand)]
+pub enum Commands {
+    /// List the peers registered with the signaling server.
+    Peers,
+    /// Propose a wallet, form the mesh and run the DKG.
+    Create {
+        /// Every participant, this node included, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        participants: Vec<String>,
+        /// Signatures needed to sign (2..=participants).
+        #[arg(long)]
+        threshold: u16,
+        /// secp256k1 (Bitcoin Taproot) or ed25519 (Solana).
+        #[arg(long, default_value = "secp256k1")]
+        curve: Curve,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Wait for a proposal (a wallet to create, or a message to sign with a
+    /// wallet in the keystore), show it, and take part if accepted.
+    Join {
+        /// Accept without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Only consider proposals from this peer.
+        #[arg(long)]
+        from: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Propose signing a message with a wallet, and take part in signing.
+    Sign {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The bytes to sign, in hex (e.g. a 32-byte sighash).
+        #[arg(long, conflicts_with = "message", required_unless_present = "message")]
+        message_hex: Option<String>,
+        /// The text to sign (its UTF-8 bytes).
+        #[arg(long)]
+        message: Option<String>,
+        /// Signers, comma-separated; this node is always one [default: this
+        /// node and the next participants in sorted order, up to the threshold].
+        #[arg(long, value_delimiter = ',')]
+        signers: Vec<String>,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// List the wallets in the keystore.
+    Wallets,
+    /// Show this node's identity key and fingerprint (compare it out of
+    /// band with what peers see) and the peer keys it has pinned.
+    Identity,
+    /// Pin PEER's identity key (hex), replacing a pinned one (after
+    /// checking its fingerprint out of band), or forget it.
+    Trust {
+        peer: String,
+        /// The peer's identity public key, 64 hex digits.
+        #[arg(required_unless_present = "forget")]
+        key: Option<String>,
+        /// Forget the pinned key instead: the next key seen is pinned on
+        /// first use.
+        #[arg(long, conflicts_with = "key")]
+        forget: bool,
+    },
+    /// Show one wallet.
+    Wallet {
+        #[command(subcommand)]
+        command: WalletCommand,
+    },
+    /// Deterministic in-memory simulation of a wallet creation.
+    Simulate {
+        /// Number of participants.
+        #[arg(long, short = 'n')]
+        participants: usize,
+        /// Signatures needed (2..=participants).
+        #[arg(long, short = 't')]
+        threshold: u16,
+        #[arg(long, default_value = "secp256k1")]
+        curve: Curve,
+        /// Seed for keys, delays, reordering and duplication.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Embedded signaling server plus N nodes creating a wallet over real
+    /// WebRTC on loopback.
+    Demo {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        #[arg(long, default_value_t = 2)]
+        threshold: u16,
+        #[arg(long, default_value = "secp256k1")]
+        curve: Curve,
+        /// Where to put the demo nodes' keystores [default: a new temp dir].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WalletCommand {
+    /// Show a wallet by id, id prefix, or group public key.
+    Show { wallet: String },
+    /// Print a wallet's file (its share stays encrypted), to move it to
+    /// another node, such as the browser extension.
+    Export { wallet: String },
+    /// Add a wallet file (from `export`, or the extension's export) to this
+    /// keystore, after checking that it opens with its passphrase.
+    Import { file: PathBuf },
+}
+
+/// How a node of this run reaches the server and its peers.
+pub fn node_options(cli: &Cli, peer_id: String, timeout_secs: u64) -> Result<NodeOptions, String> {
+    mpc_protocol::validate_peer_id(&peer_id).map_err(|e| format!("--peer-id {peer_id:?}: {e}"))?;
+    Ok(NodeOptions {
+        server: cli.server.clone(),
+        peer_id,
+        ice_servers: (!cli.ice_server.is_empty()).then(|| cli.ice_server.clone()),
+        bind_ip: cli.bind_ip,
+        timeout: Duration::from_secs(timeout_secs.max(1)),
+        identity_store: keystore(cli)?,
+        require_pinned: cli.pinned_only,
+    })
+}
+
+/// `--keystore`, else the wallets directory under the XDG data directory.
+pub fn keystore(cli: &Cli) -> Result<Keystore, String> {
+    let dir = match &cli.keystore {
+        Some(d) => d.clone(),
+        None => {
+            let base = std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .ok_or("cannot find a data directory: set --keystore")?;
+            base.join("mpc-wallet").join("wallets")
+        }
+    };
+    Keystore::open(&dir).map_err(|e| format!("keystore {}: {e}", dir.display()))
+}
+
+/// The passphrase that encrypts the new share: `MPC_WALLET_PASSPHRASE`, or
+/// asked twice on the terminal — before the session starts, so nobody waits
+/// on a prompt mid-DKG.
+pub fn passphrase() -> Result<String, String> {
+    if let Ok(p) = std::env::var("MPC_WALLET_PASSPHRASE") {
+        if p.is_empty() {
+            return Err("MPC_WALLET_PASSPHRASE is empty".into());
+        }
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password("Passphrase for the new key share: ")
+        .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))?;
+    if p.is_empty() {
+        return Err("the passphrase must not be empty".into());
+    }
+    let again = rpassword::prompt_password("Repeat the passphrase: ")
+        .map_err(|e| format!("no passphrase: {e}"))?;
+    if again != p {
+        return Err("the passphrases differ".into());
+    }
+    Ok(p)
+}
+
+/// The passphrase that opens an existing share: `MPC_WALLET_PASSPHRASE`,
+/// or asked once on the terminal, before connecting.
+pub fn unlock_passphrase(wallet_id: &str) -> Result<String, String> {
+    if let Ok(p) = std::env::var("MPC_WALLET_PASSPHRASE") {
+        if p.is_empty() {
+            return Err("MPC_WALLET_PASSPHRASE is empty".into());
+        }
+        return Ok(p);
+    }
+    rpassword::prompt_password(format!("Passphrase of wallet {wallet_id}: "))
+        .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))
+}

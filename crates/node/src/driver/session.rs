@@ -1,0 +1,210 @@
+//! The session side of the driver: what this run is for and what it does
+//! with the core's milestones. It starts the goal once registered, hands
+//! proposals to the joiner's decisions ([`crate::decide`]) and the
+//! observer, stores a finished wallet in the keystore, and says when the
+//! run is done.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures_util::SinkExt;
+use mpc_core::{Action, Command, Event, Progress, WalletResult};
+use mpc_protocol::peer::SignProposal;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{Driver, Goal, NodeError, Outcome, LINGER};
+use crate::decide;
+use crate::observer::{Observer, SignRequest};
+
+impl Driver {
+    /// How the run ended, once it did: a peer list at once; a wallet or a
+    /// signature once the others reported theirs, or [`LINGER`] ran out.
+    pub(super) fn done(&mut self) -> Option<Outcome> {
+        if let Some(peers) = self.peers.take() {
+            return Some(Outcome::Peers(peers));
+        }
+        let at = self.finished_at?;
+        if let Some(sig) = &self.signed {
+            if self.stored_by + 1 >= sig.signers.len() || at.elapsed() >= LINGER {
+                return self.signed.take().map(Outcome::Signed);
+            }
+            return None;
+        }
+        let everyone = self
+            .finished
+            .as_ref()
+            .map(|(w, _)| self.stored_by + 1 >= w.participants.len())
+            .unwrap_or(false);
+        if everyone || at.elapsed() >= LINGER {
+            let (wallet, keystore_path) = self.finished.take()?;
+            let elapsed = self.proposal_at.map(|t| t.elapsed()).unwrap_or_default();
+            return Some(Outcome::Created {
+                wallet,
+                keystore_path,
+                elapsed,
+            });
+        }
+        None
+    }
+
+    /// Seals the new share with the passphrase and writes it; without a
+    /// keystore (not expected in a run that creates) it only remembers it.
+    pub(super) async fn store(&mut self, wallet: Box<WalletResult>) -> Result<(), NodeError> {
+        let Some(storage) = self.storage.clone() else {
+            self.finished = Some((wallet, PathBuf::new()));
+            self.finished_at = Some(Instant::now());
+            return Ok(());
+        };
+        let created_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let peer_id = self.opts.peer_id.clone();
+        let w = wallet.clone();
+        // scrypt takes about a second: keep it off the async threads.
+        let path = tokio::task::spawn_blocking(move || {
+            let file = mpc_keystore::wallet::seal_wallet(
+                &w,
+                &peer_id,
+                created_at,
+                &storage.passphrase,
+                storage.work_factor,
+            )?;
+            storage.keystore.save(&file)
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+        self.finished = Some((wallet, path));
+        self.finished_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// What a milestone means for this run, before the observer sees it.
+    pub(super) async fn on_progress(
+        &mut self,
+        p: &Progress,
+        obs: &mut dyn Observer,
+    ) -> Result<(), NodeError> {
+        match p {
+            Progress::Registered { .. } => {
+                self.registered = true;
+                self.start_goal()?;
+            }
+            Progress::Peers { peers } => {
+                if matches!(self.goal, Goal::Command(Command::ListPeers)) {
+                    self.peers = Some(peers.clone());
+                }
+            }
+            Progress::ServerError { error } => {
+                if !self.registered
+                    || matches!(
+                        self.goal,
+                        Goal::Command(Command::Create { .. } | Command::Sign { .. })
+                    )
+                {
+                    if let Some(sid) = self.node.active_session().map(str::to_string) {
+                        // Tell the others; this run is over either way.
+                        let actions = self
+                            .node
+                            .handle(Event::Command(Command::Cancel { session_id: sid }));
+                        for a in actions {
+                            if let Action::SendSignal(m) = a {
+                                let _ = self.ws.send(Message::text(m.to_json())).await;
+                            }
+                        }
+                    }
+                    return Err(NodeError::Server(error.clone()));
+                }
+                tracing::warn!("signaling server: {error}");
+            }
+            Progress::NeedsDecision { from, proposal, .. } => {
+                let sid = proposal.session_id.clone();
+                if !self.expects(from) {
+                    self.internal.push(decide::refuse(sid, decide::UNEXPECTED));
+                    return Ok(());
+                }
+                self.session = Some(sid.clone());
+                self.proposal_at = Some(Instant::now());
+                match obs.auto_decision(from, proposal) {
+                    Some(accept) => self.internal.push(decide::answer(sid, accept)),
+                    None => {
+                        let ask = obs.prompt();
+                        let proposal = proposal.clone();
+                        let tx = self.decisions_tx.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let accept = ask(proposal);
+                            let _ = tx.blocking_send((sid, accept));
+                        });
+                    }
+                }
+            }
+            Progress::NeedsSignDecision { from, proposal, .. } => {
+                self.on_sign_proposal(from, proposal, obs)
+            }
+            Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Once registered (the WebRTC driver exists by then): start what this
+    /// run is for.
+    fn start_goal(&mut self) -> Result<(), NodeError> {
+        if let Goal::Command(command) = &self.goal {
+            if matches!(command, Command::Create { .. } | Command::Sign { .. }) {
+                self.proposal_at = Some(Instant::now());
+            }
+            self.internal.push(Event::Command(command.clone()));
+        }
+        Ok(())
+    }
+
+    /// Whether this run considers a proposal from `from` now; only `join`
+    /// runs take proposals.
+    fn expects(&self, from: &str) -> bool {
+        let Goal::Join { from: only_from } = &self.goal else {
+            return false;
+        };
+        decide::considers(only_from.as_deref(), self.session.is_some(), from)
+    }
+
+    /// A sign proposal: find the wallet by its group key, ask, and answer
+    /// with the decrypted key package (or decline, saying why).
+    fn on_sign_proposal(&mut self, from: &str, proposal: &SignProposal, obs: &mut dyn Observer) {
+        let sid = proposal.session_id.clone();
+        let decline = |reason: String| decide::decline_sign(&proposal.session_id, reason);
+        if !self.expects(from) {
+            self.internal.push(decline(decide::UNEXPECTED.into()));
+            return;
+        }
+        let Some(storage) = self.storage.clone() else {
+            self.internal
+                .push(decline("this node has no keystore".into()));
+            return;
+        };
+        let group_key = &proposal.group_public_key;
+        let file = match decide::wallet_for(&storage.keystore, group_key, &self.opts.peer_id) {
+            Ok(file) => file,
+            Err(reason) => {
+                self.internal.push(decline(reason));
+                return;
+            }
+        };
+        self.session = Some(sid.clone());
+        let req = SignRequest {
+            from: from.to_string(),
+            proposal: proposal.clone(),
+            wallet_id: file.metadata.id.clone(),
+        };
+        let auto = obs.auto_sign_decision(&req);
+        let ask = obs.sign_prompt();
+        let tx = self.events_tx.clone();
+        // The prompt and scrypt both block: keep them off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let accept = auto.unwrap_or_else(|| ask(req));
+            let answer = decide::sign_answer(&sid, accept, &file, &storage.passphrase);
+            let _ = tx.blocking_send(answer);
+        });
+    }
+}

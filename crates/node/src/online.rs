@@ -1,0 +1,243 @@
+//! The commands that run a node against the signaling server: `peers`,
+//! `create`, `join` and `sign`, and how their outcomes are printed.
+
+use std::process::ExitCode;
+
+use mpc_core::Command;
+use mpc_node::driver::{self, Goal, Outcome, Storage};
+use mpc_node::observer::{Quiet, Terminal};
+use mpc_protocol::peer::Curve;
+use serde_json::json;
+
+use crate::cli::{self, keystore, node_options, Cli};
+use crate::{runtime, usage};
+
+/// `peers`: who is registered with the server.
+pub fn peers(cli: &Cli) -> Result<ExitCode, String> {
+    // Listing needs no identity of its own: any unused id will do.
+    let id = cli
+        .peer_id
+        .clone()
+        .unwrap_or_else(|| format!("observer-{}", std::process::id()));
+    let opts = node_options(cli, id, 60)?;
+    let mut quiet = Quiet::declining();
+    match runtime()?.block_on(driver::run(
+        opts,
+        Goal::Command(Command::ListPeers),
+        None,
+        &mut quiet,
+    )) {
+        Ok(Outcome::Peers(peers)) => {
+            if cli.json {
+                println!("{}", json!({ "peers": peers }));
+            } else {
+                peers.iter().for_each(|p| println!("{p}"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(_) => Err("unexpected outcome".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `create`: propose a wallet and take part in creating it.
+pub fn create(
+    cli: &Cli,
+    participants: &[String],
+    threshold: u16,
+    curve: Curve,
+    session_id: Option<String>,
+    timeout_secs: u64,
+) -> Result<ExitCode, String> {
+    let Some(me) = cli.peer_id.clone() else {
+        return usage("create needs --peer-id (or MPC_WALLET_PEER_ID)");
+    };
+    if !participants.contains(&me) {
+        return usage(format!("--participants must include this node ({me})"));
+    }
+    let goal = Goal::Command(Command::Create {
+        session_id,
+        participants: participants.to_vec(),
+        threshold,
+        curve,
+    });
+    take_part(cli, me, goal, timeout_secs, false)
+}
+
+/// `join`: wait for a proposal and take part if accepted (`yes`: unasked).
+pub fn join(
+    cli: &Cli,
+    from: Option<String>,
+    timeout_secs: u64,
+    yes: bool,
+) -> Result<ExitCode, String> {
+    let Some(me) = cli.peer_id.clone() else {
+        return usage("join needs --peer-id (or MPC_WALLET_PEER_ID)");
+    };
+    take_part(cli, me, Goal::Join { from }, timeout_secs, yes)
+}
+
+/// `create` and `join`: run the session and store the share.
+fn take_part(
+    cli: &Cli,
+    me: String,
+    goal: Goal,
+    timeout: u64,
+    yes: bool,
+) -> Result<ExitCode, String> {
+    let storage = Storage {
+        keystore: keystore(cli)?,
+        passphrase: cli::passphrase()?,
+        work_factor: mpc_node::work_factor(),
+    };
+    let opts = node_options(cli, me, timeout)?;
+    let mut term = Terminal::new(cli.json, yes);
+    let result = runtime()?.block_on(driver::run(opts, goal, Some(storage), &mut term));
+    term.finish();
+    let (wallet, keystore_path, elapsed) = match result {
+        Ok(Outcome::Created {
+            wallet,
+            keystore_path,
+            elapsed,
+        }) => (wallet, keystore_path, elapsed),
+        Ok(Outcome::Signed(sig)) => {
+            print_signature(&sig, cli.json);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(_) => return Err("unexpected outcome".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let addresses =
+        mpc_address::addresses(wallet.curve.as_str(), &wallet.group_public_key, cli.network)
+            .map_err(|e| e.to_string())?;
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "session_id": wallet.session_id,
+                "curve": wallet.curve.as_str(),
+                "threshold": wallet.threshold,
+                "participants": wallet.participants,
+                "group_public_key": wallet.group_public_key,
+                "addresses": addresses,
+                "keystore_path": keystore_path,
+                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+            })
+        );
+    } else {
+        println!(
+            "wallet created: {}-of-{} {}",
+            wallet.threshold,
+            wallet.participants.len(),
+            wallet.curve
+        );
+        println!("  group public key: {}", wallet.group_public_key);
+        if let Some(a) = &addresses.bitcoin_taproot {
+            println!("  bitcoin taproot:  {a}");
+        }
+        if let Some(a) = &addresses.solana {
+            println!("  solana:           {a}");
+        }
+        println!("  key share:        {}", keystore_path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sign`: open the wallet (passphrase first), propose, sign, verify.
+pub fn sign(
+    cli: &Cli,
+    query: &str,
+    message_hex: Option<&str>,
+    message: Option<&str>,
+    signers: &[String],
+    session_id: Option<String>,
+    timeout: u64,
+) -> Result<ExitCode, String> {
+    let message = match (message_hex, message) {
+        (Some(h), _) => match hex::decode(h.trim_start_matches("0x")) {
+            Ok(m) => m,
+            Err(_) => return usage("--message-hex is not hex"),
+        },
+        (None, Some(t)) => t.as_bytes().to_vec(),
+        (None, None) => return usage("give --message-hex or --message"),
+    };
+    if message.len() > mpc_core::session::MAX_SIGN_MESSAGE_LEN {
+        return usage(format!(
+            "the message is longer than {} bytes",
+            mpc_core::session::MAX_SIGN_MESSAGE_LEN
+        ));
+    }
+    let (_, file) = keystore(cli)?.find(query).map_err(|e| e.to_string())?;
+    let me = cli
+        .peer_id
+        .clone()
+        .unwrap_or_else(|| file.metadata.peer_id.clone());
+    let meta = &file.metadata;
+    if !meta.participants.contains(&me) {
+        return usage(format!("{me} is not a participant of wallet {}", meta.id));
+    }
+    let mut signers: Vec<String> = signers.to_vec();
+    if signers.is_empty() {
+        signers = std::iter::once(me.clone())
+            .chain(meta.participants.iter().filter(|p| **p != me).cloned())
+            .take(usize::from(meta.threshold))
+            .collect();
+    } else if !signers.contains(&me) {
+        signers.insert(0, me.clone());
+    }
+    if let Some(x) = signers.iter().find(|x| !meta.participants.contains(x)) {
+        return usage(format!("{x} is not a participant of wallet {}", meta.id));
+    }
+    if signers.len() < usize::from(meta.threshold) {
+        return usage(format!(
+            "wallet {} needs {} signers; {} given",
+            meta.id,
+            meta.threshold,
+            signers.len()
+        ));
+    }
+    let passphrase = cli::unlock_passphrase(&meta.id)?;
+    let wallet = driver::open_signing_wallet(&file, &passphrase)?;
+    let opts = node_options(cli, me, timeout)?;
+    let goal = Goal::Command(Command::Sign {
+        session_id,
+        wallet: Box::new(wallet),
+        message,
+        signers,
+    });
+    let mut term = Terminal::new(cli.json, false);
+    let result = runtime()?.block_on(driver::run(opts, goal, None, &mut term));
+    term.finish();
+    match result {
+        Ok(Outcome::Signed(sig)) => {
+            print_signature(&sig, cli.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(_) => Err("unexpected outcome".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "session_id": sig.session_id,
+                "signature": hex::encode(&sig.signature),
+                "group_public_key": sig.group_public_key,
+                "message_hex": hex::encode(&sig.message),
+            })
+        );
+    } else {
+        let scheme = match sig.curve {
+            Curve::Secp256k1 => "BIP340 Schnorr (Taproot key path)",
+            Curve::Ed25519 => "Ed25519",
+        };
+        println!("signature: {}", hex::encode(&sig.signature));
+        println!("  {scheme}, verified by every signer under the group key");
+        println!("  group public key: {}", sig.group_public_key);
+        println!("  signers:          {}", sig.signers.join(", "));
+        println!("  message hex:      {}", hex::encode(&sig.message));
+    }
+}
