@@ -17,12 +17,7 @@ mod roster;
 pub mod session;
 mod sign;
 // The simulator indexes its own tables of nodes; it never sees a peer.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::expect_used,
-    clippy::unwrap_used,
-    missing_docs
-)]
+#[allow(clippy::indexing_slicing, clippy::expect_used, clippy::unwrap_used)]
 pub mod sim;
 /// Fixed test identities: for tests only, never in a wallet build.
 #[cfg(feature = "faults")]

@@ -8,12 +8,14 @@ use mpc_protocol::peer::Curve;
 /// Network behaviour. Delays are `(min, max)` in ms, drawn uniformly.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
+    /// Delay of each relayed message.
     pub relay_delay_ms: (u64, u64),
     /// Probability that a relayed message is delivered twice.
     pub relay_duplicate: f64,
     /// Probability that a relayed message is lost (see the [`sim`](super)
     /// module docs).
     pub relay_loss: f64,
+    /// Delay of each data-channel message.
     pub channel_delay_ms: (u64, u64),
     /// Time for the fake WebRTC to produce an offer/answer or open.
     pub connect_delay_ms: (u64, u64),
@@ -59,39 +61,51 @@ pub enum VanishAt {
 /// A misbehaving node, by index (node 0 is the initiator).
 #[derive(Clone, Debug)]
 pub enum Fault {
+    /// Declines the proposal.
     Decline {
+        /// The node.
         node: usize,
+        /// The reason it gives.
         reason: String,
     },
     /// Disappears; `close_channels` says whether its peers notice (channels
     /// close) or only time out.
     Vanish {
+        /// The node.
         node: usize,
+        /// When.
         at: VanishAt,
+        /// Whether its channels close as it goes.
         close_channels: bool,
     },
     /// Sends `to` a share that fails verification.
     #[cfg(feature = "faults")]
     BadShare {
+        /// The sender.
         from: usize,
+        /// The recipient of the bad share.
         to: usize,
     },
     /// Sends `to` a different round-1 package (with matching shares) than
     /// everyone else.
     #[cfg(feature = "faults")]
     Equivocate {
+        /// The equivocator.
         node: usize,
+        /// Who gets the other package.
         to: Vec<usize>,
     },
     /// In the signing session, sends every other signer a signature share
     /// that fails verification.
     #[cfg(feature = "faults")]
     BadSignatureShare {
+        /// The signer.
         node: usize,
     },
     /// Sends its DKG shares unencrypted.
     #[cfg(feature = "faults")]
     PlaintextShares {
+        /// The sender.
         node: usize,
     },
 }
@@ -102,17 +116,24 @@ pub enum Fault {
 pub struct SignPlan {
     /// Node indexes; the first one proposes.
     pub signers: Vec<usize>,
+    /// What they sign.
     pub message: Vec<u8>,
 }
 
 /// One simulated session.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// How many nodes take part.
     pub participants: usize,
+    /// The wallet's threshold.
     pub threshold: u16,
+    /// The wallet's curve.
     pub curve: Curve,
+    /// The seed every random draw of the run comes from.
     pub seed: u64,
+    /// The network's behaviour.
     pub net: NetConfig,
+    /// Nodes that misbehave.
     pub faults: Vec<Fault>,
     /// Each node's phase timeout.
     pub timeout_ms: u64,
@@ -129,6 +150,7 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// A run on an adverse network, without faults, noise or signing.
     pub fn new(participants: usize, threshold: u16, curve: Curve, seed: u64) -> Self {
         SimConfig {
             participants,

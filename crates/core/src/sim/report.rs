@@ -14,9 +14,11 @@ use crate::wallet::{SignatureResult, WalletResult};
 /// How a node's session ended.
 #[derive(Clone, Debug)]
 pub enum Outcome {
+    /// The key generation produced this wallet.
     Finished(Box<WalletResult>),
     /// The signing session produced (and this node verified) a signature.
     Signed(Box<SignatureResult>),
+    /// The session aborted, for this reason.
     Aborted(AbortReason),
     /// It was made to vanish.
     Vanished,
@@ -38,31 +40,45 @@ pub enum Path {
 /// One message as sent. Share data is redacted before it is recorded.
 #[derive(Clone, Debug)]
 pub struct LogEntry {
+    /// Simulated time of sending.
     pub at_ms: u64,
+    /// The sender.
     pub from: String,
+    /// The recipient.
     pub to: String,
+    /// Server, relay or channel.
     pub path: Path,
+    /// The message, as sent.
     pub json: String,
 }
 
+/// Counts over a whole run.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    /// Messages through the relay.
     pub relay_messages: usize,
+    /// Messages over data channels.
     pub channel_messages: usize,
+    /// Relayed messages delivered twice.
     pub relay_duplicated: usize,
+    /// Relayed messages lost.
     pub relay_lost: usize,
     /// Channel sends with no open channel: always a core bug.
     pub undeliverable: usize,
     /// Unparseable messages at delivery: always a core bug.
     pub parse_errors: usize,
+    /// Inputs the nodes rejected.
     pub rejected: usize,
 }
 
 /// Everything a run produced.
 #[derive(Debug)]
 pub struct SimReport {
+    /// Every node's id, in index order.
     pub node_ids: Vec<String>,
+    /// The key generation session's id, once proposed.
     pub session_id: Option<String>,
+    /// How the key generation ended at each node.
     pub outcomes: BTreeMap<String, Outcome>,
     /// The signing session's id, if one was proposed.
     pub sign_session_id: Option<String>,
@@ -70,8 +86,11 @@ pub struct SimReport {
     pub sign_outcomes: BTreeMap<String, Outcome>,
     /// Every `Rejected` reason, per node, for diagnosis.
     pub rejections: BTreeMap<String, Vec<String>>,
+    /// Every message sent, if [`SimConfig::record`](super::SimConfig::record).
     pub log: Vec<LogEntry>,
+    /// Counts over the run.
     pub stats: Stats,
+    /// Simulated time when the run ended.
     pub end_ms: u64,
     /// The plaintext of every DKG share any node sent (`faults` only), to
     /// search captured traffic for.
