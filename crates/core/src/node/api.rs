@@ -108,7 +108,7 @@ pub enum Event {
     /// The data channel to this peer closed or failed.
     ChannelClosed(String),
     /// The current time in ms (any monotonic origin). Drivers send it at
-    /// least every second, or at [`Node::next_deadline`].
+    /// least every second, or at [`Node::next_deadline`](crate::Node::next_deadline).
     Tick(u64),
     /// The user's (or a policy's) answer to [`Progress::NeedsDecision`].
     Decision {

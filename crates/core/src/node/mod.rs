@@ -15,7 +15,7 @@
 //! | `commands`  | the user's commands, and proposals this node makes |
 //! | `proposal`  | proposals this node receives, and the user's decisions |
 //! | `inbox`     | routing peer messages; messages for sessions not known yet |
-//! | `session`   | [`Session`](session::Session) `{ common, kind }`, the dispatcher, aborts |
+//! | `session`   | `Session { common, kind }`, the dispatcher, aborts |
 //! | `phase/*`   | one file per phase: negotiation, mesh, dkg, signing |
 
 use std::collections::BTreeSet;
