@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of mpc-wallet: formatting, lints, the whole workspace's
-# unit/integration/process tests on loopback, and the wasm32 build of the core.
+# unit/integration/process tests on loopback, and the extension (the core
+# built for wasm32) in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +18,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace
 
-step "wasm32 build of the core"
-scripts/build-wasm-core.sh
-
-step "extension in Chromium with CLI nodes"
+# The extension step builds the core for wasm32 (inside crates/wasm), so
+# the core's own wasm build (scripts/build-wasm-core.sh, for its size) is
+# not repeated here.
+step "extension in Chromium with CLI nodes (and the core's wasm32 build)"
 scripts/test-extension.sh
 
 echo
