@@ -267,18 +267,13 @@ impl<C: Suite> Engine<C> {
     }
 
     fn add_commitment(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
-        let id = self
-            .roster
-            .peer_id(peer)
-            .ok_or_else(|| DkgError::InvalidCommitment {
-                peer: peer.into(),
-                detail: "sender is not another participant".into(),
-            })?;
         let bad = |detail: &str| DkgError::InvalidCommitment {
             peer: peer.into(),
             detail: detail.into(),
         };
-        let raw = hex::decode(hex_data).map_err(|_| bad("commitment is not hex"))?;
+        let (id, raw) =
+            self.roster
+                .incoming(peer, hex_data, ("participant", "commitment"), |d| bad(&d))?;
         let package = round1::Package::<C>::deserialize(&raw)
             .map_err(|_| bad("commitment is not a round-1 package"))?;
         let added = insert_once(
@@ -292,7 +287,7 @@ impl<C: Suite> Engine<C> {
             // equal packages, and a sender who encodes one package
             // differently for different peers is caught like any other
             // equivocator.
-            self.r1_bytes.insert(peer.to_string(), raw);
+            self.r1_bytes.insert(peer.to_string(), raw.to_vec());
         }
         Ok(added)
     }
@@ -374,11 +369,9 @@ impl<C: Suite> Engine<C> {
             peer: peer.into(),
             detail: detail.into(),
         };
-        let id = self
+        let (id, raw) = self
             .roster
-            .peer_id(peer)
-            .ok_or_else(|| bad("sender is not another participant"))?;
-        let raw = Zeroizing::new(hex::decode(hex_data).map_err(|_| bad("share is not hex"))?);
+            .incoming(peer, hex_data, ("participant", "share"), |d| bad(&d))?;
         let package = round2::Package::<C>::deserialize(&raw)
             .map_err(|_| bad("share is not a round-2 package"))?;
         insert_once(&mut self.r2, id, package, bad("sent two different shares"))

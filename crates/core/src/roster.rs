@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use frost_core::{Ciphersuite, Identifier};
+use zeroize::Zeroizing;
 
 pub(crate) struct Roster<C: Ciphersuite> {
     pub my_id: Identifier<C>,
@@ -38,6 +39,23 @@ impl<C: Ciphersuite> Roster<C> {
     /// The identifier of another member.
     pub fn peer_id(&self, peer: &str) -> Option<Identifier<C>> {
         self.ids.get(peer).copied().filter(|id| *id != self.my_id)
+    }
+
+    /// A package `peer` sent: its identifier and the bytes of `hex_data`
+    /// (wiped when dropped, since shares are secret). `bad` turns what is
+    /// wrong into the engine's error; `member` and `what` name the roles.
+    pub fn incoming<E>(
+        &self,
+        peer: &str,
+        hex_data: &str,
+        (member, what): (&str, &str),
+        bad: impl Fn(String) -> E,
+    ) -> Result<(Identifier<C>, Zeroizing<Vec<u8>>), E> {
+        let id = self
+            .peer_id(peer)
+            .ok_or_else(|| bad(format!("sender is not another {member}")))?;
+        let raw = hex::decode(hex_data).map_err(|_| bad(format!("{what} is not hex")))?;
+        Ok((id, Zeroizing::new(raw)))
     }
 
     /// Other members for whom `have` is false.

@@ -204,11 +204,9 @@ impl<C: Ciphersuite> Signer<C> {
             peer: peer.into(),
             detail: detail.into(),
         };
-        let id = self
+        let (id, raw) = self
             .roster
-            .peer_id(peer)
-            .ok_or_else(|| bad("sender is not another signer"))?;
-        let raw = hex::decode(hex_data).map_err(|_| bad("commitment is not hex"))?;
+            .incoming(peer, hex_data, ("signer", "commitment"), |d| bad(&d))?;
         let c = SigningCommitments::<C>::deserialize(&raw)
             .map_err(|_| bad("not a signing commitment"))?;
         if self.package.is_some() && !self.commitments.contains_key(&id) {
@@ -248,11 +246,9 @@ impl<C: Ciphersuite> Signer<C> {
             peer: peer.into(),
             detail: detail.into(),
         };
-        let id = self
-            .roster
-            .peer_id(peer)
-            .ok_or_else(|| bad("sender is not another signer"))?;
-        let raw = hex::decode(hex_data).map_err(|_| bad("signature share is not hex"))?;
+        let (id, raw) =
+            self.roster
+                .incoming(peer, hex_data, ("signer", "signature share"), |d| bad(&d))?;
         let share =
             SignatureShare::<C>::deserialize(&raw).map_err(|_| bad("not a signature share"))?;
         insert_once(
