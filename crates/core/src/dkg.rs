@@ -70,6 +70,10 @@ pub(crate) struct Params {
     pub threshold: u16,
     /// Sorted and unique.
     pub participants: Vec<String>,
+    /// Every participant's identity key, as this node holds them: bound
+    /// into the transcript, so nodes that were shown different keys for
+    /// someone never agree on a wallet.
+    pub keys: BTreeMap<String, [u8; 32]>,
     pub me: String,
 }
 
@@ -422,9 +426,10 @@ fn internal<E: std::fmt::Display>(e: E) -> DkgError {
     DkgError::Internal(e.to_string())
 }
 
-/// SHA-256 over the session parameters, every round-1 package (in sorted
-/// participant order) and the group key, each length-prefixed so that no
-/// two different transcripts share an encoding.
+/// SHA-256 over the session parameters, every participant's identity key
+/// and round-1 package (in sorted participant order) and the group key,
+/// each length-prefixed so that no two different transcripts share an
+/// encoding.
 pub(crate) fn transcript_hash(
     params: &Params,
     r1_bytes: &BTreeMap<String, Vec<u8>>,
@@ -435,13 +440,17 @@ pub(crate) fn transcript_hash(
         h.update(bytes);
     }
     let mut h = Sha256::new();
-    put(&mut h, b"mpc-wallet/dkg-transcript/v1");
+    put(&mut h, b"mpc-wallet/dkg-transcript/v2");
     put(&mut h, params.session_id.as_bytes());
     put(&mut h, params.curve.as_str().as_bytes());
     h.update(params.threshold.to_be_bytes());
     h.update((params.participants.len() as u16).to_be_bytes());
     for p in &params.participants {
         put(&mut h, p.as_bytes());
+        put(
+            &mut h,
+            params.keys.get(p).map(|k| &k[..]).unwrap_or_default(),
+        );
         put(
             &mut h,
             r1_bytes.get(p).map(Vec::as_slice).unwrap_or_default(),

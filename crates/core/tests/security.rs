@@ -1,6 +1,7 @@
 //! End-to-end encryption of shares, seen from the wire: nothing a node
 //! sends (through the relay or over a channel) holds a share in the clear,
-//! and a node that sends one in the clear is refused.
+//! and a node that sends one in the clear is refused. Also which keys a
+//! node pins, and when.
 
 use mpc_core::sim::{self, Fault, Outcome, SimConfig};
 use mpc_core::{AbortReason, Action};
@@ -74,4 +75,36 @@ fn a_plaintext_share_is_refused_and_its_sender_named() {
         assert!(blames, "{id}: {text}");
         assert!(text.contains("not encrypted"), "{id}: {text}");
     }
+}
+
+/// Review finding 2: a proposer can list any key for a third party. Such a
+/// key is pinned only when the session completes, that party having
+/// signed under it by then; a joiner that accepts pins the proposer's key
+/// alone (it signed what the user saw).
+#[test]
+fn keys_only_the_proposer_vouched_for_are_pinned_when_the_session_completes() {
+    fn pins(cfg: &SimConfig) -> Vec<(usize, String)> {
+        let mut pins = Vec::new();
+        sim::run_observed(cfg, &mut |i, a| {
+            if let Action::PinKey { peer, .. } = a {
+                pins.push((i, peer.clone()));
+            }
+        });
+        pins
+    }
+    let mut cfg = SimConfig::new(4, 2, Curve::Ed25519, 9);
+    cfg.faults = vec![Fault::Decline {
+        node: 3,
+        reason: "no".into(),
+    }];
+    let failed = pins(&cfg);
+    assert!(
+        failed.iter().all(|(i, p)| *i != 0 && p == "node01"),
+        "a failed session pinned a key only the proposer vouched for: {failed:?}"
+    );
+    let done = pins(&SimConfig::new(4, 2, Curve::Ed25519, 9));
+    let mut distinct = done.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((done.len(), distinct.len()), (12, 12), "{done:?}");
 }

@@ -16,7 +16,7 @@ use crate::session::{
     validate_proposal, validate_sign_proposal, AbortReason, ProposalError, SessionKind,
     ValidProposal,
 };
-use crate::trust::{self, SessionKeys};
+use crate::trust::{self, NewKey, SessionKeys};
 
 /// A `Create` or `Sign` waiting for the server's key list.
 pub(super) struct Parked {
@@ -165,8 +165,7 @@ impl Node {
             }
             _ => return,
         };
-        let checked =
-            checked.and_then(|(v, draft)| Ok((self.own_session_keys(&v, out)?, v, draft)));
+        let checked = checked.and_then(|(v, draft)| Ok((self.own_session_keys(&v)?, v, draft)));
         let (keys, v, draft) = match checked {
             Ok(x) => x,
             Err(error) => {
@@ -180,11 +179,13 @@ impl Node {
                 return;
             }
         };
+        let (keys, new_keys) = keys;
         let (msg, kind) = draft.finish(trust::to_wire(&keys));
         self.used.insert(v.session_id.clone());
         let mut common = Common::new(v, &msg, &me, self.now + self.config.timeout_ms);
         common.stage = Stage::Negotiating;
         common.keys = keys;
+        common.new_keys = new_keys;
         for p in &common.others {
             out.push(relay_action(&self.identity, &me, p, msg.clone()));
         }
@@ -193,13 +194,13 @@ impl Node {
     }
 
     /// For a session this node proposes: checks that it is free to start
-    /// it, and returns every participant's key. New keys are pinned (the
-    /// driver shows them), since the user named these participants.
+    /// it, and returns every participant's key, and those not pinned yet
+    /// (pinned once the session completes, each participant having signed
+    /// under its key by then).
     fn own_session_keys(
-        &mut self,
+        &self,
         v: &ValidProposal,
-        out: &mut Vec<Action>,
-    ) -> Result<SessionKeys, ProposalError> {
+    ) -> Result<(SessionKeys, Vec<NewKey>), ProposalError> {
         self.check_free(v)?;
         let (keys, new) = trust::proposer_keys(
             &v.participants,
@@ -209,11 +210,7 @@ impl Node {
             &self.server.advertised,
             self.config.require_pinned,
         )?;
-        out.extend(new.into_iter().map(|k| Action::PinKey {
-            peer: k.peer,
-            key: k.key,
-        }));
-        Ok(keys)
+        Ok((keys, new))
     }
 }
 

@@ -59,7 +59,10 @@ pub(super) struct Common {
     pub early_signals: Vec<(String, WebRtcSignal, Option<String>)>,
     /// Every participant's identity key, from the proposal.
     pub keys: SessionKeys,
-    /// Keys to pin if this node accepts.
+    /// New keys not pinned yet: the proposer's is pinned when this node
+    /// accepts (it signed what the user saw), the others only when the
+    /// session completes, every one of them having signed messages under
+    /// its key by then.
     pub new_keys: Vec<NewKey>,
     /// Peers that reported the session's result (`wallet_created`,
     /// `signature_created`).
@@ -231,6 +234,26 @@ impl Cx<'_> {
 
 /// A session step either goes on or ends the session.
 pub(super) type Step = Result<(), AbortReason>;
+
+/// Pins the new keys of `peer` (or, with `None`, all that are left).
+pub(super) fn pin_new_keys(c: &mut Common, cx: &mut Cx, peer: Option<&str>) {
+    let (pin, keep) = std::mem::take(&mut c.new_keys)
+        .into_iter()
+        .partition(|k| peer.is_none_or(|p| k.peer == p));
+    c.new_keys = keep;
+    for k in pin {
+        cx.out.push(Action::PinKey {
+            peer: k.peer,
+            key: k.key,
+        });
+    }
+}
+
+/// The session completed: every participant signed under the key it was
+/// listed with, so the keys only the proposer vouched for are pinned now.
+pub(super) fn pin_vouched(c: &mut Common, cx: &mut Cx) {
+    pin_new_keys(c, cx, None);
+}
 
 /// `msg`, signed for `to`, sent through the relay.
 pub(super) fn relay_action(id: &IdentityKey, me: &str, to: &str, msg: PeerMessage) -> Action {

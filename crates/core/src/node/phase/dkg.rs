@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Params};
 use crate::node::api::{Action, Progress};
-use crate::node::session::{Common, Cx, Stage, Step};
+use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
 use crate::session::{AbortReason, Violation};
 use crate::wallet::WalletResult;
 
@@ -71,6 +71,11 @@ pub(in crate::node) fn start(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -
         curve: c.v.curve,
         threshold: c.v.threshold,
         participants: c.v.participants.clone(),
+        keys: c
+            .keys
+            .iter()
+            .map(|(p, k)| (p.clone(), k.to_bytes()))
+            .collect(),
         me: cx.me.to_string(),
     };
     let mut dkg = Dkg::new(params, cx.misbehaviour.clone()).map_err(dkg_abort)?;
@@ -333,6 +338,7 @@ fn maybe_complete(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
     cx.send_all(&c.others, &created);
     c.stage = Stage::Complete;
     k.dkg = None;
+    pin_vouched(c, cx);
     cx.out.push(Action::Finished(Box::new(WalletResult {
         session_id: sid.clone(),
         curve: c.v.curve,

@@ -8,7 +8,7 @@ use mpc_protocol::PeerMessage;
 use super::mesh;
 use crate::mesh::is_offerer;
 use crate::node::api::{Action, Progress};
-use crate::node::session::{Common, Cx, Session, Stage, Step};
+use crate::node::session::{pin_new_keys, Common, Cx, Session, Stage, Step};
 use crate::session::AbortReason;
 
 /// Who has not accepted yet (this node too, while its user decides).
@@ -44,12 +44,10 @@ pub(in crate::node) fn decide(
             reason,
         });
     }
-    for k in std::mem::take(&mut c.new_keys) {
-        cx.out.push(Action::PinKey {
-            peer: k.peer,
-            key: k.key,
-        });
-    }
+    // Only the proposer signed what the user saw; the keys it lists for
+    // the others wait until they have signed under them (see pin_vouched).
+    let proposer = c.v.initiator.clone();
+    pin_new_keys(c, cx, Some(&proposer));
     c.stage = Stage::Negotiating;
     let me = cx.me.to_string();
     accepted_by(s, cx, me)

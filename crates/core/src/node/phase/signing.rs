@@ -9,7 +9,7 @@ use mpc_protocol::PeerMessage;
 
 use crate::dkg::Added;
 use crate::node::api::{Action, Progress};
-use crate::node::session::{Common, Cx, Stage, Step};
+use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
 use crate::session::{AbortReason, ProposalError, Violation, MAX_SIGN_MESSAGE_LEN};
 use crate::sign::{SignError, Signing};
 use crate::wallet::{SignatureResult, SigningWallet};
@@ -269,6 +269,7 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
     // The key package is no longer needed by this session.
     g.wallet = None;
     c.stage = Stage::Complete;
+    pin_vouched(c, cx);
     cx.progress(Progress::SignRound {
         session_id: sid.clone(),
         round: 3,
