@@ -5,6 +5,7 @@ use mpc_identity::PublicKey;
 use mpc_protocol::peer::{SessionProposal, SignProposal};
 
 use crate::node::Progress;
+use crate::trust::NewKey;
 
 /// One line describing a proposal, for prompts and logs.
 pub fn describe(from: &str, p: &SessionProposal) -> String {
@@ -38,6 +39,26 @@ pub fn with_fingerprints(
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The warning for keys shown for the first time: the proposer's own key
+/// is what it signed the proposal with, but every other new key is vouched
+/// for by the proposer alone (review finding 2), so the user should
+/// compare those fingerprints out of band before relying on them.
+pub fn vouched_note(from: &str, new_keys: &[NewKey]) -> Option<String> {
+    let others: Vec<&str> = new_keys
+        .iter()
+        .map(|k| k.peer.as_str())
+        .filter(|p| *p != from)
+        .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "new keys for {}: vouched for only by {from}, who proposed this; \
+             compare their fingerprints out of band (they are pinned only if \
+             the session completes)",
+            others.join(", ")
+        )
+    })
 }
 
 /// The notice for a key pinned on first use.
@@ -77,15 +98,27 @@ pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> S
     s
 }
 
+fn with_note(text: String, note: Option<String>) -> String {
+    match note {
+        Some(n) => format!("{text}\n    {n}"),
+        None => text,
+    }
+}
+
 impl std::fmt::Display for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = match self {
             Progress::Registered { peer_id } => format!("registered as {peer_id}"),
             Progress::Peers { peers } => format!("{} peers online", peers.len()),
             Progress::ServerError { error } => format!("server error: {error}"),
-            Progress::NeedsDecision { from, proposal, .. } => {
-                format!("proposal received: {}", describe(from, proposal))
-            }
+            Progress::NeedsDecision {
+                from,
+                proposal,
+                new_keys,
+            } => with_note(
+                format!("proposal received: {}", describe(from, proposal)),
+                vouched_note(from, new_keys),
+            ),
             Progress::Accepted {
                 accepted, total, ..
             } => format!("accepted {accepted}/{total}"),
@@ -93,16 +126,44 @@ impl std::fmt::Display for Progress {
             Progress::MeshReady { ready, needed, .. } => format!("mesh ready {ready}/{needed}"),
             Progress::DkgRound { round, .. } => format!("DKG round {round}"),
             Progress::PeerStored { peer, .. } => format!("{peer} stored its share"),
-            Progress::NeedsSignDecision { from, proposal, .. } => {
+            Progress::NeedsSignDecision {
+                from,
+                proposal,
+                new_keys,
+            } => with_note(
                 format!(
                     "sign proposal received: {}",
                     describe_sign(from, proposal, None)
-                )
-            }
+                ),
+                vouched_note(from, new_keys),
+            ),
             Progress::SignRound { round: 3, .. } => "signature aggregated and verified".into(),
             Progress::SignRound { round, .. } => format!("signing round {round}"),
             Progress::PeerSigned { peer, .. } => format!("{peer} verified the signature"),
         };
         f.write_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpc_identity::IdentityKey;
+
+    fn new_key(peer: &str) -> NewKey {
+        NewKey {
+            peer: peer.into(),
+            key: IdentityKey::from_seed([peer.len() as u8; 32]).public_key(),
+        }
+    }
+
+    #[test]
+    fn keys_the_proposer_vouches_for_are_flagged() {
+        assert_eq!(vouched_note("cli1", &[new_key("cli1")]), None);
+        let note = vouched_note("cli1", &[new_key("cli1"), new_key("chrome1")]).unwrap();
+        assert!(
+            note.starts_with("new keys for chrome1: vouched for only by cli1"),
+            "{note}"
+        );
     }
 }
