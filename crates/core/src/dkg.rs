@@ -93,6 +93,9 @@ pub struct Misbehaviour {
     pub bad_signature_share: bool,
     /// Send DKG shares unencrypted.
     pub plaintext_shares: bool,
+    /// In signing, send these peers a commitment to other nonces than
+    /// everyone else gets.
+    pub equivocate_sign_to: BTreeSet<String>,
 }
 
 /// What a completed DKG yields.

@@ -23,6 +23,7 @@ use frost_core::{Ciphersuite, Identifier, SigningPackage};
 use frost_ed25519::Ed25519Sha512;
 use frost_secp256k1_tr::Secp256K1Sha256TR;
 use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
 
 use crate::dkg::{insert_once, Added};
 use crate::roster::Roster;
@@ -116,6 +117,17 @@ impl Signing {
         dispatch!(self, e => e.add_share(peer, hex_data))
     }
 
+    /// SHA-256 (hex) of the signing package, once round 2 built it.
+    pub fn package_digest(&self) -> Option<String> {
+        dispatch!(self, e => e.package_digest())
+    }
+
+    /// A commitment to fresh nonces that are thrown away: what an
+    /// equivocating signer sends some peers (`faults` only).
+    pub fn decoy_commitment(&self, rng: &mut ChaCha20Rng) -> Result<String, SignError> {
+        dispatch!(self, e => e.decoy_commitment(rng))
+    }
+
     pub fn missing_shares(&self) -> Vec<String> {
         dispatch!(self, e => e.roster.missing(|id| e.shares.contains_key(id)))
     }
@@ -197,6 +209,16 @@ impl<C: Ciphersuite> Signer<C> {
         self.nonces = Some(nonces);
         self.commitments.insert(self.roster.my_id, commitments);
         Ok(hex_data)
+    }
+
+    fn package_digest(&self) -> Option<String> {
+        let bytes = self.package.as_ref()?.serialize().ok()?;
+        Some(hex::encode(Sha256::digest(bytes)))
+    }
+
+    fn decoy_commitment(&self, rng: &mut ChaCha20Rng) -> Result<String, SignError> {
+        let (_, commitments) = frost_core::round1::commit(self.key.signing_share(), rng);
+        Ok(hex::encode(commitments.serialize().map_err(internal)?))
     }
 
     fn add_commitment(&mut self, peer: &str, hex_data: &str) -> Result<Added, SignError> {

@@ -59,6 +59,12 @@ fn cases() -> Vec<(&'static str, SimConfig)> {
     let mut c = common::sign_plan(3, 2, Curve::Ed25519, 4, vec![0, 1, 2], b"golden");
     c.faults = vec![Fault::BadSignatureShare { node: 2 }];
     cases.push(("bad_signature_share", c));
+    let mut c = common::sign_plan(3, 2, Curve::Secp256k1, 9, vec![0, 1, 2], b"golden");
+    c.faults = vec![Fault::SignEquivocate {
+        node: 1,
+        to: vec![2],
+    }];
+    cases.push(("sign_equivocation", c));
     let mut c = SimConfig::new(4, 2, Curve::Secp256k1, 5);
     c.faults = vec![Fault::BadShare { from: 1, to: 3 }];
     cases.push(("bad_share", c));

@@ -168,6 +168,38 @@ fn a_bad_signature_share_names_the_culprit_at_every_other_signer() {
     }
 }
 
+/// Review finding 10: a signer that sends different commitments to
+/// different signers made the honest ones accuse each other (each share
+/// failed against the other's signing package). A share now names its
+/// package: over another package than ours it blames nobody.
+#[test]
+fn a_signer_equivocating_on_commitments_gets_no_honest_signer_blamed() {
+    for curve in [Curve::Secp256k1, Curve::Ed25519] {
+        let mut c = plan(4, 3, curve, 31, vec![0, 1, 2], &sighash("split"));
+        c.faults.push(Fault::SignEquivocate {
+            node: 1,
+            to: vec![2],
+        });
+        let r = sim::run(&c);
+        assert!(r.agreed_key().is_some());
+        assert!(r.signatures().is_empty(), "{:?}", r.sign_outcomes);
+        let aborts = r.sign_aborts();
+        for id in ["node01", "node03"] {
+            let reason = &aborts[id];
+            assert!(
+                !matches!(reason.culprit(), Some("node01" | "node03")),
+                "{curve}: {id} blames an honest signer: {reason}"
+            );
+        }
+        assert!(
+            aborts
+                .values()
+                .any(|r| matches!(r, AbortReason::SigningPackageMismatch { .. })),
+            "{aborts:?}"
+        );
+    }
+}
+
 #[test]
 fn a_signer_that_drops_out_before_round_2_aborts_everyone_else() {
     for close_channels in [true, false] {

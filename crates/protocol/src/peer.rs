@@ -219,6 +219,13 @@ pub struct SignatureShare {
     pub session_id: String,
     /// Hex of frost's serialized `SignatureShare`.
     pub data: String,
+    /// Ours: SHA-256 (hex) of the signing package (every signer's
+    /// commitment and the message) this share was made over. A share over
+    /// another package than the receiver's says a signer sent different
+    /// commitments to different signers; it is no evidence against the
+    /// share's sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_digest: Option<String>,
 }
 
 /// `signature_created`: the sender aggregated and verified this signature.

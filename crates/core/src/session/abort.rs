@@ -85,6 +85,14 @@ pub enum AbortReason {
         /// What is wrong with it.
         detail: String,
     },
+    /// A signer's share was made over another signing package than this
+    /// node's: some signer sent different commitments to different
+    /// signers. Nobody is blamed, since no message this node holds shows
+    /// who.
+    SigningPackageMismatch {
+        /// The signer whose package differs.
+        peer: String,
+    },
     /// A signer's data channel closed before the signature was complete.
     SignerLeft {
         /// The signer who left.
@@ -92,7 +100,8 @@ pub enum AbortReason {
     },
     /// `ready` hashes differ: someone saw other commitments than we did.
     /// `suspects` are the participants whose round-1 package differs
-    /// between our view and a peer's.
+    /// between our view and what a peer's `ready` claims. A claim is no
+    /// evidence (the peer may lie), so this blames nobody.
     TranscriptMismatch {
         /// The peers whose `ready` hash differs from ours.
         mismatched: Vec<String>,
@@ -152,10 +161,6 @@ impl AbortReason {
             | AbortReason::InvalidSignatureShare { peer, .. }
             | AbortReason::SignerLeft { peer }
             | AbortReason::ProtocolViolation { peer, .. } => Some(peer),
-            AbortReason::TranscriptMismatch { suspects, .. } => match suspects.as_slice() {
-                [one] => Some(one),
-                _ => None,
-            },
             _ => None,
         }
     }
@@ -189,6 +194,12 @@ impl std::fmt::Display for AbortReason {
             AbortReason::InvalidSignatureShare { peer, detail } => {
                 write!(f, "invalid signature share from {peer}: {detail}")
             }
+            AbortReason::SigningPackageMismatch { peer } => write!(
+                f,
+                "{peer} signed over other signing commitments than this node: \
+                 a signer sent different commitments to different signers \
+                 (nobody is blamed without evidence)"
+            ),
             AbortReason::SignerLeft { peer } => write!(
                 f,
                 "signer {peer} left (data channel closed) before the signature was complete"
@@ -199,12 +210,17 @@ impl std::fmt::Display for AbortReason {
             } => {
                 write!(
                     f,
-                    "transcript mismatch with {}; commitments differ for {}",
+                    "transcript mismatch with {}; commitments differ for {}{}",
                     mismatched.join(", "),
                     if suspects.is_empty() {
                         "nobody (parameters or group key differ)".to_string()
                     } else {
                         suspects.join(", ")
+                    },
+                    if suspects.is_empty() {
+                        ""
+                    } else {
+                        " by that peer's unverified claim"
                     }
                 )
             }

@@ -95,6 +95,15 @@ pub enum Fault {
         /// Who gets the other package.
         to: Vec<usize>,
     },
+    /// In the signing session, sends `to` a commitment to other nonces
+    /// than every other signer gets.
+    #[cfg(feature = "faults")]
+    SignEquivocate {
+        /// The equivocating signer.
+        node: usize,
+        /// Who gets the other commitment.
+        to: Vec<usize>,
+    },
     /// In the signing session, sends every other signer a signature share
     /// that fails verification.
     #[cfg(feature = "faults")]

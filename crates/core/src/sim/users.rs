@@ -256,6 +256,10 @@ pub(super) fn misbehaviour_for(
                 m.equivocate_to.extend(to.iter().map(|t| ids[*t].clone()));
             }
             Fault::BadSignatureShare { node } if *node == i => m.bad_signature_share = true,
+            Fault::SignEquivocate { node, to } if *node == i => {
+                m.equivocate_sign_to
+                    .extend(to.iter().map(|t| ids[*t].clone()));
+            }
             Fault::PlaintextShares { node } if *node == i => m.plaintext_shares = true,
             _ => {}
         }

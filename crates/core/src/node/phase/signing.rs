@@ -26,6 +26,8 @@ pub(in crate::node) struct SignState {
     signature: Option<Vec<u8>>,
     /// `signature_created` hex per peer, kept to compare with our own.
     reported: BTreeMap<String, String>,
+    /// The signing package each signer says its share was made over.
+    package_digests: BTreeMap<String, String>,
 }
 
 impl SignState {
@@ -44,6 +46,7 @@ impl SignState {
             round2_done: false,
             signature: None,
             reported: BTreeMap::new(),
+            package_digests: BTreeMap::new(),
         }
     }
 
@@ -138,12 +141,22 @@ pub(in crate::node) fn start(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> 
     )
     .map_err(sign_abort)?;
     let data = signing.round1(cx.rng).map_err(sign_abort)?;
-    g.signing = Some(signing);
     let msg = PeerMessage::SignCommitment(SignCommitment {
         session_id: sid.clone(),
         data,
     });
-    cx.send_all(&c.others, &msg);
+    for p in &c.others {
+        let msg = if cx.misbehaviour.equivocate_sign_to.contains(p) {
+            PeerMessage::SignCommitment(SignCommitment {
+                session_id: sid.clone(),
+                data: signing.decoy_commitment(cx.rng).map_err(sign_abort)?,
+            })
+        } else {
+            msg.clone()
+        };
+        cx.send(p, msg);
+    }
+    g.signing = Some(signing);
     cx.progress(Progress::SignRound {
         session_id: sid,
         round: 1,
@@ -207,6 +220,7 @@ fn on_commitment(
     let msg = PeerMessage::SignatureShare(SignatureShare {
         session_id: sid.clone(),
         data,
+        package_digest: signing.package_digest(),
     });
     cx.send_all(&c.others, &msg);
     cx.progress(Progress::SignRound {
@@ -238,6 +252,10 @@ fn on_share(
     if signing.add_share(from, &sh.data).map_err(sign_abort)? == Added::Duplicate {
         return Ok(());
     }
+    if let Some(d) = sh.package_digest {
+        g.package_digests
+            .insert(from.to_string(), d.to_ascii_lowercase());
+    }
     maybe_finish(c, g, cx)
 }
 
@@ -248,6 +266,17 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
     };
     if !g.round2_done || !signing.missing_shares().is_empty() {
         return Ok(());
+    }
+    // A share over another package than ours fails here through no fault
+    // of its sender: some signer sent different commitments to different
+    // signers. Only a share over our very package is evidence against it.
+    let own = signing.package_digest();
+    if let Some((peer, _)) = g
+        .package_digests
+        .iter()
+        .find(|(_, d)| Some(d.as_str()) != own.as_deref())
+    {
+        return Err(AbortReason::SigningPackageMismatch { peer: peer.clone() });
     }
     let signature = signing.finish().map_err(sign_abort)?;
     let own = hex::encode(&signature);
