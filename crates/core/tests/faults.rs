@@ -176,3 +176,31 @@ fn an_equivocator_never_leaves_an_honest_node_with_a_key() {
         assert!(keys.keys().all(|k| k == "node01"), "seed {seed}: {keys:?}");
     }
 }
+
+/// Review finding 4: a participant that dies after its `ready` never
+/// stores its share. The others finish the DKG, but their wallet stays
+/// unconfirmed, naming who never confirmed; with everyone alive, every
+/// wallet is confirmed.
+#[test]
+fn a_wallet_is_confirmed_only_once_every_participant_stored_its_share() {
+    for curve in [Curve::Secp256k1, Curve::Ed25519] {
+        let mut cfg = SimConfig::new(3, 2, curve, 10);
+        cfg.faults = vec![Fault::Vanish {
+            node: 2,
+            at: VanishAt::Sending("wallet_created"),
+            close_channels: true,
+        }];
+        let r = sim::run(&cfg);
+        for id in ["node01", "node02"] {
+            assert!(matches!(r.outcomes[id], Outcome::Finished(_)), "{id}");
+            assert_eq!(r.confirmations[id], Err(vec!["node03".to_string()]), "{id}");
+        }
+        let r = sim::run(&SimConfig::new(3, 2, curve, 10));
+        assert!(
+            r.confirmations.values().all(Result::is_ok),
+            "{:?}",
+            r.confirmations
+        );
+        assert_eq!(r.confirmations.len(), 3);
+    }
+}

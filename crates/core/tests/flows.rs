@@ -30,6 +30,9 @@ fn render(cfg: &SimConfig) -> String {
     for (id, o) in &r.outcomes {
         s.push_str(&format!("{id}: {}\n", outcome(o)));
     }
+    for (id, c) in &r.confirmations {
+        s.push_str(&format!("{id} (confirmation): {c:?}\n"));
+    }
     for (id, o) in &r.sign_outcomes {
         s.push_str(&format!("{id} (sign): {}\n", outcome(o)));
     }
@@ -81,6 +84,15 @@ fn cases() -> Vec<(&'static str, SimConfig)> {
         close_channels: false,
     }];
     cases.push(("vanish_timeout", c));
+    // Review finding 4: a node that dies after its ready never stores its
+    // share; the others finish, but their wallets stay unconfirmed.
+    let mut c = SimConfig::new(3, 2, Curve::Secp256k1, 10);
+    c.faults = vec![Fault::Vanish {
+        node: 2,
+        at: VanishAt::Sending("wallet_created"),
+        close_channels: true,
+    }];
+    cases.push(("vanish_after_ready", c));
     let mut c = common::sign_plan(3, 2, Curve::Secp256k1, 8, vec![0, 2], b"golden");
     c.noise = 12;
     c.net = NetConfig::adverse();

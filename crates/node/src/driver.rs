@@ -101,6 +101,16 @@ pub enum NodeError {
     Aborted { session_id: String, reason: String },
     #[error("could not store the key share: {0}")]
     Store(String),
+    /// Review finding 4: a wallet some participant never confirmed storing.
+    #[error(
+        "wallet {group_public_key} is NOT confirmed: {missing} never confirmed storing \
+         their share ({reason}). Do not fund this address: it may never be spendable"
+    )]
+    Unconfirmed {
+        group_public_key: String,
+        missing: String,
+        reason: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -149,6 +159,8 @@ struct Driver {
     session: Option<String>,
     peers: Option<Vec<String>>,
     finished: Option<(Box<WalletResult>, PathBuf)>,
+    /// Every other participant confirmed storing its share.
+    confirmed: bool,
     signed: Option<Box<SignatureResult>>,
     stored_by: usize,
     finished_at: Option<Instant>,
@@ -159,8 +171,9 @@ struct Driver {
     stall_before: Option<String>,
 }
 
-/// After our own share is stored, how long to wait for everyone's
-/// `wallet_created` before closing the channels anyway.
+/// After a signature, how long to wait for every signer's
+/// `signature_created` before closing the channels anyway. (A new wallet
+/// waits for the core's confirmation instead: see `WalletConfirmed`.)
 const LINGER: Duration = Duration::from_secs(5);
 
 impl Driver {
@@ -208,6 +221,7 @@ impl Driver {
             finished: None,
             signed: None,
             stored_by: 0,
+            confirmed: false,
             finished_at: None,
             proposal_at: None,
             stall_before: std::env::var("MPC_WALLET_TEST_STALL_BEFORE").ok(),
@@ -363,6 +377,19 @@ impl Driver {
                 obs.pinned(&me, &peer, &key);
             }
             Action::Finished(w) => self.store(w).await?,
+            Action::WalletConfirmed { .. } => self.confirmed = true,
+            Action::WalletUnconfirmed {
+                group_public_key,
+                missing,
+                reason,
+                ..
+            } => {
+                return Err(NodeError::Unconfirmed {
+                    group_public_key,
+                    missing: missing.join(", "),
+                    reason: reason.to_string(),
+                })
+            }
             Action::Signed(sig) => {
                 self.signed = Some(sig);
                 self.finished_at = Some(Instant::now());

@@ -408,6 +408,57 @@ fn killing_a_joiner_mid_dkg_aborts_the_others_without_a_keystore() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Review finding 4: a participant that dies before confirming it stored
+/// its share (here, killed as it would send `wallet_created`) used to
+/// leave the others reporting "wallet created" with exit 0. Now they fail,
+/// name it, and say not to fund the address.
+#[test]
+fn a_wallet_a_participant_never_confirmed_fails_with_do_not_fund() {
+    let server = Server::start();
+    let dir = tempdir("unconfirmed");
+    let ids = ["cli1", "cli2", "cli3"];
+    let mut others = Vec::new();
+    let mut victim = None;
+    for id in &ids[1..] {
+        let mut cmd = wallet_cmd(&server, &dir, id);
+        cmd.args(["--json", "join", "--yes", "--timeout-secs", "5"]);
+        if *id == "cli3" {
+            cmd.env("MPC_WALLET_TEST_STALL_BEFORE", "wallet_created");
+            victim = Some(cmd.spawn().unwrap());
+        } else {
+            others.push((id.to_string(), cmd.spawn().unwrap()));
+        }
+    }
+    let mut victim = victim.unwrap();
+    wait_registered(&server, &ids[1..]);
+    let creator = wallet_cmd(&server, &dir, ids[0])
+        .args(["--json", "create", "--participants", &ids.join(",")])
+        .args(["--threshold", "2", "--timeout-secs", "5"])
+        .spawn()
+        .unwrap();
+    others.push((ids[0].to_string(), creator));
+    let stderr = BufReader::new(victim.stderr.take().unwrap());
+    let stalled = stderr
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("test hook: stalling"));
+    assert!(stalled, "cli3 never reached wallet_created");
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    for (id, child) in others {
+        let out = finish(child, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{id} succeeded: {err}");
+        assert!(
+            err.contains("NOT confirmed: cli3 never confirmed"),
+            "{id}: {err}"
+        );
+        assert!(err.contains("Do not fund this address"), "{id}: {err}");
+        assert!(out.stdout.is_empty(), "{id} printed a result");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_declined_proposal_fails_the_creator_with_the_reason() {
     let server = Server::start();

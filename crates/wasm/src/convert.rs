@@ -98,6 +98,19 @@ pub fn action_json(a: Action) -> Value {
                 "addresses": addresses,
             })
         }
+        Action::WalletConfirmed {
+            session_id,
+            group_public_key,
+        } => json!({"type": "wallet_confirmed", "session_id": session_id,
+                    "group_public_key": group_public_key}),
+        Action::WalletUnconfirmed {
+            session_id,
+            group_public_key,
+            missing,
+            reason,
+        } => json!({"type": "wallet_unconfirmed", "session_id": session_id,
+                    "group_public_key": group_public_key, "missing": missing,
+                    "reason": reason.to_string()}),
         Action::Signed(s) => json!({
             "type": "signed",
             "session_id": s.session_id,

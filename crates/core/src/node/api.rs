@@ -180,6 +180,28 @@ pub enum Action {
     Progress(Progress),
     /// The DKG succeeded and every `ready` hash matched: store this.
     Finished(Box<WalletResult>),
+    /// Every other participant confirmed (with a signed `wallet_created`
+    /// naming the same group key) that it stored its share: only now is
+    /// the wallet safe to fund.
+    WalletConfirmed {
+        /// The key generation session.
+        session_id: String,
+        /// The wallet's group key (hex).
+        group_public_key: String,
+    },
+    /// Not every participant confirmed storing its share, before the
+    /// timeout or because one aborted after this node finished: do not
+    /// fund this wallet.
+    WalletUnconfirmed {
+        /// The key generation session.
+        session_id: String,
+        /// The wallet's group key (hex).
+        group_public_key: String,
+        /// The participants that never confirmed.
+        missing: Vec<String>,
+        /// Why confirmation ended.
+        reason: AbortReason,
+    },
     /// A signing session produced this signature, and this node verified it
     /// under the group key.
     Signed(Box<SignatureResult>),

@@ -154,6 +154,9 @@ impl Node {
             self.session.as_ref().map(|s| s.common.deadline),
             self.parked.as_ref().map(|p| p.deadline),
             self.pending.next_expiry(self.config.timeout_ms),
+            self.completed
+                .as_ref()
+                .and_then(Session::confirmation_deadline),
         ]
         .into_iter()
         .flatten()
@@ -247,6 +250,9 @@ impl Node {
 
     fn on_tick(&mut self, out: &mut Vec<Action>) {
         self.expire_parked(out);
+        if let Some(s) = self.completed.as_mut() {
+            s.confirmation_due(self.now, self.config.peer_id.as_str(), out);
+        }
         self.pending.expire(self.now, self.config.timeout_ms);
         self.step(out, |s, cx| {
             if cx.now >= s.common.deadline {

@@ -164,6 +164,7 @@ impl<'a> Sim<'a> {
             node_ids: ids,
             session_id: ending.session_id,
             rejections: ending.rejections,
+            confirmations: ending.confirmations,
             log,
             stats,
             end_ms,
@@ -214,6 +215,8 @@ impl<'a> Sim<'a> {
             Action::Progress(_) | Action::PinKey { .. } => {}
             Action::Finished(w) => self.users.finished(i, w, net),
             Action::Signed(r) => self.users.signed(i, r),
+            Action::WalletConfirmed { .. } => self.users.confirmation(i, Ok(())),
+            Action::WalletUnconfirmed { missing, .. } => self.users.confirmation(i, Err(missing)),
             Action::Aborted { reason, .. } => self.users.aborted(i, reason),
             Action::Rejected { reason, .. } => self.users.rejected(net.id(i), reason),
         }

@@ -86,6 +86,9 @@ pub struct SimReport {
     pub sign_outcomes: BTreeMap<String, Outcome>,
     /// Every `Rejected` reason, per node, for diagnosis.
     pub rejections: BTreeMap<String, Vec<String>>,
+    /// Per node that finished: confirmed by every peer, or the peers that
+    /// never confirmed storing their share.
+    pub confirmations: BTreeMap<String, Result<(), Vec<String>>>,
     /// Every message sent, if [`SimConfig::record`](super::SimConfig::record).
     pub log: Vec<LogEntry>,
     /// Counts over the run.

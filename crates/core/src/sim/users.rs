@@ -27,6 +27,8 @@ pub(super) struct Users<'a> {
     /// Nodes that vanished.
     gone: BTreeSet<usize>,
     rejections: BTreeMap<String, Vec<String>>,
+    /// Whether each node's wallet was confirmed by every peer (or why not).
+    confirmations: BTreeMap<usize, Result<(), Vec<String>>>,
 }
 
 /// The users' side of the report.
@@ -36,6 +38,7 @@ pub(super) struct Ending {
     pub(super) sign_session_id: Option<String>,
     pub(super) sign_outcomes: BTreeMap<String, Outcome>,
     pub(super) rejections: BTreeMap<String, Vec<String>>,
+    pub(super) confirmations: BTreeMap<String, Result<(), Vec<String>>>,
 }
 
 impl<'a> Users<'a> {
@@ -49,7 +52,13 @@ impl<'a> Users<'a> {
             sign_outcomes: vec![Outcome::Pending; cfg.participants],
             gone: BTreeSet::new(),
             rejections: BTreeMap::new(),
+            confirmations: BTreeMap::new(),
         }
+    }
+
+    /// Node `i` learnt whether its wallet is safe to fund.
+    pub(super) fn confirmation(&mut self, i: usize, result: Result<(), Vec<String>>) {
+        self.confirmations.insert(i, result);
     }
 
     pub(super) fn gone(&self) -> &BTreeSet<usize> {
@@ -60,9 +69,14 @@ impl<'a> Users<'a> {
         self.session_id.as_deref()
     }
 
-    /// Every node's DKG, and the signing session if one is planned, ended.
+    /// Every node's DKG (with its wallet's confirmation), and the signing
+    /// session if one is planned, ended.
     pub(super) fn done(&self) -> bool {
-        let dkg_done = self.outcomes.iter().all(|o| !matches!(o, Outcome::Pending));
+        let dkg_done = self.outcomes.iter().enumerate().all(|(i, o)| match o {
+            Outcome::Pending => false,
+            Outcome::Finished(_) => self.confirmations.contains_key(&i),
+            _ => true,
+        });
         let sign_done = match &self.cfg.sign {
             None => true,
             Some(plan) if self.signing => plan
@@ -235,6 +249,11 @@ impl<'a> Users<'a> {
             sign_session_id: self.sign_session_id,
             sign_outcomes,
             rejections: self.rejections,
+            confirmations: self
+                .confirmations
+                .into_iter()
+                .map(|(i, r)| (ids[i].clone(), r))
+                .collect(),
         }
     }
 }

@@ -17,8 +17,9 @@ use crate::decide;
 use crate::observer::{Observer, SignRequest};
 
 impl Driver {
-    /// How the run ended, once it did: a peer list at once; a wallet or a
-    /// signature once the others reported theirs, or [`LINGER`] ran out.
+    /// How the run ended, once it did: a peer list at once; a wallet once
+    /// the core confirmed every participant stored its share; a signature
+    /// once the others reported theirs, or [`LINGER`] ran out.
     pub(super) fn done(&mut self) -> Option<Outcome> {
         if let Some(peers) = self.peers.take() {
             return Some(Outcome::Peers(peers));
@@ -30,12 +31,7 @@ impl Driver {
             }
             return None;
         }
-        let everyone = self
-            .finished
-            .as_ref()
-            .map(|(w, _)| self.stored_by + 1 >= w.participants.len())
-            .unwrap_or(false);
-        if everyone || at.elapsed() >= LINGER {
+        if self.confirmed {
             let (wallet, keystore_path) = self.finished.take()?;
             let elapsed = self.proposal_at.map(|t| t.elapsed()).unwrap_or_default();
             return Some(Outcome::Created {

@@ -27,6 +27,9 @@ pub(in crate::node) struct KeygenState {
     output: Option<DkgOutput>,
     readies: BTreeMap<String, Ready>,
     group_public_key: Option<String>,
+    /// After completion: whether every peer's `wallet_created` is in, or
+    /// confirmation failed (either is reported once).
+    confirmation_over: bool,
 }
 
 impl KeygenState {
@@ -47,6 +50,44 @@ impl KeygenState {
     /// if it names our group key.
     pub fn agrees(&self, w: &WalletCreated) -> Option<fn(String, String) -> Progress> {
         (self.group_public_key.as_deref() == Some(w.pubkey.as_str())).then_some(peer_stored)
+    }
+}
+
+impl KeygenState {
+    /// Once every other participant reported storing its share.
+    pub fn check_confirmed(&mut self, c: &Common, out: &mut Vec<Action>) {
+        if self.confirmation_over || c.others.iter().any(|p| !c.stored_by.contains(p)) {
+            return;
+        }
+        self.confirmation_over = true;
+        out.push(Action::WalletConfirmed {
+            session_id: c.id().to_string(),
+            group_public_key: self.group_public_key.clone().unwrap_or_default(),
+        });
+    }
+
+    /// Confirmation failed: the wallet must not be funded.
+    pub fn unconfirmed(&mut self, c: &Common, reason: AbortReason, out: &mut Vec<Action>) {
+        if self.confirmation_over {
+            return;
+        }
+        self.confirmation_over = true;
+        out.push(Action::WalletUnconfirmed {
+            session_id: c.id().to_string(),
+            group_public_key: self.group_public_key.clone().unwrap_or_default(),
+            missing: c
+                .others
+                .iter()
+                .filter(|p| !c.stored_by.contains(*p))
+                .cloned()
+                .collect(),
+            reason,
+        });
+    }
+
+    /// When confirmation times out, while it is pending.
+    pub fn confirmation_deadline(&self, c: &Common) -> Option<u64> {
+        (!self.confirmation_over).then_some(c.deadline)
     }
 }
 
@@ -337,6 +378,8 @@ fn maybe_complete(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
     });
     cx.send_all(&c.others, &created);
     c.stage = Stage::Complete;
+    // The peers' wallet_created may take until a timeout from now.
+    c.deadline = cx.now + cx.timeout_ms;
     k.dkg = None;
     pin_vouched(c, cx);
     cx.out.push(Action::Finished(Box::new(WalletResult {
@@ -353,5 +396,6 @@ fn maybe_complete(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
     for p in c.stored_by.clone() {
         cx.progress(peer_stored(sid.clone(), p));
     }
+    k.check_confirmed(c, cx.out);
     Ok(())
 }
