@@ -545,22 +545,7 @@ async fn the_cluster_caps_bindings_and_keeps_every_live_one() {
     let b = instance_with(&redis, capped()).await;
     let alice = Client::register_signed(&a.ws_url(), "alice", &key(1)).await;
     alice.close().await;
-    let mut refused = 0;
-    for i in 0..12 {
-        let id = format!("junk{i}");
-        let url = if i % 2 == 0 { a.ws_url() } else { b.ws_url() };
-        let (c, reply) = register_reply(&url, |c| c.signed_register(&id, &many_key(i))).await;
-        match reply {
-            ServerMessage::Registered { .. } => {}
-            ServerMessage::Error { error } => {
-                assert_eq!(error, Refusal::BindingsFull.message(&id));
-                refused += 1;
-            }
-            other => panic!("{other:?}"),
-        }
-        c.close().await;
-    }
-    assert_eq!(refused, 12 - 4);
+    assert_eq!(flood_bindings(&[a.ws_url(), b.ws_url()], 12).await, 12 - 4);
     assert_eq!(
         a.state().metrics.errors(ErrorKind::BindingsFull)
             + b.state().metrics.errors(ErrorKind::BindingsFull),

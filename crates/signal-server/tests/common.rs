@@ -441,3 +441,27 @@ pub async fn a_large_keyed_list_stays_within_the_frame_limit(urls: &[String]) {
     assert_eq!(peers, ids);
     assert!(largest <= LIMIT, "{largest}");
 }
+
+/// Registers `n` throwaway ids (`junk0`, …) signed by fresh keys, spread
+/// over `urls`, each leaving at once; every one must be bound or refused
+/// as [`Refusal::BindingsFull`]. Returns how many were refused.
+pub async fn flood_bindings(urls: &[String], n: usize) -> usize {
+    use mpc_signal::registry::Refusal;
+    let mut refused = 0;
+    for i in 0..n {
+        let id = format!("junk{i}");
+        let mut c = Client::connect(&urls[i % urls.len()]).await;
+        let msg = c.signed_register(&id, &many_key(i));
+        c.send(&msg).await;
+        match c.recv().await {
+            ServerMessage::Registered { .. } => {}
+            ServerMessage::Error { error } => {
+                assert_eq!(error, Refusal::BindingsFull.message(&id));
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+        c.close().await;
+    }
+    refused
+}
