@@ -86,6 +86,9 @@ impl Server {
             };
             c.args(["--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0"])
                 .args(["--max-connections", "30000"])
+                // Every bench client connects from 127.0.0.1.
+                .args(["--max-connections-per-ip", "0"])
+                .args(["--new-bindings-per-ip-per-min", "0"])
                 .args(["--threads", &args.server_threads.to_string()])
                 .args(extra)
                 .env("RUST_LOG", &args.server_log);

@@ -213,6 +213,9 @@ async function onProgress(p) {
     case 'registered':
       state.connection = 'registered';
       // Presence push for the peer list (the core gets every frame too).
+      // The list comes in pages; watchPeers asks for the next ones.
+      state.peers = [];
+      listedAfter = '';
       ws.send(JSON.stringify({ type: 'list_peers', watch: true }));
       break;
     case 'needs_decision':
@@ -347,11 +350,26 @@ function connect() {
   };
 }
 
+// The last id of the watch list's pages so far; null once it is complete.
+let listedAfter = null;
+
 function watchPeers(text) {
   let m;
   try { m = JSON.parse(text); } catch { return; }
-  if (m.type === 'peers') state.peers = m.peers;
-  else if (m.type === 'peer_joined' && !state.peers.includes(m.peer_id)) state.peers = [...state.peers, m.peer_id].sort();
+  if (m.type === 'peers') {
+    // A `peers` with `keys` answers the core's own list_peers (only the
+    // participants of a proposal): not the watch list.
+    if (m.keys || listedAfter === null) return;
+    state.peers = [...new Set([...state.peers, ...m.peers])].sort();
+    // Another page follows only if the cursor moves forward: a server
+    // that repeats itself cannot make this loop.
+    if (typeof m.next === 'string' && m.next > listedAfter) {
+      listedAfter = m.next;
+      ws.send(JSON.stringify({ type: 'list_peers', after: m.next }));
+    } else {
+      listedAfter = null;
+    }
+  } else if (m.type === 'peer_joined' && !state.peers.includes(m.peer_id)) state.peers = [...state.peers, m.peer_id].sort();
   else if (m.type === 'peer_left') state.peers = state.peers.filter((p) => p !== m.peer_id);
   else return;
   publish();

@@ -35,4 +35,4 @@ pub use error::ParseError;
 pub use peer::{PeerMessage, SignedMessage};
 pub use peer_id::{validate_peer_id, PeerIdError, MAX_PEER_ID_LEN};
 pub use relay::RelayData;
-pub use signal::{ClientMessage, IceServer, ServerMessage};
+pub use signal::{ClientMessage, IceServer, PeersPage, ServerMessage, MAX_LIST_IDS};

@@ -22,6 +22,11 @@
 //!   support leaves `keys` out).
 //! * `peer_joined {pubkey}`: the joiner's identity key, when it registered
 //!   with one.
+//! * `list_peers {ids: [...]}` lists only those of `ids` that are online
+//!   (at most [`MAX_LIST_IDS`]); without `ids` the list comes in pages
+//!   that each fit the server's frame limit: a page that is not the last
+//!   carries `next`, and `list_peers {after: next}` asks for the following
+//!   one. [`PeersPage`] reads a page with its `next`.
 //!
 //! Every addition is optional or a new type, so the spec's messages parse
 //! and serialize exactly as before: `{"type":"peers","peers":[...]}` has
@@ -168,11 +173,19 @@ pub enum ClientMessage {
     /// `{"type":"list_peers"}`; with `"watch":true` also subscribes to
     /// `peer_joined` / `peer_left`; with `"keys":true` the answer carries
     /// the listed peers' identity keys.
+    ///
+    /// `ids` lists only those peers (the ones online); `after` asks for
+    /// the page of the full list that follows the id a `peers` page named
+    /// as its `next` (ignored with `ids`).
     ListPeers {
         #[serde(default, skip_serializing_if = "is_false")]
         watch: bool,
         #[serde(default, skip_serializing_if = "is_false")]
         keys: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
     /// `{"type":"relay","to":"cli2","data":{...}}`
     Relay { to: String, data: RawJson },
@@ -204,6 +217,8 @@ struct ClientEnvelope {
     signature: Option<String>,
     watch: Option<bool>,
     keys: Option<bool>,
+    ids: Option<Vec<String>>,
+    after: Option<String>,
     to: Option<String>,
     data: Option<RawJson>,
 }
@@ -222,6 +237,8 @@ impl TryFrom<ClientEnvelope> for ClientMessage {
             "list_peers" => Ok(ClientMessage::ListPeers {
                 watch: e.watch.unwrap_or(false),
                 keys: e.keys.unwrap_or(false),
+                ids: e.ids,
+                after: e.after,
             }),
             "relay" => Ok(ClientMessage::Relay {
                 to: required("relay", "to", e.to)?,
@@ -229,6 +246,54 @@ impl TryFrom<ClientEnvelope> for ClientMessage {
             }),
             _ => Err(ParseError::UnknownType(kind)),
         }
+    }
+}
+
+/// The most ids one `list_peers` may name in `ids`.
+pub const MAX_LIST_IDS: usize = 256;
+
+/// A `peers` answer with the paging cursor our server adds: `next`, the
+/// last id of this page, when more may follow (send `list_peers` with
+/// `after: next`). [`ServerMessage::Peers`] reads the same text without
+/// `next` (the spec's shape plus `keys`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersPage {
+    pub peers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl PeersPage {
+    /// Parses a `peers` message; any other type is
+    /// [`ParseError::UnknownType`].
+    pub fn from_json(text: &str) -> Result<Self, ParseError> {
+        let e: ServerEnvelope = serde_json::from_str(text)?;
+        match e.kind.as_deref() {
+            None => Err(ParseError::MissingType),
+            Some("peers") => Ok(PeersPage {
+                peers: required("peers", "peers", e.peers)?,
+                keys: e.keys,
+                next: e.next,
+            }),
+            Some(other) => Err(ParseError::UnknownType(other.to_string())),
+        }
+    }
+
+    /// `{"type":"peers",...}`, `next` only when set.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Tagged<'a> {
+            r#type: &'static str,
+            #[serde(flatten)]
+            page: &'a PeersPage,
+        }
+        serde_json::to_string(&Tagged {
+            r#type: "peers",
+            page: self,
+        })
+        .expect("serializable message")
     }
 }
 
@@ -328,6 +393,7 @@ struct ServerEnvelope {
     ice_servers: Option<Vec<IceServer>>,
     peers: Option<Vec<String>>,
     keys: Option<BTreeMap<String, String>>,
+    next: Option<String>,
     from: Option<String>,
     data: Option<RawJson>,
     error: Option<String>,
@@ -430,7 +496,9 @@ mod tests {
             m,
             ClientMessage::ListPeers {
                 watch: true,
-                keys: false
+                keys: false,
+                ids: None,
+                after: None,
             }
         );
         let e = serde_json::from_str::<ServerMessage>(r#"{"type":"nope"}"#).unwrap_err();
@@ -454,7 +522,9 @@ mod tests {
             list,
             ClientMessage::ListPeers {
                 watch: false,
-                keys: false
+                keys: false,
+                ids: None,
+                after: None,
             }
         );
         assert_eq!(list.to_json(), r#"{"type":"list_peers"}"#);
@@ -499,6 +569,54 @@ mod tests {
                 kind: "challenge",
                 field: "nonce"
             })
+        );
+    }
+
+    #[test]
+    fn list_filters_and_pages_are_optional_additions() {
+        let ask =
+            ClientMessage::from_json(r#"{"type":"list_peers","keys":true,"ids":["cli1","cli2"]}"#)
+                .unwrap();
+        assert_eq!(
+            ask,
+            ClientMessage::ListPeers {
+                watch: false,
+                keys: true,
+                ids: Some(vec!["cli1".into(), "cli2".into()]),
+                after: None,
+            }
+        );
+        assert_eq!(
+            ask.to_json(),
+            r#"{"type":"list_peers","keys":true,"ids":["cli1","cli2"]}"#
+        );
+        let next = ClientMessage::from_json(r#"{"type":"list_peers","after":"m"}"#).unwrap();
+        assert!(matches!(next, ClientMessage::ListPeers { after: Some(a), .. } if a == "m"));
+
+        let text = r#"{"type":"peers","peers":["a","b"],"next":"b"}"#;
+        let page = PeersPage::from_json(text).unwrap();
+        assert_eq!(page.next.as_deref(), Some("b"));
+        assert_eq!(page.to_json(), text);
+        // The spec's reader sees the same peers and ignores `next`.
+        assert_eq!(
+            ServerMessage::from_json(text).unwrap(),
+            ServerMessage::Peers {
+                peers: vec!["a".into(), "b".into()],
+                keys: None
+            }
+        );
+        let last = PeersPage {
+            peers: vec!["a".into()],
+            keys: Some(BTreeMap::new()),
+            next: None,
+        };
+        assert_eq!(
+            last.to_json(),
+            r#"{"type":"peers","peers":["a"],"keys":{}}"#
+        );
+        assert_eq!(
+            PeersPage::from_json(r#"{"type":"peer_left","peer_id":"a"}"#),
+            Err(ParseError::UnknownType("peer_left".into()))
         );
     }
 

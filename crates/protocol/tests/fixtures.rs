@@ -2,7 +2,7 @@
 //! typed message and serializes back to equal JSON.
 
 use mpc_protocol::peer::AppMessage;
-use mpc_protocol::{ClientMessage, PeerMessage, RelayData, ServerMessage};
+use mpc_protocol::{ClientMessage, PeerMessage, PeersPage, RelayData, ServerMessage};
 use serde_json::Value;
 
 fn lines(name: &str) -> Vec<String> {
@@ -42,7 +42,7 @@ fn signal_client_messages() {
         |l| ClientMessage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
         ClientMessage::to_json,
     );
-    assert_eq!(n, 14);
+    assert_eq!(n, 16);
 }
 
 #[test]
@@ -53,6 +53,16 @@ fn signal_server_messages() {
         ServerMessage::to_json,
     );
     assert_eq!(n, 16);
+}
+
+#[test]
+fn peers_pages_keep_their_cursor() {
+    let n = round_trip(
+        &["ours-peers-page.jsonl"],
+        |l| PeersPage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
+        PeersPage::to_json,
+    );
+    assert_eq!(n, 3);
 }
 
 #[test]

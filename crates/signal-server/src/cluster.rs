@@ -3,9 +3,17 @@
 //! Redis holds what must be shared, each write an atomic Lua script:
 //! - `<prefix>:peers`, a hash of peer id → `"<instance> <conn> <key hex>"`
 //!   (the key empty when the register was unsigned);
+//! - `<prefix>:ids`, a sorted set of the same ids (score 0, so ordered by
+//!   bytes), which pages of the full list walk (`ZRANGEBYLEX … LIMIT`), so
+//!   no `list_peers` reads the whole registry; a filtered one reads just its
+//!   ids (`HMGET`);
 //! - `<prefix>:binding:<id>`, the identity key an id is bound to. It has no
 //!   expiry while held; Redis expires it `key_binding` after the holder
 //!   leaves;
+//! - `<prefix>:bindings`, a sorted set of bound id → expiry (ms, `+inf`
+//!   while held), which counts the bindings against `max_key_bindings`:
+//!   when full, a claim that would bind a new id is refused, and no live
+//!   binding is dropped to make room;
 //! - `<prefix>:instances`, a sorted set of instance → deadline (ms, Redis
 //!   clock), renewed by each instance's heartbeat, and
 //!   `<prefix>:members:<instance>`, the ids each instance holds, so the
@@ -22,7 +30,7 @@
 //! a relay to a peer on another instance is only known to have reached
 //! that instance (a slow reader there is disconnected, but the sender is
 //! not told); watchers may hear a join twice (once in the list they get
-//! and once pushed); `max_key_bindings` is left to Redis's memory policy.
+//! and once pushed).
 //! An instance that cannot renew its heartbeat for `instance_ttl`
 //! disconnects its clients, so that they register again elsewhere rather
 //! than look registered to nobody.
@@ -64,28 +72,45 @@ const ALIVE: &str = "local function alive(inst) \
 local dl = redis.call('ZSCORE', KEYS_INSTANCES, inst) \
 return dl and tonumber(dl) > now end ";
 
-/// KEYS: peers, binding:<id>, instances, members:<me>.
-/// ARGV: id, me, conn, key hex or '', presence channel, peer_joined JSON.
+/// Starts the countdown of `id`'s binding (key `binding`), or ends it at
+/// once with `ms` 0, in the binding key and in the `bindings` count.
+const LET_GO: &str = "local function let_go(binding, bindings, id, ms) \
+if tonumber(ms) > 0 then redis.call('PEXPIRE', binding, ms) \
+redis.call('ZADD', bindings, now + tonumber(ms), id) \
+else redis.call('DEL', binding) redis.call('ZREM', bindings, id) end end ";
+
+/// KEYS: peers, binding:<id>, instances, members:<me>, ids, bindings.
+/// ARGV: id, me, conn, key hex or '', presence channel, peer_joined JSON,
+/// '1' if a new binding may be made, the most bindings kept.
+/// Answers 'ok_new' when it made a new binding.
 const CLAIM: &str = r#"
 if not alive(ARGV[2]) then return 'not_alive' end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur and alive(string.match(cur, '^(%S+)')) then return 'taken' end
 local b = redis.call('GET', KEYS[2])
+local answer = 'ok'
 if b then
   if ARGV[4] == '' then return 'needs_signature' end
   if b ~= ARGV[4] then return 'other_key' end
   redis.call('PERSIST', KEYS[2])
+  redis.call('ZADD', KEYS[6], '+inf', ARGV[1])
 elseif ARGV[4] ~= '' then
+  if ARGV[7] ~= '1' then return 'rate_limited' end
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+  if redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[8]) then return 'full' end
   redis.call('SET', KEYS[2], ARGV[4])
+  redis.call('ZADD', KEYS[6], '+inf', ARGV[1])
+  answer = 'ok_new'
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('PUBLISH', ARGV[5], ARGV[2] .. '\n' .. ARGV[6])
-return 'ok'
+return answer
 "#;
 
 /// Frees an id this instance's connection holds, and starts its binding's
-/// countdown. KEYS: peers, binding:<id>, members:<me>.
+/// countdown. KEYS: peers, binding:<id>, members:<me>, ids, bindings.
 /// ARGV: id, me, conn, binding ms, presence channel, peer_left JSON.
 const RELEASE: &str = r#"
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -93,11 +118,9 @@ if not cur then return 0 end
 local inst, conn, key = string.match(cur, '^(%S+) (%S+) (%S*)$')
 if inst ~= ARGV[2] or conn ~= ARGV[3] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
-if key ~= '' then
-  if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  else redis.call('DEL', KEYS[2]) end
-end
+if key ~= '' then let_go(KEYS[2], KEYS[5], ARGV[1], ARGV[4]) end
 redis.call('PUBLISH', ARGV[5], ARGV[2] .. '\n' .. ARGV[6])
 return 1
 "#;
@@ -113,17 +136,34 @@ if not alive(inst) then return 0 end
 return redis.call('PUBLISH', ARGV[2] .. inst, ARGV[1] .. '\n' .. ARGV[3])
 "#;
 
-/// Every id held by a live instance, as [id, key, id, key, ...].
-/// KEYS: peers, instances.
+/// Of `ids`, those held by a live instance, as [tail, id, key, id, key,
+/// ...]: with `ARGV[1]` '1', ARGV[2..] are the ids (a filtered list, tail
+/// ''); otherwise one page of the full list: at most ARGV[3] ids after
+/// ARGV[2] ('' from the start), and tail is the last id looked at if the
+/// page was full (more may follow), else ''.
+/// KEYS: peers, instances, ids.
 const LIST: &str = r#"
-local all = redis.call('HGETALL', KEYS[1])
-local seen, out = {}, {}
-for i = 1, #all, 2 do
-  local inst, conn, key = string.match(all[i + 1], '^(%S+) (%S+) (%S*)$')
-  if seen[inst] == nil then seen[inst] = alive(inst) end
-  if seen[inst] then
-    out[#out + 1] = all[i]
-    out[#out + 1] = key
+local ids, tail = {}, ''
+if ARGV[1] == '1' then
+  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  local from = ARGV[2] == '' and '-' or ('(' .. ARGV[2])
+  local limit = tonumber(ARGV[3])
+  ids = redis.call('ZRANGEBYLEX', KEYS[3], from, '+', 'LIMIT', 0, limit)
+  if #ids == limit then tail = ids[#ids] end
+end
+local out = {tail}
+if #ids == 0 then return out end
+local vals = redis.call('HMGET', KEYS[1], unpack(ids))
+local seen = {}
+for i = 1, #ids do
+  if vals[i] then
+    local inst, conn, key = string.match(vals[i], '^(%S+) (%S+) (%S*)$')
+    if seen[inst] == nil then seen[inst] = alive(inst) end
+    if seen[inst] then
+      out[#out + 1] = ids[i]
+      out[#out + 1] = key
+    end
   end
 end
 return out
@@ -139,7 +179,8 @@ if was then return 1 else return 0 end
 "#;
 
 /// Frees the ids of every instance whose deadline passed; returns them.
-/// KEYS: instances, peers. ARGV: prefix, binding ms, presence channel.
+/// KEYS: instances, peers, ids, bindings. ARGV: prefix, binding ms,
+/// presence channel.
 const SWEEP: &str = r#"
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 local gone = {}
@@ -151,11 +192,8 @@ for _, inst in ipairs(dead) do
       local i, conn, key = string.match(cur, '^(%S+) (%S+) (%S*)$')
       if i == inst then
         redis.call('HDEL', KEYS[2], id)
-        local binding = ARGV[1] .. ':binding:' .. id
-        if key ~= '' then
-          if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', binding, ARGV[2])
-          else redis.call('DEL', binding) end
-        end
+        redis.call('ZREM', KEYS[3], id)
+        if key ~= '' then let_go(ARGV[1] .. ':binding:' .. id, KEYS[4], id, ARGV[2]) end
         redis.call('PUBLISH', ARGV[3], inst .. '\n{"type":"peer_left","peer_id":"' .. id .. '"}')
         gone[#gone + 1] = id
       end
@@ -194,11 +232,11 @@ impl Scripts {
         };
         Scripts {
             claim: timed(3, CLAIM),
-            release: Script::new(RELEASE),
+            release: Script::new(&format!("{NOW}{LET_GO}{RELEASE}")),
             relay: timed(2, RELAY),
             list: timed(2, LIST),
             heartbeat: timed(1, HEARTBEAT),
-            sweep: Script::new(&format!("{NOW}{SWEEP}")),
+            sweep: Script::new(&format!("{NOW}{LET_GO}{SWEEP}")),
             leave: Script::new(LEAVE),
         }
     }
@@ -256,6 +294,8 @@ pub struct Cluster {
     me: String,
     config: ClusterConfig,
     key_binding: Duration,
+    /// The most key bindings the cluster keeps.
+    max_bindings: usize,
     /// Releases that failed while Redis was away; the heartbeat retries.
     unreleased: Mutex<Vec<(String, ConnId)>>,
     /// How many times this instance dropped its clients for losing its
@@ -271,6 +311,7 @@ impl Cluster {
     pub async fn connect(
         config: ClusterConfig,
         key_binding: Duration,
+        max_bindings: usize,
     ) -> Result<Self, Unavailable> {
         if config.prefix.is_empty() || config.prefix.contains(char::is_whitespace) {
             return Err(Unavailable(
@@ -294,6 +335,7 @@ impl Cluster {
             me: hex::encode(id),
             config,
             key_binding,
+            max_bindings,
             unreleased: Mutex::new(Vec::new()),
             resets: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
@@ -342,7 +384,8 @@ impl Cluster {
     }
 
     /// Claims `peer_id` for this instance's connection `conn`, checking the
-    /// key binding: the same rules as [`Registry::register`], cluster-wide.
+    /// key binding: the same rules as [`Registry::register`], cluster-wide
+    /// (`Ok(Ok(true))`: a new binding was made).
     ///
     /// [`Registry::register`]: crate::registry::Registry::register
     pub async fn claim(
@@ -350,7 +393,8 @@ impl Cluster {
         peer_id: &str,
         conn: ConnId,
         key: Option<&PublicKey>,
-    ) -> Result<Result<(), Refusal>, Unavailable> {
+        may_bind: bool,
+    ) -> Result<Result<bool, Refusal>, Unavailable> {
         let key_hex = key.map(PublicKey::to_hex).unwrap_or_default();
         let note = ServerMessage::PeerJoined {
             peer_id: peer_id.to_string(),
@@ -362,18 +406,25 @@ impl Cluster {
             .key(self.key(&["binding", peer_id]))
             .key(self.key(&["instances"]))
             .key(self.key(&["members", &self.me]))
+            .key(self.key(&["ids"]))
+            .key(self.key(&["bindings"]))
             .arg(peer_id)
             .arg(&self.me)
             .arg(conn)
             .arg(key_hex)
             .arg(self.key(&["presence"]))
-            .arg(note);
+            .arg(note)
+            .arg(if may_bind { "1" } else { "0" })
+            .arg(self.max_bindings);
         let answer: String = timed(call.invoke_async(&mut self.redis.clone())).await?;
         match answer.as_str() {
-            "ok" => Ok(Ok(())),
+            "ok" => Ok(Ok(false)),
+            "ok_new" => Ok(Ok(true)),
             "taken" => Ok(Err(Refusal::Taken)),
             "other_key" => Ok(Err(Refusal::BoundToOtherKey)),
             "needs_signature" => Ok(Err(Refusal::BoundNeedsSignature)),
+            "rate_limited" => Ok(Err(Refusal::BindingRateLimited)),
+            "full" => Ok(Err(Refusal::BindingsFull)),
             "not_alive" => Err(Unavailable(
                 "this instance's heartbeat lapsed (it rejoins within a second)".into(),
             )),
@@ -402,6 +453,8 @@ impl Cluster {
         call.key(self.key(&["peers"]))
             .key(self.key(&["binding", peer_id]))
             .key(self.key(&["members", &self.me]))
+            .key(self.key(&["ids"]))
+            .key(self.key(&["bindings"]))
             .arg(peer_id)
             .arg(&self.me)
             .arg(conn)
@@ -425,18 +478,45 @@ impl Cluster {
         Ok(receivers > 0)
     }
 
-    /// Every peer id registered on a live instance, with its key (hex) if
-    /// it registered with one; unsorted.
-    pub async fn list(&self) -> Result<Vec<(String, Option<String>)>, Unavailable> {
+    /// The `peers` answer to `query` from the cluster-wide registry, at
+    /// most `limit` bytes: the same as [`Registry::list`], reading only
+    /// the ids asked for, or one page.
+    ///
+    /// [`Registry::list`]: crate::registry::Registry::list
+    pub async fn list(
+        &self,
+        query: &crate::registry::ListQuery,
+        limit: usize,
+    ) -> Result<axum::extract::ws::Utf8Bytes, Unavailable> {
         let mut call = self.scripts.list.prepare_invoke();
-        call.key(self.key(&["peers"])).key(self.key(&["instances"]));
-        let flat: Vec<String> = timed(call.invoke_async(&mut self.redis.clone())).await?;
-        let mut it = flat.into_iter();
-        let mut out = Vec::new();
-        while let (Some(id), Some(key)) = (it.next(), it.next()) {
-            out.push((id, (!key.is_empty()).then_some(key)));
+        call.key(self.key(&["peers"]))
+            .key(self.key(&["instances"]))
+            .key(self.key(&["ids"]));
+        match &query.ids {
+            Some(ids) => {
+                let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                call.arg("1").arg(ids);
+            }
+            None => {
+                let after = query.after.as_deref().unwrap_or_default();
+                call.arg("0")
+                    .arg(after)
+                    .arg(crate::registry::PAGE_MAX_PEERS);
+            }
         }
-        Ok(out)
+        let flat: Vec<String> = timed(call.invoke_async(&mut self.redis.clone())).await?;
+        let (tail, pairs) = flat.split_first().map_or(("", &[][..]), |(t, p)| (t, p));
+        let entries = pairs
+            .chunks_exact(2)
+            .map(|p| (p[0].as_str(), Some(p[1].as_str()).filter(|k| !k.is_empty())));
+        Ok(crate::registry::render_page(
+            entries,
+            query.keys,
+            limit,
+            Some(tail).filter(|t| !t.is_empty()),
+        ))
     }
 
     /// Renews this instance's deadline. `Ok(false)`: it had lapsed.
@@ -455,6 +535,8 @@ impl Cluster {
         let mut call = self.scripts.sweep.prepare_invoke();
         call.key(self.key(&["instances"]))
             .key(self.key(&["peers"]))
+            .key(self.key(&["ids"]))
+            .key(self.key(&["bindings"]))
             .arg(&self.config.prefix)
             .arg(self.binding_ms())
             .arg(self.key(&["presence"]));
@@ -600,26 +682,10 @@ fn deliver_here(state: &AppState, to: &str, frame: &str) {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         // The sender's instance already answered; nothing to tell it.
-        Delivery::TooSlow | Delivery::Gone => debug!(%to, "cluster relay not delivered"),
+        Delivery::Busy | Delivery::Gone => debug!(%to, "cluster relay not delivered"),
     }
     m.cluster_relays_in
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The `peers` answer built from the cluster-wide list.
-pub fn render_list(
-    mut peers: Vec<(String, Option<String>)>,
-    keys: bool,
-) -> axum::extract::ws::Utf8Bytes {
-    peers.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    crate::registry::render_peers(
-        peers.iter().map(|(id, _)| id.as_str()),
-        keys.then(|| {
-            peers
-                .iter()
-                .filter_map(|(id, k)| k.as_deref().map(|k| (id.as_str(), k)))
-        }),
-    )
 }
 
 #[cfg(test)]

@@ -26,8 +26,25 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// STUN/TURN servers handed to every node in `registered`.
     pub ice_servers: Vec<IceServer>,
-    /// Messages waiting for one slow reader before it is disconnected.
-    pub outgoing_queue: usize,
+    /// Bytes of frames waiting for one reader (each frame's text plus
+    /// [`crate::outbox::FRAME_OVERHEAD`]). A relay that does not fit is
+    /// dropped and its sender told that the recipient is busy; the
+    /// recipient stays connected.
+    pub outbox_bytes: usize,
+    /// A connection whose socket accepts nothing for this long (its client
+    /// reads nothing at all) is dropped with 1008.
+    pub stall_timeout: Duration,
+    /// A connection that has not registered this long after connecting is
+    /// closed with 1008.
+    pub register_timeout: Duration,
+    /// Open connections from one source address (an IPv4 address, or an
+    /// IPv6 /64); past it, upgrades get HTTP 429. 0 turns it off.
+    pub max_connections_per_ip: usize,
+    /// New key bindings one source address may create a minute (the
+    /// bucket holds as many); a signed `register` past it is refused for a
+    /// new id and still works for an id already bound to its key. 0 turns
+    /// it off.
+    pub new_bindings_per_ip_per_min: u32,
     /// Rate-limited messages in a row before the connection is closed.
     pub rate_limit_strikes: u32,
     /// Accept only signed registrations (`register` with `pubkey` and a
@@ -37,10 +54,10 @@ pub struct Config {
     /// that key after its holder disconnects. Meanwhile only that key may
     /// register the id. Zero: the binding ends with the connection.
     pub key_binding: Duration,
-    /// Bindings of disconnected holders kept at most (each at most ~300
-    /// bytes, so the default caps them near 30 MB);
-    /// past it the one closest to expiry is dropped early. Bindings of
-    /// connected holders are bounded by `max_connections` instead.
+    /// Key bindings kept at most, held and released together (each at
+    /// most ~300 bytes, so the default caps them near 30 MB). When full, a
+    /// `register` that would bind a new id is refused; no live binding is
+    /// ever dropped to make room.
     pub max_key_bindings: usize,
     /// Serve as one of several instances sharing a Redis registry; `None`:
     /// the in-memory registry of this process alone.
@@ -58,7 +75,11 @@ impl Default for Config {
             ping_interval: Duration::from_secs(20),
             allowed_origins: Vec::new(),
             ice_servers: Vec::new(),
-            outgoing_queue: 256,
+            outbox_bytes: 256 * 1024,
+            stall_timeout: Duration::from_secs(20),
+            register_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 64,
+            new_bindings_per_ip_per_min: 10,
             rate_limit_strikes: 50,
             require_auth: false,
             key_binding: Duration::from_secs(86_400),
@@ -69,6 +90,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The outbox cap actually used: at least one largest relay frame.
+    pub fn effective_outbox_bytes(&self) -> usize {
+        self.outbox_bytes.max(self.max_message_bytes + 256)
+    }
+
     /// The ping interval actually used: a silent client must have missed
     /// about three pings before the idle timeout drops it.
     pub fn effective_ping_interval(&self) -> Duration {

@@ -40,6 +40,10 @@ enum End {
     /// This instance lost its place in the cluster (Redis).
     RegistryLost,
     Idle,
+    /// The client read nothing for the stall timeout.
+    Stalled,
+    /// The client did not register in time.
+    RegisterTimeout,
     TooBig,
     RateLimited,
     NoRandomness,
@@ -52,7 +56,8 @@ struct Conn {
     /// This connection's challenge: a signed `register` signs it.
     nonce: [u8; 32],
     peer_id: Option<Box<str>>,
-    watching: bool,
+    /// Where it connects from, as the per-source limits count it.
+    source: std::net::IpAddr,
     bucket: TokenBucket,
     strikes: u32,
     outbox: crate::outbox::Sender,
@@ -71,7 +76,7 @@ pub async fn run<P: Send>(
     _permit: P,
 ) {
     let cfg = &state.config;
-    let (tx, mut rx) = crate::outbox::channel(cfg.outgoing_queue);
+    let (tx, mut rx) = crate::outbox::channel(cfg.effective_outbox_bytes());
     let kick = state.shutdown.child_token();
     let mut nonce = [0u8; 32];
     let rng = getrandom::getrandom(&mut nonce);
@@ -79,7 +84,7 @@ pub async fn run<P: Send>(
         id,
         nonce,
         peer_id: None,
-        watching: false,
+        source: crate::rate_limit::source_of(remote.ip()),
         bucket: TokenBucket::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst, Instant::now()),
         strikes: 0,
         outbox: tx,
@@ -89,9 +94,22 @@ pub async fn run<P: Send>(
     info!(conn = id, %remote, "connected");
 
     let ping_every = cfg.effective_ping_interval();
+    let stall = cfg.stall_timeout;
     let mut last_heard = tokio::time::Instant::now();
+    let register_by = last_heard + cfg.register_timeout;
     let mut next_ping = last_heard + ping_every;
-    let timer = tokio::time::sleep_until(next_ping);
+    // The earliest of: the next ping, the idle deadline and, until it
+    // registers, the registration deadline.
+    let wake =
+        |next_ping: tokio::time::Instant, last_heard: tokio::time::Instant, registered: bool| {
+            let at = std::cmp::min(next_ping, last_heard + cfg.idle_timeout);
+            if registered {
+                at
+            } else {
+                at.min(register_by)
+            }
+        };
+    let timer = tokio::time::sleep_until(wake(next_ping, last_heard, false));
     tokio::pin!(timer);
 
     // The challenge is the connection's first frame, before any answer.
@@ -103,7 +121,7 @@ pub async fn run<P: Send>(
             error!(conn = id, "no randomness for the challenge: {e}");
             Err(End::NoRandomness)
         }
-        Ok(()) => send(&mut socket, &kick, Message::Text(challenge)).await,
+        Ok(()) => send(&mut socket, &kick, stall, Message::Text(challenge)).await,
     };
 
     // One waiter for the connection's life: a fresh `cancelled()` per loop
@@ -123,16 +141,20 @@ pub async fn run<P: Send>(
                         state.metrics.error(ErrorKind::IdleTimeout);
                         break End::Idle;
                     }
+                    if conn.peer_id.is_none() && now >= register_by {
+                        state.metrics.error(ErrorKind::RegisterTimeout);
+                        break End::RegisterTimeout;
+                    }
                     if now >= next_ping {
-                        if let Err(e) = send(&mut socket, &kick, Message::Ping(Default::default())).await {
+                        if let Err(e) = send(&mut socket, &kick, stall, Message::Ping(Default::default())).await {
                             break e;
                         }
                         next_ping = now + ping_every;
                     }
-                    timer.as_mut().reset(next_ping.min(last_heard + cfg.idle_timeout));
+                    timer.as_mut().reset(wake(next_ping, last_heard, conn.peer_id.is_some()));
                 }
                 text = rx.recv() => {
-                    if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                    if let Err(e) = send(&mut socket, &kick, stall, Message::Text(text)).await {
                         break e;
                     }
                 }
@@ -155,7 +177,7 @@ pub async fn run<P: Send>(
                     match reply {
                         Reply::None => {}
                         Reply::Send(text) => {
-                            if let Err(e) = send(&mut socket, &kick, Message::Text(text)).await {
+                            if let Err(e) = send(&mut socket, &kick, stall, Message::Text(text)).await {
                                 break e;
                             }
                         }
@@ -186,14 +208,19 @@ pub async fn run<P: Send>(
             Box::pin(cluster.release(peer_id, conn.id)).await;
         }
     }
-    if matches!(end, End::TooBig) {
-        state.metrics.error(ErrorKind::MessageTooBig);
+    match end {
+        End::TooBig => state.metrics.error(ErrorKind::MessageTooBig),
+        End::Stalled => state.metrics.error(ErrorKind::SlowConsumer),
+        _ => {}
     }
     let frame = match &end {
         End::Shutdown => Some((close::GOING_AWAY, "server shutting down")),
-        End::Kicked => Some((close::POLICY, "not reading fast enough")),
+        End::Kicked => Some((close::POLICY, "disconnected by the server")),
         End::RegistryLost => Some((close::TRY_AGAIN_LATER, "server lost its shared registry")),
         End::Idle => Some((close::GOING_AWAY, "idle timeout")),
+        // It reads nothing, so this close frame most likely never arrives.
+        End::Stalled => Some((close::POLICY, "not reading")),
+        End::RegisterTimeout => Some((close::POLICY, "register first")),
         End::TooBig => Some((close::TOO_BIG, "message too big")),
         End::RateLimited => Some((close::POLICY, "rate limit exceeded")),
         End::NoRandomness => Some((close::INTERNAL, "server error")),
@@ -210,9 +237,11 @@ pub async fn run<P: Send>(
     let why = match &end {
         End::ClientClosed => "client closed",
         End::Shutdown => "shutdown",
-        End::Kicked => "slow consumer",
+        End::Kicked => "kicked",
         End::RegistryLost => "lost the shared registry",
         End::Idle => "idle timeout",
+        End::Stalled => "not reading (stall timeout)",
+        End::RegisterTimeout => "registration timeout",
         End::TooBig => "message too big",
         End::RateLimited => "rate limit",
         End::NoRandomness => "no randomness",
@@ -295,26 +324,45 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 outbox: conn.outbox.clone(),
                 kick: conn.kick.clone(),
             };
-            if let Some(cluster) = &state.cluster {
+            // A signed register may bind a new id: that takes one of this
+            // source's tokens, given back if no new binding is made.
+            let token = key.is_some() && state.per_source.take_binding(conn.source, Instant::now());
+            let may_bind = key.is_none() || token;
+            let outcome = if let Some(cluster) = &state.cluster {
                 // Held here first (pending), so a relay that follows the
                 // cluster-wide join at once finds it; announced once Redis
                 // agrees.
                 conn.resets = cluster.resets();
-                if let Err(refusal) = state.registry.reserve(&peer_id, handle, key) {
-                    return refused(m, conn, &peer_id, key.is_some(), refusal);
-                }
-                match Box::pin(cluster.claim(&peer_id, conn.id, key.as_ref())).await {
-                    Ok(Ok(())) => state.registry.confirm(&peer_id, conn.id, m),
-                    Ok(Err(refusal)) => {
-                        state.registry.unreserve(&peer_id, conn.id, m);
-                        return refused(m, conn, &peer_id, key.is_some(), refusal);
+                match state.registry.reserve(&peer_id, handle, key) {
+                    Err(refusal) => Err(refusal),
+                    Ok(()) => {
+                        let claim = cluster.claim(&peer_id, conn.id, key.as_ref(), may_bind);
+                        match Box::pin(claim).await {
+                            Ok(Ok(new)) => {
+                                state.registry.confirm(&peer_id, conn.id, m);
+                                Ok(new)
+                            }
+                            Ok(Err(refusal)) => {
+                                state.registry.unreserve(&peer_id, conn.id);
+                                Err(refusal)
+                            }
+                            Err(e) => {
+                                state.registry.unreserve(&peer_id, conn.id);
+                                if token {
+                                    state.per_source.refund_binding(conn.source);
+                                }
+                                return unavailable(m, conn, "register", e);
+                            }
+                        }
                     }
-                    Err(e) => {
-                        state.registry.unreserve(&peer_id, conn.id, m);
-                        return unavailable(m, conn, "register", e);
-                    }
                 }
-            } else if let Err(refusal) = state.registry.register(&peer_id, handle, key, m) {
+            } else {
+                state.registry.register(&peer_id, handle, key, may_bind, m)
+            };
+            if token && outcome != Ok(true) {
+                state.per_source.refund_binding(conn.source);
+            }
+            if let Err(refusal) = outcome {
                 return refused(m, conn, &peer_id, key.is_some(), refusal);
             }
             match &key {
@@ -344,23 +392,40 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                 "not registered: send {\"type\":\"register\",\"peer_id\":...} first",
             ))
         }
-        (ClientMessage::ListPeers { watch, keys }, Some(_)) => {
-            let subscribe = (watch && !conn.watching).then(|| Handle {
+        (
+            ClientMessage::ListPeers {
+                watch,
+                keys,
+                ids,
+                after,
+            },
+            Some(_),
+        ) => {
+            let limit = state.config.max_message_bytes;
+            let most = crate::registry::max_list_ids(limit);
+            if ids.as_ref().is_some_and(|ids| ids.len() > most) {
+                m.error(ErrorKind::TooManyIds);
+                return Reply::Send(err_text(format!(
+                    "list_peers: at most {most} ids; ask in several lists"
+                )));
+            }
+            // (Again, if a watcher was unsubscribed for falling behind.)
+            let subscribe = watch.then(|| Handle {
                 conn: conn.id,
                 outbox: conn.outbox.clone(),
                 kick: conn.kick.clone(),
             });
-            conn.watching |= watch;
+            let query = crate::registry::ListQuery { keys, ids, after };
             let Some(cluster) = &state.cluster else {
-                return Reply::Send(state.registry.list(subscribe, keys));
+                return Reply::Send(state.registry.list(subscribe, &query, limit));
             };
             // Subscribed before listing, so no join is missed (one may
             // be heard twice).
             if let Some(h) = subscribe {
                 state.registry.watch(h);
             }
-            match Box::pin(cluster.list()).await {
-                Ok(peers) => Reply::Send(crate::cluster::render_list(peers, keys)),
+            match Box::pin(cluster.list(&query, limit)).await {
+                Ok(page) => Reply::Send(page),
                 Err(e) => unavailable(m, conn, "list_peers", e),
             }
         }
@@ -381,19 +446,15 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
                     other => other,
                 },
             };
-            match local {
-                Delivery::Queued => {
-                    m.messages_relayed.fetch_add(1, Relaxed);
-                    m.bytes_relayed.fetch_add(len, Relaxed);
-                    Reply::None
-                }
-                Delivery::TooSlow => Reply::Send(err_text(format!(
-                    "peer \"{to}\" is not reading fast enough and was disconnected; message dropped"
-                ))),
-                Delivery::Gone => {
-                    m.error(ErrorKind::UnknownPeer);
-                    Reply::Send(err_text(format!("unknown peer \"{to}\"")))
-                }
+            if local == Delivery::Queued {
+                m.messages_relayed.fetch_add(1, Relaxed);
+                m.bytes_relayed.fetch_add(len, Relaxed);
+            } else if local == Delivery::Gone {
+                m.error(ErrorKind::UnknownPeer);
+            }
+            match local.message(&to) {
+                None => Reply::None,
+                Some(text) => Reply::Send(err_text(text)),
             }
         }
     }
@@ -401,26 +462,27 @@ async fn handle_text(state: &AppState, conn: &mut Conn, text: &str) -> Reply {
 
 /// The answer to a refused `register`.
 fn refused(m: &Metrics, conn: &Conn, peer_id: &str, signed: bool, refusal: Refusal) -> Reply {
-    let text = match refusal {
-        Refusal::Taken => {
-            m.error(ErrorKind::PeerIdTaken);
-            return Reply::Send(err_text("peer_id taken"));
+    match refusal {
+        Refusal::Taken => m.error(ErrorKind::PeerIdTaken),
+        Refusal::BoundToOtherKey | Refusal::BoundNeedsSignature => {
+            m.error(ErrorKind::PeerIdBound);
+            info!(
+                conn = conn.id,
+                %peer_id,
+                signed,
+                "register refused: peer_id is bound to an identity key"
+            );
         }
-        Refusal::BoundToOtherKey => {
-            format!("peer_id {peer_id} is bound to another identity key")
+        Refusal::BindingsFull => {
+            m.error(ErrorKind::BindingsFull);
+            debug!(conn = conn.id, %peer_id, "register refused: the key bindings are full");
         }
-        Refusal::BoundNeedsSignature => {
-            format!("peer_id {peer_id} is bound to an identity key; register with a signature")
+        Refusal::BindingRateLimited => {
+            m.error(ErrorKind::BindingRateLimited);
+            info!(conn = conn.id, %peer_id, source = %conn.source, "register refused: new bindings rate-limited");
         }
-    };
-    m.error(ErrorKind::PeerIdBound);
-    info!(
-        conn = conn.id,
-        %peer_id,
-        signed,
-        "register refused: peer_id is bound to an identity key"
-    );
-    Reply::Send(err_text(text))
+    }
+    Reply::Send(err_text(refusal.message(peer_id)))
 }
 
 /// The answer when the cluster's shared registry cannot be reached.
@@ -464,15 +526,22 @@ fn check_proof(
     }
 }
 
-/// Sends one frame unless the connection is kicked meanwhile (a slow
+/// Sends one frame unless the connection is kicked meanwhile, or the
+/// socket takes nothing for `stall` (its client reads nothing: such a
 /// reader must not pin its task in `send` forever).
-async fn send(socket: &mut WebSocket, kick: &CancellationToken, msg: Message) -> Result<(), End> {
+async fn send(
+    socket: &mut WebSocket,
+    kick: &CancellationToken,
+    stall: std::time::Duration,
+    msg: Message,
+) -> Result<(), End> {
     // Biased towards the send: it nearly always completes at once, and
-    // then the kick is never polled (no waiter registered).
+    // then neither the kick nor the timer is polled (no waiter registered).
     tokio::select! {
         biased;
         r = socket.send(msg) => r.map_err(classify),
         _ = kick.cancelled() => Err(End::Kicked),
+        _ = tokio::time::sleep(stall) => Err(End::Stalled),
     }
 }
 

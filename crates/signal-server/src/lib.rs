@@ -35,7 +35,7 @@ pub mod registry;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +65,8 @@ pub struct AppState {
     /// The shared registry, when this instance is one of a cluster.
     pub cluster: Option<Arc<Cluster>>,
     pub metrics: Metrics,
+    /// Connections and new key bindings per source address.
+    pub per_source: rate_limit::PerSource,
     /// Cancelled once at shutdown; every connection's kick token is a child.
     pub shutdown: CancellationToken,
     connections: TaskTracker,
@@ -78,6 +80,10 @@ impl AppState {
         AppState {
             registry: Registry::new(config.key_binding, config.max_key_bindings),
             cluster: None,
+            per_source: rate_limit::PerSource::new(
+                config.max_connections_per_ip,
+                config.new_bindings_per_ip_per_min,
+            ),
             config,
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
@@ -95,11 +101,13 @@ impl AppState {
         let Some(cc) = config.cluster.clone() else {
             return Ok(Arc::new(AppState::new(config)));
         };
-        let cluster = Arc::new(Cluster::connect(cc, config.key_binding).await?);
+        let cluster =
+            Arc::new(Cluster::connect(cc, config.key_binding, config.max_key_bindings).await?);
         tracing::info!(instance = cluster.instance(), "joined the cluster");
         let mut state = AppState::new(config);
-        // Bindings live in Redis; locally only the held ones, briefly.
-        state.registry = Registry::new(Duration::ZERO, state.config.max_key_bindings);
+        // Bindings live in Redis, which counts them against the cap;
+        // locally only the held ones, briefly.
+        state.registry = Registry::new(Duration::ZERO, usize::MAX);
         state.cluster = Some(cluster.clone());
         let state = Arc::new(state);
         tokio::spawn(cluster::run(state.clone(), cluster));
@@ -140,23 +148,41 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> impl IntoRespons
     )
 }
 
-/// Holds one connection slot; frees it on drop (also if the upgrade fails).
-struct Slot(Arc<AppState>);
+/// Holds one connection slot, counted for its source address too; frees
+/// both on drop (also if the upgrade fails).
+struct Slot(Arc<AppState>, IpAddr);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.metrics.connections_open.fetch_sub(1, Relaxed);
+        self.0.per_source.close(self.1);
     }
 }
 
+/// Why no slot was free.
+enum NoSlot {
+    /// `max_connections` are open.
+    Full,
+    /// `max_connections_per_ip` are open from this source.
+    SourceFull,
+}
+
 impl AppState {
-    fn take_slot(self: &Arc<Self>) -> Option<Slot> {
+    fn take_slot(self: &Arc<Self>, source: IpAddr) -> Result<Slot, NoSlot> {
+        if !self.per_source.open(source) {
+            return Err(NoSlot::SourceFull);
+        }
         let max = self.config.max_connections as u64;
-        self.metrics
+        if self
+            .metrics
             .connections_open
             .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
-            .ok()?;
-        Some(Slot(self.clone()))
+            .is_err()
+        {
+            self.per_source.close(source);
+            return Err(NoSlot::Full);
+        }
+        Ok(Slot(self.clone(), source))
     }
 }
 
@@ -177,9 +203,20 @@ async fn ws_handler(
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let Some(slot) = state.take_slot() else {
-        state.metrics.error(ErrorKind::ConnectionLimit);
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    let slot = match state.take_slot(rate_limit::source_of(remote.ip())) {
+        Ok(slot) => slot,
+        Err(NoSlot::Full) => {
+            state.metrics.error(ErrorKind::ConnectionLimit);
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+        }
+        Err(NoSlot::SourceFull) => {
+            state.metrics.error(ErrorKind::SourceConnectionLimit);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address\n",
+            )
+                .into_response();
+        }
     };
     state.metrics.connections_total.fetch_add(1, Relaxed);
     let id = state.next_conn.fetch_add(1, Relaxed);

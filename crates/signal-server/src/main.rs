@@ -46,10 +46,33 @@ struct Args {
     /// that key after its holder disconnects (0: only while connected).
     #[arg(long, env = "MPC_SIGNAL_KEY_BINDING_SECS", default_value_t = 86400)]
     key_binding_secs: u64,
-    /// Bindings of disconnected holders kept at most; past it the one
-    /// closest to expiry is dropped early.
+    /// Key bindings kept at most (held and released); when full, a signed
+    /// register that would bind a new id is refused (none is dropped early).
     #[arg(long, env = "MPC_SIGNAL_MAX_KEY_BINDINGS", default_value_t = 100000)]
     max_key_bindings: usize,
+    /// New key bindings one source address (IPv4 address or IPv6 /64) may
+    /// make a minute (0: no limit).
+    #[arg(
+        long,
+        env = "MPC_SIGNAL_NEW_BINDINGS_PER_IP_PER_MIN",
+        default_value_t = 10
+    )]
+    new_bindings_per_ip_per_min: u32,
+    /// Open connections from one source address (IPv4 address or IPv6
+    /// /64); past it, HTTP 429 (0: no limit).
+    #[arg(long, env = "MPC_SIGNAL_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
+    /// Close a connection that has not registered within this many seconds.
+    #[arg(long, env = "MPC_SIGNAL_REGISTER_TIMEOUT_SECS", default_value_t = 10.0)]
+    register_timeout_secs: f64,
+    /// Bytes of messages queued for one slow reader; a relay past it is
+    /// dropped and its sender told the recipient is busy.
+    #[arg(long, env = "MPC_SIGNAL_OUTBOX_BYTES", default_value_t = 262144)]
+    outbox_bytes: usize,
+    /// Drop a client whose socket takes nothing (it reads nothing) for
+    /// this many seconds.
+    #[arg(long, env = "MPC_SIGNAL_STALL_TIMEOUT_SECS", default_value_t = 20.0)]
+    stall_timeout_secs: f64,
     /// Serve as one of several instances sharing this Redis
     /// (redis://host:port/db or unix:///path/redis.sock); without it, the
     /// in-memory registry of this process alone.
@@ -91,10 +114,25 @@ async fn run(args: Args) -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if args.idle_timeout_secs == 0 || args.max_message_bytes < 256 {
-        eprintln!("error: --idle-timeout-secs must be > 0 and --max-message-bytes >= 256");
+    // 512: a `peers` page then always holds at least one peer.
+    if args.idle_timeout_secs == 0 || args.max_message_bytes < 512 {
+        eprintln!("error: --idle-timeout-secs must be > 0 and --max-message-bytes >= 512");
         return std::process::ExitCode::from(2);
     }
+    let secs = |v: f64| {
+        (0.1..=86_400.0)
+            .contains(&v)
+            .then(|| Duration::from_secs_f64(v))
+    };
+    let (Some(register_timeout), Some(stall_timeout)) = (
+        secs(args.register_timeout_secs),
+        secs(args.stall_timeout_secs),
+    ) else {
+        eprintln!(
+            "error: --register-timeout-secs and --stall-timeout-secs must be between 0.1 and 86400"
+        );
+        return std::process::ExitCode::from(2);
+    };
     if !(args.instance_ttl_secs >= 0.2 && args.instance_ttl_secs <= 3600.0) {
         eprintln!("error: --instance-ttl-secs must be between 0.2 and 3600");
         return std::process::ExitCode::from(2);
@@ -115,6 +153,11 @@ async fn run(args: Args) -> std::process::ExitCode {
         require_auth: args.require_auth,
         key_binding: Duration::from_secs(args.key_binding_secs),
         max_key_bindings: args.max_key_bindings,
+        new_bindings_per_ip_per_min: args.new_bindings_per_ip_per_min,
+        max_connections_per_ip: args.max_connections_per_ip,
+        register_timeout,
+        outbox_bytes: args.outbox_bytes,
+        stall_timeout,
         cluster,
         ..Config::default()
     };

@@ -23,16 +23,34 @@ pub enum ErrorKind {
     UnknownPeer,
     RateLimited,
     MessageTooBig,
+    /// A connection dropped because its client read nothing for the stall
+    /// timeout.
     SlowConsumer,
     IdleTimeout,
     ConnectionLimit,
     OriginRejected,
     /// The cluster's shared registry (Redis) did not answer.
     RegistryUnavailable,
+    /// A relay dropped because its recipient's outbox was full (the sender
+    /// is told).
+    RecipientBusy,
+    /// A watcher unsubscribed because even its presence reserve was full.
+    PresenceDropped,
+    /// A connection closed for not registering in time.
+    RegisterTimeout,
+    /// An upgrade refused: its source address has as many connections as
+    /// allowed.
+    SourceConnectionLimit,
+    /// A new key binding refused: the server holds as many as it keeps.
+    BindingsFull,
+    /// A new key binding refused: its source address made too many lately.
+    BindingRateLimited,
+    /// A `list_peers` naming more `ids` than allowed.
+    TooManyIds,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 18] = [
+    const ALL: [ErrorKind; 25] = [
         ErrorKind::InvalidJson,
         ErrorKind::UnknownType,
         ErrorKind::MissingField,
@@ -51,6 +69,13 @@ impl ErrorKind {
         ErrorKind::ConnectionLimit,
         ErrorKind::OriginRejected,
         ErrorKind::RegistryUnavailable,
+        ErrorKind::RecipientBusy,
+        ErrorKind::PresenceDropped,
+        ErrorKind::RegisterTimeout,
+        ErrorKind::SourceConnectionLimit,
+        ErrorKind::BindingsFull,
+        ErrorKind::BindingRateLimited,
+        ErrorKind::TooManyIds,
     ];
 
     fn label(self) -> &'static str {
@@ -73,6 +98,13 @@ impl ErrorKind {
             ErrorKind::ConnectionLimit => "connection_limit",
             ErrorKind::OriginRejected => "origin_rejected",
             ErrorKind::RegistryUnavailable => "registry_unavailable",
+            ErrorKind::RecipientBusy => "recipient_busy",
+            ErrorKind::PresenceDropped => "presence_dropped",
+            ErrorKind::RegisterTimeout => "register_timeout",
+            ErrorKind::SourceConnectionLimit => "source_connection_limit",
+            ErrorKind::BindingsFull => "bindings_full",
+            ErrorKind::BindingRateLimited => "binding_rate_limited",
+            ErrorKind::TooManyIds => "too_many_ids",
         }
     }
 }
@@ -86,8 +118,6 @@ pub struct Metrics {
     pub messages_received: AtomicU64,
     pub messages_relayed: AtomicU64,
     pub bytes_relayed: AtomicU64,
-    /// Key bindings dropped before expiry because the table was full.
-    pub key_bindings_evicted: AtomicU64,
     /// Relays handed to another instance of the cluster.
     pub cluster_relays_out: AtomicU64,
     /// Relays another instance handed to this one.
@@ -142,12 +172,6 @@ impl Metrics {
             "gauge",
             "Peer ids bound to an identity key (holder connected, or left less than the binding time ago).",
             key_bindings as u64,
-        );
-        metric(
-            "mpc_signal_key_bindings_evicted_total",
-            "counter",
-            "Key bindings dropped before expiry because the binding table was full.",
-            self.key_bindings_evicted.load(Relaxed),
         );
         metric(
             "mpc_signal_messages_received_total",

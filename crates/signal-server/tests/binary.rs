@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mpc_protocol::ServerMessage;
+use mpc_signal::registry::Refusal;
 
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
@@ -157,4 +158,90 @@ fn bad_auth_env_fails_with_a_clear_message() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--require-auth"), "{err}");
+}
+
+/// Issue 13, finding 1: with 5,000 keyed 64-character ids, one `peers`
+/// frame used to pass the server's write buffer, and the server dropped
+/// the proposer asking for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_keyed_peers_on_one_instance() {
+    let (child, url) = start_binary(
+        &[
+            "--max-connections-per-ip",
+            "0",
+            "--new-bindings-per-ip-per-min",
+            "0",
+        ],
+        &[],
+    );
+    a_large_keyed_list_stays_within_the_frame_limit(&[url]).await;
+    stop(child);
+}
+
+/// Issue 13, finding 2: throwaway ids used to flush a departed user's
+/// binding, and then another key could take its id, even under
+/// `--require-auth`. Now a full table refuses new bindings instead.
+#[tokio::test]
+async fn a_flood_of_throwaway_bindings_cannot_free_a_departed_users_id() {
+    let (child, url) = start_binary(
+        &[
+            "--require-auth",
+            "--max-key-bindings",
+            "20",
+            "--new-bindings-per-ip-per-min",
+            "0",
+        ],
+        &[],
+    );
+    let alice = Client::register_signed(&url, "alice", &key(1)).await;
+    alice.close().await;
+    assert_eq!(
+        flood_bindings(std::slice::from_ref(&url), 60).await,
+        60 - 19
+    );
+    let mut thief = Client::connect(&url).await;
+    let msg = thief.signed_register("alice", &key(2));
+    assert_eq!(
+        register_after_holder_left(&mut thief, &msg).await,
+        ServerMessage::error(Refusal::BoundToOtherKey.message("alice"))
+    );
+    // Alice herself still gets in.
+    Client::register_signed(&url, "alice", &key(1)).await;
+    stop(child);
+}
+
+/// Issue 13, finding 4: by default one address holds at most 64
+/// connections (registered or not); past that, HTTP 429.
+#[tokio::test]
+async fn connections_per_address_are_limited_by_default() {
+    let (child, url) = start_binary(&[], &[]);
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        open.push(connect_raw(&url).await);
+    }
+    assert_eq!(refused_status(&url, None).await, 429);
+    // From another address it works.
+    Client::from_ws(connect_from(&url, "127.0.0.2").await.unwrap()).await;
+    drop(open);
+    stop(child);
+}
+
+/// Issue 13, finding 4: by default a connection that does not register
+/// within 10 s is closed, even if it answers pings.
+#[tokio::test]
+async fn unregistered_connections_are_closed_after_10s_by_default() {
+    let (child, url) = start_binary(&[], &[]);
+    let t0 = Instant::now();
+    let mut idle = Client::connect(&url).await;
+    let mut c = Client::register(&url, "cli1").await;
+    // Longer than the client's usual wait.
+    let closed = tokio::time::timeout(Duration::from_secs(15), idle.expect_close_within()).await;
+    assert_eq!(closed.expect("still open after 15 s"), Some(1008));
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(13),
+        "{took:?}"
+    );
+    assert_eq!(c.peers().await, ["cli1"]);
+    stop(child);
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use mpc_protocol::ServerMessage;
 use mpc_signal::metrics::ErrorKind;
+use mpc_signal::registry::Refusal;
 use mpc_signal::{ClusterConfig, Config, SignalServer};
 use redis_server::RedisServer;
 use tokio::net::{UnixListener, UnixStream};
@@ -24,19 +25,7 @@ use tokio_util::sync::CancellationToken;
 const TTL: Duration = Duration::from_millis(1000);
 
 async fn instance(redis: &RedisServer) -> SignalServer {
-    SignalServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        Config {
-            cluster: Some(ClusterConfig {
-                url: redis.url.clone(),
-                prefix: "test".into(),
-                instance_ttl: TTL,
-            }),
-            ..Config::default()
-        },
-    )
-    .await
-    .expect("instance joins the cluster")
+    instance_with(redis, Config::default()).await
 }
 
 async fn list(c: &mut Client, keys: bool) -> ServerMessage {
@@ -508,4 +497,96 @@ fn an_unreachable_redis_stops_the_binary_with_a_clear_error() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad Redis URL"));
+}
+
+async fn instance_with(redis: &RedisServer, config: Config) -> SignalServer {
+    SignalServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Config {
+            cluster: Some(ClusterConfig {
+                url: redis.url.clone(),
+                prefix: "test".into(),
+                instance_ttl: TTL,
+            }),
+            ..config
+        },
+    )
+    .await
+    .expect("instance joins the cluster")
+}
+
+/// Issue 13, finding 1, on a two-instance cluster: the filtered list reads
+/// only its ids (HMGET), the full list comes in pages (ZRANGEBYLEX), and
+/// no frame exceeds the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_keyed_peers_on_two_instances() {
+    let redis = RedisServer::start();
+    let open = || Config {
+        max_connections_per_ip: 0,
+        new_bindings_per_ip_per_min: 0,
+        ..Config::default()
+    };
+    let a = instance_with(&redis, open()).await;
+    let b = instance_with(&redis, open()).await;
+    a_large_keyed_list_stays_within_the_frame_limit(&[a.ws_url(), b.ws_url()]).await;
+}
+
+/// Issue 13, finding 2, in Redis: bindings are capped cluster-wide, and a
+/// full table refuses new ones rather than drop a departed user's.
+#[tokio::test]
+async fn the_cluster_caps_bindings_and_keeps_every_live_one() {
+    let redis = RedisServer::start();
+    let capped = || Config {
+        max_key_bindings: 5,
+        new_bindings_per_ip_per_min: 0,
+        ..Config::default()
+    };
+    let a = instance_with(&redis, capped()).await;
+    let b = instance_with(&redis, capped()).await;
+    let alice = Client::register_signed(&a.ws_url(), "alice", &key(1)).await;
+    alice.close().await;
+    assert_eq!(flood_bindings(&[a.ws_url(), b.ws_url()], 12).await, 12 - 4);
+    assert_eq!(
+        a.state().metrics.errors(ErrorKind::BindingsFull)
+            + b.state().metrics.errors(ErrorKind::BindingsFull),
+        8
+    );
+    let (_c, reply) = register_reply(&b.ws_url(), |c| c.signed_register("alice", &key(2))).await;
+    assert_eq!(
+        reply,
+        ServerMessage::error(Refusal::BoundToOtherKey.message("alice"))
+    );
+    // Renewing one's own binding is no new binding; unsigned ids still work.
+    let _alice = Client::register_signed(&b.ws_url(), "alice", &key(1)).await;
+    let _plain = Client::register(&a.ws_url(), "plain").await;
+}
+
+/// A per-address limit on new bindings holds on a cluster instance too.
+#[tokio::test]
+async fn new_bindings_are_rate_limited_on_a_cluster_instance() {
+    let redis = RedisServer::start();
+    let a = instance_with(
+        &redis,
+        Config {
+            new_bindings_per_ip_per_min: 2,
+            ..Config::default()
+        },
+    )
+    .await;
+    for i in 0..3 {
+        let id = format!("n{i}");
+        let (_c, reply) =
+            register_reply(&a.ws_url(), |c| c.signed_register(&id, &many_key(i))).await;
+        if i < 2 {
+            assert!(
+                matches!(reply, ServerMessage::Registered { .. }),
+                "{reply:?}"
+            );
+        } else {
+            assert_eq!(
+                reply,
+                ServerMessage::error(Refusal::BindingRateLimited.message(&id))
+            );
+        }
+    }
 }

@@ -1,11 +1,12 @@
 //! A real WebSocket client for the integration tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use mpc_identity::{statement, IdentityKey};
-use mpc_protocol::ServerMessage;
+use mpc_protocol::{PeersPage, ServerMessage};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -181,6 +182,17 @@ impl Client {
         }
     }
 
+    /// [`Client::expect_close`] without a time limit of its own.
+    pub async fn expect_close_within(&mut self) -> Option<u16> {
+        loop {
+            match self.events.recv().await {
+                Some(Event::Closed(f)) => return f.map(|f| f.code.into()),
+                Some(Event::Msg(_)) => {}
+                None => return None,
+            }
+        }
+    }
+
     /// Nothing arrives within `d`.
     pub async fn expect_silence(&mut self, d: Duration) {
         if let Ok(Some(e)) = tokio::time::timeout(d, self.events.recv()).await {
@@ -278,4 +290,178 @@ pub fn start_binary(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child
         "{addr}"
     );
     (child, format!("ws://{addr}/ws"))
+}
+
+/// Connects from `source` (a loopback address such as 127.0.0.2), so the
+/// server counts it as another client address.
+pub async fn connect_from(
+    url: &str,
+    source: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// The next text frame of a raw connection (pings are answered on the
+/// way); panics after [`WAIT`] or if the connection ends.
+pub async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for the server");
+        match frame {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(Message::Close(f))) => panic!("connection closed: {f:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("connection ended: {other:?}"),
+        }
+    }
+}
+
+/// A 64-character peer id: `prefix` and `i`, zero-padded.
+pub fn long_id(prefix: &str, i: usize) -> String {
+    format!("{prefix}{i:0>width$}", width = 64 - prefix.len())
+}
+
+/// The identity key of the `i`-th of many test peers.
+pub fn many_key(i: usize) -> IdentityKey {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    IdentityKey::from_seed(seed)
+}
+
+/// Registers each of `ids` with a signature (by [`many_key`] of its
+/// index) on its own raw connection, spread over `urls`, a few at a time.
+/// The connections are returned open and unread: idle peers.
+pub async fn register_many(urls: &[String], ids: &[String]) -> Vec<Ws> {
+    use futures_util::stream::{self, StreamExt as _};
+    let jobs = ids.iter().enumerate().map(|(i, id)| {
+        let url = urls[i % urls.len()].clone();
+        let id = id.clone();
+        async move {
+            let mut ws = connect_raw(&url).await;
+            let nonce = match ServerMessage::from_json(&next_text(&mut ws).await).unwrap() {
+                ServerMessage::Challenge { nonce } => hex::decode(nonce).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            let key = many_key(i);
+            let sig = key.sign(&statement::register(&nonce, &id));
+            let msg = register_json(&id, &key.public_key().to_hex(), &sig.to_hex());
+            ws.send(Message::text(msg)).await.unwrap();
+            let reply = next_text(&mut ws).await;
+            assert!(
+                reply.starts_with(r#"{"type":"registered""#),
+                "{id}: {reply}"
+            );
+            ws
+        }
+    });
+    stream::iter(jobs).buffered(16).collect().await
+}
+
+/// Sends `list_peers` with `query` (the JSON fields after the type) on
+/// `ws` and pages through every answer by `next`: the peers, the keys, and
+/// the size of the largest frame.
+pub async fn list_all(ws: &mut Ws, query: &str) -> (Vec<String>, BTreeMap<String, String>, usize) {
+    let (mut peers, mut keys, mut largest) = (Vec::new(), BTreeMap::new(), 0);
+    let mut after: Option<String> = None;
+    loop {
+        let cursor = after
+            .map(|a| format!(r#","after":"{a}""#))
+            .unwrap_or_default();
+        ws.send(Message::text(format!(
+            r#"{{"type":"list_peers"{query}{cursor}}}"#
+        )))
+        .await
+        .unwrap();
+        let text = next_text(ws).await;
+        largest = largest.max(text.len());
+        let page = PeersPage::from_json(&text).unwrap_or_else(|e| panic!("{e}: {text:.200}"));
+        peers.extend(page.peers);
+        keys.extend(page.keys.unwrap_or_default());
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return (peers, keys, largest),
+        }
+    }
+}
+
+/// The review's scenario: 5,000 peers registered with keys and 64-character
+/// ids, spread over `urls` (one instance, or several of a cluster). A
+/// proposer's filtered `list_peers` (what `create` and `sign` send) lists
+/// just its participants with their keys; the whole list, with keys and
+/// without, comes in pages; no frame exceeds the 64 KiB frame limit.
+pub async fn a_large_keyed_list_stays_within_the_frame_limit(urls: &[String]) {
+    const N: usize = 5000;
+    const LIMIT: usize = 65536;
+    let ids: Vec<String> = (0..N).map(|i| long_id("peer-", i)).collect();
+    let mut conns = register_many(urls, &ids).await;
+    let proposer = &mut conns[0];
+
+    let participants = vec![ids[N - 1].clone(), ids[0].clone(), long_id("offline-", 1)];
+    let ask = mpc_protocol::ClientMessage::ListPeers {
+        watch: false,
+        keys: true,
+        ids: Some(participants),
+        after: None,
+    };
+    proposer.send(Message::text(ask.to_json())).await.unwrap();
+    let text = next_text(proposer).await;
+    assert!(text.len() <= LIMIT);
+    let page = PeersPage::from_json(&text).unwrap();
+    assert_eq!(page.peers, [ids[0].clone(), ids[N - 1].clone()]);
+    let keys = page.keys.unwrap();
+    assert_eq!(keys[&ids[0]], many_key(0).public_key().to_hex());
+    assert_eq!(keys[&ids[N - 1]], many_key(N - 1).public_key().to_hex());
+    assert_eq!(page.next, None);
+
+    let (peers, keys, largest) = list_all(proposer, r#","keys":true"#).await;
+    assert_eq!(peers, ids);
+    assert_eq!(keys.len(), N);
+    assert!(keys
+        .iter()
+        .enumerate()
+        .all(|(i, (id, k))| id == &ids[i] && *k == many_key(i).public_key().to_hex()));
+    assert!(largest <= LIMIT, "{largest}");
+    // The spec's bare `list_peers`, and a watcher's, page the same way.
+    let (peers, keys, largest) = list_all(proposer, "").await;
+    assert_eq!(peers, ids);
+    assert!(keys.is_empty());
+    assert!(largest <= LIMIT, "{largest}");
+    let (peers, _, largest) = list_all(&mut conns[1], r#","watch":true"#).await;
+    assert_eq!(peers, ids);
+    assert!(largest <= LIMIT, "{largest}");
+}
+
+/// Registers `n` throwaway ids (`junk0`, …) signed by fresh keys, spread
+/// over `urls`, each leaving at once; every one must be bound or refused
+/// as [`Refusal::BindingsFull`]. Returns how many were refused.
+pub async fn flood_bindings(urls: &[String], n: usize) -> usize {
+    use mpc_signal::registry::Refusal;
+    let mut refused = 0;
+    for i in 0..n {
+        let id = format!("junk{i}");
+        let mut c = Client::connect(&urls[i % urls.len()]).await;
+        let msg = c.signed_register(&id, &many_key(i));
+        c.send(&msg).await;
+        match c.recv().await {
+            ServerMessage::Registered { .. } => {}
+            ServerMessage::Error { error } => {
+                assert_eq!(error, Refusal::BindingsFull.message(&id));
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+        c.close().await;
+    }
+    refused
 }

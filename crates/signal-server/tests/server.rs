@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::*;
 use mpc_protocol::{IceServer, ServerMessage};
 use mpc_signal::metrics::ErrorKind;
+use mpc_signal::registry::{Delivery, ListQuery, Refusal};
 use mpc_signal::{Config, SignalServer};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -370,10 +371,113 @@ async fn silent_client_is_dropped_after_idle_timeout() {
     assert_eq!(watcher.peers().await, vec!["ui"]);
 }
 
+/// A raw registered connection whose reader takes at most `rate` bytes a
+/// second (and answers pings) for `for_how_long`; returns the bytes read
+/// and how the connection ended (`None`: still open).
+async fn throttled_reader(
+    url: &str,
+    id: &str,
+    rate: f64,
+    for_how_long: Duration,
+) -> tokio::task::JoinHandle<(usize, Option<String>)> {
+    use futures_util::{SinkExt, StreamExt};
+    let mut ws = connect_raw(url).await;
+    next_text(&mut ws).await; // the challenge
+    ws.send(Message::text(format!(
+        r#"{{"type":"register","peer_id":"{id}"}}"#
+    )))
+    .await
+    .unwrap();
+    assert!(next_text(&mut ws).await.contains("registered"));
+    tokio::spawn(async move {
+        let t0 = std::time::Instant::now();
+        let mut read = 0usize;
+        while t0.elapsed() < for_how_long {
+            match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+                Err(_) => continue,
+                Ok(Some(Ok(Message::Text(t)))) => read += t.len(),
+                Ok(Some(Ok(Message::Close(f)))) => return (read, Some(format!("{f:?}"))),
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => return (read, Some(format!("{other:?}"))),
+            }
+            // Never ahead of `rate` bytes a second.
+            let due = Duration::from_secs_f64(read as f64 / rate);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        (read, None)
+    })
+}
+
+/// The review's attack: two connections, each within its rate limit,
+/// flood a reader that reads at 40 Mbit/s. The reader stays connected;
+/// what does not fit in its outbox is dropped, and the senders are told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_to_a_slow_reader_is_dropped_and_its_senders_told() {
+    let (s, url) = default_server().await;
+    let victim = throttled_reader(&url, "victim", 5e6, Duration::from_secs(5)).await;
+    let blob = "z".repeat(60_000);
+    let relay = format!(r#"{{"type":"relay","to":"victim","data":"{blob}"}}"#);
+    let mut attackers = Vec::new();
+    for name in ["a1", "a2"] {
+        let mut c = Client::register(&url, name).await;
+        let relay = relay.clone();
+        attackers.push(tokio::spawn(async move {
+            // The whole burst, then the sustained rate, for 3 s.
+            let t0 = std::time::Instant::now();
+            let mut sent = 0u32;
+            while t0.elapsed() < Duration::from_secs(3) {
+                c.send(&relay).await;
+                sent += 1;
+                if sent >= 400 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            let mut busy = 0;
+            let expected = Delivery::Busy.message("victim").unwrap();
+            while let Ok(Event::Msg(m)) =
+                tokio::time::timeout(Duration::from_millis(500), c.event()).await
+            {
+                match m {
+                    ServerMessage::Error { error } if error == expected => busy += 1,
+                    ServerMessage::Error { error } if error.contains("rate limit") => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            (sent, busy)
+        }));
+    }
+    let mut busy = 0;
+    for a in attackers {
+        let (sent, b) = a.await.unwrap();
+        assert!(sent > 400, "{sent}");
+        busy += b;
+    }
+    // The victim is still registered.
+    let all = s
+        .state()
+        .registry
+        .list(None, &ListQuery::default(), 1 << 20);
+    assert!(all.contains(r#""victim""#), "{all}");
+    let (read, ended) = victim.await.unwrap();
+    assert_eq!(
+        ended, None,
+        "the victim was disconnected after {read} bytes"
+    );
+    assert!(read > 1_000_000, "{read}");
+    assert!(busy > 100, "{busy}");
+    let m = &s.state().metrics;
+    assert_eq!(m.errors(ErrorKind::RecipientBusy), busy);
+    assert_eq!(m.errors(ErrorKind::SlowConsumer), 0);
+}
+
+/// A reader that reads nothing at all is dropped once its socket has
+/// taken nothing for the stall timeout; meanwhile senders hear it is busy.
 #[tokio::test]
-async fn slow_consumer_is_disconnected() {
+async fn a_reader_that_reads_nothing_is_dropped_after_the_stall_timeout() {
     let s = server(Config {
-        outgoing_queue: 8,
+        stall_timeout: Duration::from_secs(1),
         rate_limit_per_sec: 0,
         ..Config::default()
     })
@@ -381,37 +485,44 @@ async fn slow_consumer_is_disconnected() {
     let url = s.ws_url();
     let mut fast = Client::register(&url, "fast").await;
     use futures_util::SinkExt;
-    let mut slow = connect_raw(&url).await;
-    slow.send(Message::text(r#"{"type":"register","peer_id":"slow"}"#))
+    let mut stuck = connect_raw(&url).await;
+    stuck
+        .send(Message::text(r#"{"type":"register","peer_id":"stuck"}"#))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let blob = "z".repeat(60_000);
-    let msg = format!(r#"{{"type":"relay","to":"slow","data":"{blob}"}}"#);
-    // ~60 KB a message: socket buffers fill, then the 8-slot outbox.
-    let mut kicked = false;
-    for _ in 0..2000 {
+    let msg = format!(
+        r#"{{"type":"relay","to":"stuck","data":"{}"}}"#,
+        "z".repeat(60_000)
+    );
+    // ~60 KB a message: the socket buffers fill, then the outbox.
+    let m = &s.state().metrics;
+    let mut sent = 0;
+    while m.errors(ErrorKind::RecipientBusy) == 0 {
+        assert!(sent < 2000, "the outbox never filled");
         fast.send(&msg).await;
-        if s.state()
-            .metrics
-            .errors(mpc_signal::metrics::ErrorKind::SlowConsumer)
-            > 0
-        {
-            kicked = true;
-            break;
-        }
+        sent += 1;
     }
-    assert!(kicked, "slow reader was never disconnected");
-    fast.expect_error("not reading fast enough").await;
-    let mut gone = false;
-    for _ in 0..100 {
-        if s.state().registry.len() == 1 {
-            gone = true;
-            break;
-        }
+    let busy = Delivery::Busy.message("stuck").unwrap();
+    assert_eq!(fast.expect_error("busy").await, busy);
+    let t0 = std::time::Instant::now();
+    while s.state().registry.len() > 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "stuck reader still registered"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(gone, "slow peer still registered");
+    assert_eq!(m.errors(ErrorKind::SlowConsumer), 1);
+    fast.send(&msg).await;
+    let gone = Delivery::Gone.message("stuck").unwrap();
+    loop {
+        match fast.recv().await {
+            ServerMessage::Error { error } if error == busy => continue,
+            ServerMessage::Error { error } => break assert_eq!(error, gone),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -518,7 +629,11 @@ async fn auth_server() -> (SignalServer, String) {
 async fn until_unregistered(s: &SignalServer, id: &str) {
     let quoted = format!("\"{id}\"");
     for _ in 0..250 {
-        if !s.state().registry.list(None, false).contains(&quoted) {
+        let all = s
+            .state()
+            .registry
+            .list(None, &ListQuery::default(), 1 << 20);
+        if !all.contains(&quoted) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -810,7 +925,7 @@ async fn auth_failures_are_counted_by_kind_in_metrics() {
         "mpc_signal_errors_total{kind=\"auth\"} 1",
         "mpc_signal_errors_total{kind=\"peer_id_bound\"} 0",
         "mpc_signal_key_bindings 1",
-        "mpc_signal_key_bindings_evicted_total 0",
+        "mpc_signal_errors_total{kind=\"bindings_full\"} 0",
     ] {
         assert!(
             body.lines().any(|l| l == line),
@@ -818,4 +933,179 @@ async fn auth_failures_are_counted_by_kind_in_metrics() {
         );
     }
     assert_valid_prometheus(&body);
+}
+
+// ------------------------------------------------ list filters and pages
+
+#[tokio::test]
+async fn list_peers_with_ids_lists_only_those_online() {
+    let (s, url) = default_server().await;
+    let k = key(1);
+    let mut a = Client::register_signed(&url, "alice", &k).await;
+    let _b = Client::register(&url, "bob").await;
+    let _c = Client::register(&url, "carol").await;
+    let ask = mpc_protocol::ClientMessage::ListPeers {
+        watch: false,
+        keys: true,
+        ids: Some(vec!["carol".into(), "alice".into(), "gone".into()]),
+        after: None,
+    };
+    a.send(&ask.to_json()).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Peers {
+            peers: vec!["alice".into(), "carol".into()],
+            keys: Some([("alice".to_string(), k.public_key().to_hex())].into()),
+        }
+    );
+    // More ids than allowed: refused, the connection stays.
+    let most = mpc_protocol::MAX_LIST_IDS;
+    let many: Vec<String> = (0..=most).map(|i| format!("p{i}")).collect();
+    let ask = mpc_protocol::ClientMessage::ListPeers {
+        watch: false,
+        keys: true,
+        ids: Some(many),
+        after: None,
+    };
+    a.send(&ask.to_json()).await;
+    a.expect_error(&format!("at most {most} ids")).await;
+    assert_eq!(s.state().metrics.errors(ErrorKind::TooManyIds), 1);
+    assert_eq!(a.peers().await, ["alice", "bob", "carol"]);
+}
+
+#[tokio::test]
+async fn the_full_list_comes_in_pages_within_the_frame_limit() {
+    let s = server(Config {
+        max_message_bytes: 4096,
+        max_connections_per_ip: 0,
+        new_bindings_per_ip_per_min: 0,
+        ..Config::default()
+    })
+    .await;
+    let url = s.ws_url();
+    let ids: Vec<String> = (0..300).map(|i| long_id("p", i)).collect();
+    let mut conns = register_many(std::slice::from_ref(&url), &ids).await;
+    for (query, keyed) in [(r#","keys":true"#, true), ("", false)] {
+        let (peers, keys, largest) = list_all(&mut conns[0], query).await;
+        assert_eq!(peers, ids);
+        assert_eq!(keys.len(), if keyed { 300 } else { 0 });
+        assert!(largest <= 4096, "{largest}");
+    }
+    assert_eq!(
+        conns.len(),
+        s.state().registry.len(),
+        "every connection is still there"
+    );
+}
+
+// ------------------------------------------------ unregistered connections
+
+#[tokio::test]
+async fn a_connection_that_never_registers_is_closed_at_the_deadline() {
+    let s = server(Config {
+        register_timeout: Duration::from_millis(400),
+        ..Config::default()
+    })
+    .await;
+    let url = s.ws_url();
+    // It answers pings (its reader runs), but never registers.
+    let t0 = std::time::Instant::now();
+    let mut idle = Client::connect(&url).await;
+    let mut registered = Client::register(&url, "cli1").await;
+    assert_eq!(idle.expect_close().await, Some(1008));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(s.state().metrics.errors(ErrorKind::RegisterTimeout), 1);
+    // A registered connection has no deadline.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(registered.peers().await, ["cli1"]);
+}
+
+#[tokio::test]
+async fn connections_are_limited_per_source_address() {
+    let s = server(Config {
+        max_connections_per_ip: 3,
+        ..Config::default()
+    })
+    .await;
+    let url = s.ws_url();
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(connect_from(&url, "127.0.0.1").await.unwrap());
+    }
+    match connect_from(&url, "127.0.0.1").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        s.state().metrics.errors(ErrorKind::SourceConnectionLimit),
+        1
+    );
+    // Another address is counted apart.
+    let other = Client::from_ws(connect_from(&url, "127.0.0.2").await.unwrap()).await;
+    drop(other);
+    // A closed connection frees its address's slot.
+    drop(open.pop());
+    let t0 = std::time::Instant::now();
+    while connect_from(&url, "127.0.0.1").await.is_err() {
+        assert!(t0.elapsed() < WAIT, "the slot was never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ------------------------------------------------ key binding limits
+
+/// Registers `id` signed by `k` on a connection from `source`; the answer.
+async fn signed_from(
+    url: &str,
+    source: &str,
+    id: &str,
+    k: &mpc_identity::IdentityKey,
+) -> ServerMessage {
+    let mut c = Client::from_ws(connect_from(url, source).await.unwrap()).await;
+    let msg = c.signed_register(id, k);
+    c.send(&msg).await;
+    c.recv().await
+}
+
+#[tokio::test]
+async fn new_key_bindings_are_rate_limited_per_source_address() {
+    let s = server(Config {
+        new_bindings_per_ip_per_min: 3,
+        ..Config::default()
+    })
+    .await;
+    let url = s.ws_url();
+    for i in 0..3 {
+        let id = format!("n{i}");
+        let reply = signed_from(&url, "127.0.0.1", &id, &many_key(i)).await;
+        assert!(
+            matches!(reply, ServerMessage::Registered { .. }),
+            "{reply:?}"
+        );
+    }
+    // Those connections are gone; their bindings stay.
+    let reply = signed_from(&url, "127.0.0.1", "n3", &many_key(3)).await;
+    assert_eq!(
+        reply,
+        ServerMessage::error(Refusal::BindingRateLimited.message("n3"))
+    );
+    assert_eq!(s.state().metrics.errors(ErrorKind::BindingRateLimited), 1);
+    // A renewal makes no new binding, and unsigned registration still works.
+    until_unregistered(&s, "n0").await;
+    let reply = signed_from(&url, "127.0.0.1", "n0", &many_key(0)).await;
+    assert!(
+        matches!(reply, ServerMessage::Registered { .. }),
+        "{reply:?}"
+    );
+    Client::register(&url, "plain").await;
+    // Another address has its own allowance.
+    let reply = signed_from(&url, "127.0.0.2", "n3", &many_key(3)).await;
+    assert!(
+        matches!(reply, ServerMessage::Registered { .. }),
+        "{reply:?}"
+    );
 }

@@ -44,6 +44,8 @@ impl Node {
             Command::ListPeers => out.push(Action::SendSignal(ClientMessage::ListPeers {
                 watch: false,
                 keys: false,
+                ids: None,
+                after: None,
             })),
             Command::Create { .. } | Command::Sign { .. } => self.park(c, out),
             Command::Cancel { session_id } => {
@@ -91,6 +93,11 @@ impl Node {
             });
             return;
         }
+        let ids = match &command {
+            Command::Create { participants, .. } => Some(participants.clone()),
+            Command::Sign { signers, .. } => Some(signers.clone()),
+            _ => None,
+        };
         self.parked = Some(Parked {
             command,
             deadline: self.now + self.config.timeout_ms,
@@ -98,6 +105,8 @@ impl Node {
         out.push(Action::SendSignal(ClientMessage::ListPeers {
             watch: false,
             keys: true,
+            ids,
+            after: None,
         }));
     }
 
