@@ -20,7 +20,7 @@ pub fn describe(from: &str, p: &SessionProposal) -> String {
     )
 }
 
-/// `cli1 [3f2a 9c01 77d4 e5b0], cli2 [...]`: each peer with the fingerprint
+/// `cli1 [3f2a 9c01 77d4 e5b0 1a2b 3c4d 5e6f 7081], cli2 [...]`: each peer with the fingerprint
 /// of the identity key a proposal lists for it, to compare out of band.
 pub fn with_fingerprints(
     peers: &[String],

@@ -52,6 +52,9 @@ impl IdentityKey {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(VerifyingKey);
 
+/// How much of SHA-256 over a key its fingerprint shows.
+pub const FINGERPRINT_BYTES: usize = 16;
+
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
         VerifyingKey::from_bytes(bytes)
@@ -70,9 +73,15 @@ impl PublicKey {
     /// 16 hex digits of SHA-256 over the key, in groups of four, for a
     /// person to compare out of band: `3f2a 9c01 77d4 e5b0`.
     pub fn fingerprint(&self) -> String {
+        // 128 bits (review finding 17): 64 were too few against a targeted
+        // second preimage. Eight groups of four hex digits, read aloud.
         let d = Sha256::digest(self.0.as_bytes());
-        let h = hex::encode(&d[..8]);
-        let groups: Vec<&str> = (0..4).map(|i| &h[i * 4..i * 4 + 4]).collect();
+        let h = hex::encode(&d[..FINGERPRINT_BYTES]);
+        let groups: Vec<&str> = h
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|g| std::str::from_utf8(g).ok())
+            .collect();
         groups.join(" ")
     }
 
@@ -159,7 +168,12 @@ mod tests {
         let k = IdentityKey::from_seed([1; 32]).public_key();
         assert_eq!(k.to_hex().parse::<PublicKey>().unwrap(), k);
         let fp = k.fingerprint();
-        assert_eq!(fp.len(), 19, "{fp}");
+        // 128 bits: eight groups of four hex digits.
+        let groups: Vec<&str> = fp.split(' ').collect();
+        assert_eq!(groups.len(), 8, "{fp}");
+        assert!(groups.iter().all(|g| g.len() == 4), "{fp}");
+        let digest = hex::encode(Sha256::digest(k.0.as_bytes()));
+        assert_eq!(fp.replace(' ', ""), digest[..32], "{fp}");
         assert_ne!(
             fp,
             IdentityKey::from_seed([2; 32]).public_key().fingerprint()
