@@ -641,3 +641,29 @@ fn each_connection_registers_over_its_own_challenge() {
     let a = n.handle(Event::Command(Command::Register));
     assert!(signed_over(&a, [3; 32]), "{a:?}");
 }
+
+/// Review finding 16: with the server's host configured (the CLI takes it
+/// from its URL), the signed register names it.
+#[test]
+fn a_registration_names_the_server() {
+    use mpc_identity::statement;
+    let mut n = common::node_with("cli2", |c| c.server_host = Some("sig.example:8787".into()));
+    n.handle(Event::Command(Command::Register));
+    let a = n.handle(Event::Signal(ServerMessage::Challenge {
+        nonce: hex::encode([4; 32]),
+    }));
+    let [Action::SendSignal(ClientMessage::Register {
+        signature: Some(sig),
+        ..
+    })] = &a[..]
+    else {
+        panic!("{a:?}")
+    };
+    let key = testing::identity("cli2").public_key();
+    let at = |host| statement::register_at(&[4; 32], "cli2", host);
+    assert!(key.verify_hex(&at("sig.example:8787"), sig).is_ok());
+    assert!(key.verify_hex(&at("other.example:8787"), sig).is_err());
+    assert!(key
+        .verify_hex(&statement::register(&[4; 32], "cli2"), sig)
+        .is_err());
+}

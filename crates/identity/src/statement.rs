@@ -14,8 +14,24 @@ fn build(tag: &str, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Registration: the server's challenge nonce and the peer id claimed.
+/// Replayable to another server (review finding 16): kept only for
+/// clients that do not name the server, see [`register_at`].
 pub fn register(challenge: &[u8], peer_id: &str) -> Vec<u8> {
     build("mpc-wallet/register/v1", &[challenge, peer_id.as_bytes()])
+}
+
+/// Registration bound to the server it is for: `server` is the host (and
+/// port, as in the URL) the client connected to, lowercase. A server that
+/// passes another server's challenge on cannot use the answer there.
+pub fn register_at(challenge: &[u8], peer_id: &str, server: &str) -> Vec<u8> {
+    build(
+        "mpc-wallet/register/v2",
+        &[
+            challenge,
+            peer_id.as_bytes(),
+            server.to_ascii_lowercase().as_bytes(),
+        ],
+    )
 }
 
 /// A peer message from `from` to `to`; `message` is its canonical JSON

@@ -749,8 +749,17 @@ impl Proxy {
                         let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
                             return;
                         };
-                        let Ok((server, _)) = tokio_tungstenite::connect_async(&upstream).await
-                        else {
+                        // Like a reverse proxy, it keeps the Host the client
+                        // asked for: a signed register names that host.
+                        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                        let Ok(mut req) = upstream.as_str().into_client_request() else {
+                            return;
+                        };
+                        let Ok(host) = addr.to_string().parse() else {
+                            return;
+                        };
+                        req.headers_mut().insert("host", host);
+                        let Ok((server, _)) = tokio_tungstenite::connect_async(req).await else {
                             return;
                         };
                         let (mut c_tx, mut c_rx) = client.split();

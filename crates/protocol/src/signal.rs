@@ -166,7 +166,8 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pubkey: Option<String>,
         /// Hex Ed25519 signature over
-        /// `mpc_identity::statement::register(challenge nonce, peer_id)`.
+        /// `mpc_identity::statement::register_at(challenge nonce, peer_id,
+        /// server host)` (or the older `register(nonce, peer_id)`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<String>,
     },

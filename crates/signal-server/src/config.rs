@@ -50,6 +50,10 @@ pub struct Config {
     /// Accept only signed registrations (`register` with `pubkey` and a
     /// `signature` over the connection's challenge).
     pub require_auth: bool,
+    /// The host names (with port, as clients write them in the URL) a
+    /// signed `register` may name. Empty: the `Host` the client sent.
+    /// Set it behind a proxy that rewrites `Host`.
+    pub public_hosts: Vec<String>,
     /// How long a peer id registered with an identity key stays bound to
     /// that key after its holder disconnects. Meanwhile only that key may
     /// register the id. Zero: the binding ends with the connection.
@@ -82,6 +86,7 @@ impl Default for Config {
             new_bindings_per_ip_per_min: 10,
             rate_limit_strikes: 50,
             require_auth: false,
+            public_hosts: Vec::new(),
             key_binding: Duration::from_secs(86_400),
             max_key_bindings: 100_000,
             cluster: None,

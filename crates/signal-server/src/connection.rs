@@ -58,6 +58,8 @@ struct Conn {
     peer_id: Option<Box<str>>,
     /// Where it connects from, as the per-source limits count it.
     source: std::net::IpAddr,
+    /// The `Host` it asked for: the server a signed `register` must name.
+    host: Option<Box<str>>,
     bucket: TokenBucket,
     strikes: u32,
     outbox: crate::outbox::Sender,
@@ -72,6 +74,7 @@ pub async fn run<P: Send>(
     mut socket: WebSocket,
     state: Arc<AppState>,
     remote: SocketAddr,
+    host: Option<Box<str>>,
     id: ConnId,
     _permit: P,
 ) {
@@ -85,6 +88,7 @@ pub async fn run<P: Send>(
         nonce,
         peer_id: None,
         source: crate::rate_limit::source_of(remote.ip()),
+        host,
         bucket: TokenBucket::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst, Instant::now()),
         strikes: 0,
         outbox: tx,
@@ -512,7 +516,28 @@ fn check_proof(
             let key: PublicKey = pubkey
                 .parse()
                 .map_err(|e| format!("register: invalid pubkey: {e}"))?;
-            match key.verify_hex(&statement::register(&conn.nonce, peer_id), &signature) {
+            // Bound to this server (v2), or the older statement that names
+            // no server (replayable: kept for clients that predate v2).
+            let hosts: Vec<&str> = if state.config.public_hosts.is_empty() {
+                conn.host.as_deref().into_iter().collect()
+            } else {
+                state
+                    .config
+                    .public_hosts
+                    .iter()
+                    .map(String::as_str)
+                    .collect()
+            };
+            let bound = hosts.iter().any(|h| {
+                key.verify_hex(&statement::register_at(&conn.nonce, peer_id, h), &signature)
+                    .is_ok()
+            });
+            let verified = if bound {
+                Ok(())
+            } else {
+                key.verify_hex(&statement::register(&conn.nonce, peer_id), &signature)
+            };
+            match verified {
                 Ok(()) => Ok(Some(key)),
                 Err(mpc_identity::Error::BadSignatureEncoding) => Err(format!(
                     "register: invalid signature: {}",

@@ -225,12 +225,17 @@ async fn ws_handler(
     // tungstenite allocates and zeroes the whole read buffer up front: 1 KiB
     // holds a typical relay and saves 3 KiB per idle connection over 4 KiB
     // (bench/, BENCHMARKS.md); larger messages just take more reads.
+    // What a client's signed register must name (review finding 16).
+    let host: Option<Box<str>> = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.to_ascii_lowercase().into_boxed_str());
     ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(4 * max + 64 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| connection::run(socket, state, remote, id, (slot, token)))
+        .on_upgrade(move |socket| connection::run(socket, state, remote, host, id, (slot, token)))
 }
 
 /// Serves until `shutdown` completes, then closes every WebSocket with 1001

@@ -42,6 +42,14 @@ struct Args {
     /// signature over the connection's challenge). Env: 1/0, true/false.
     #[arg(long, env = "MPC_SIGNAL_REQUIRE_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     require_auth: bool,
+    /// A host (with port, as clients write it in the URL) that signed
+    /// registrations may name; repeatable. Default: the request's Host.
+    #[arg(
+        long = "public-host",
+        env = "MPC_SIGNAL_PUBLIC_HOST",
+        value_delimiter = ','
+    )]
+    public_host: Vec<String>,
     /// Seconds a peer id registered with an identity key stays bound to
     /// that key after its holder disconnects (0: only while connected).
     #[arg(long, env = "MPC_SIGNAL_KEY_BINDING_SECS", default_value_t = 86400)]
@@ -151,6 +159,7 @@ async fn run(args: Args) -> std::process::ExitCode {
         allowed_origins: args.allowed_origin,
         ice_servers: args.ice_server,
         require_auth: args.require_auth,
+        public_hosts: args.public_host,
         key_binding: Duration::from_secs(args.key_binding_secs),
         max_key_bindings: args.max_key_bindings,
         new_bindings_per_ip_per_min: args.new_bindings_per_ip_per_min,

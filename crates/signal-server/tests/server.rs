@@ -726,6 +726,36 @@ async fn signed_register_is_accepted_and_list_peers_shows_the_key() {
     );
 }
 
+/// Review finding 16: a malicious server that passes another server's
+/// challenge to its own clients cannot use their answers there, since a
+/// signed register names the server the client connected to.
+#[tokio::test]
+async fn a_registration_signed_for_another_server_is_refused() {
+    let (_s, url) = default_server().await;
+    let host = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .to_string();
+    let k = key(1);
+    let pk = k.public_key().to_hex();
+    let mut c = Client::connect(&url).await;
+    let at = |server: &str, nonce: &[u8]| {
+        k.sign(&mpc_identity::statement::register_at(
+            nonce, "alice", server,
+        ))
+        .to_hex()
+    };
+    let elsewhere = at("evil.example:8787", &c.nonce());
+    refused(
+        &mut c,
+        &register_json("alice", &pk, &elsewhere),
+        "register: signature does not verify for this challenge and peer_id",
+    )
+    .await;
+    let here = at(&host, &c.nonce());
+    registered(&mut c, &register_json("alice", &pk, &here)).await;
+}
+
 #[tokio::test]
 async fn bad_proofs_are_refused_and_the_connection_stays() {
     let (s, url) = default_server().await;

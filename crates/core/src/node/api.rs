@@ -31,6 +31,10 @@ pub struct Config {
     /// Refuse keys that are not pinned yet instead of trusting them on
     /// first use.
     pub require_pinned: bool,
+    /// The signaling server's host (and port, as in its URL): a signed
+    /// `register` names it, so it cannot be replayed to another server.
+    /// `None` signs the older statement, which does not.
+    pub server_host: Option<String>,
 }
 
 impl Config {
@@ -45,6 +49,7 @@ impl Config {
             identity: None,
             known_peers: KnownPeers::new(),
             require_pinned: false,
+            server_host: None,
         }
     }
 }

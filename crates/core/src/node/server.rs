@@ -41,7 +41,11 @@ impl Node {
             return;
         };
         let peer_id = self.config.peer_id.clone();
-        let sig = self.identity.sign(&statement::register(nonce, &peer_id));
+        let signed = match &self.config.server_host {
+            Some(host) => statement::register_at(nonce, &peer_id, host),
+            None => statement::register(nonce, &peer_id),
+        };
+        let sig = self.identity.sign(&signed);
         let msg = ClientMessage::Register {
             peer_id,
             pubkey: Some(self.identity.public_key().to_hex()),
