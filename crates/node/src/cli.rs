@@ -236,6 +236,7 @@ pub fn unlock_passphrase(wallet_id: &str) -> Result<String, String> {
         }
         return Ok(p);
     }
+    let wallet_id = mpc_node::display::Remote(wallet_id);
     rpassword::prompt_password(format!("Passphrase of wallet {wallet_id}: "))
         .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))
 }

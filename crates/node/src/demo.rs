@@ -127,7 +127,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
     let elapsed = started.elapsed();
     if !errors.is_empty() {
         let _ = server.shutdown().await;
-        return Err(errors.join("\n"));
+        return Err(errors.join("; "));
     }
     let key = &results[0].wallet.group_public_key;
     if let Some(other) = results.iter().find(|r| &r.wallet.group_public_key != key) {
@@ -285,7 +285,7 @@ async fn sign(
     }
     let elapsed = started.elapsed();
     if !errors.is_empty() {
-        return Err(errors.join("\n"));
+        return Err(errors.join("; "));
     }
     let first = sigs.remove(0);
     if let Some(other) = sigs.iter().find(|s| s.signature != first.signature) {

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::decide;
+use crate::display::Remote;
 use crate::observer::Observer;
 
 mod session;
@@ -88,16 +89,17 @@ pub enum Outcome {
     Signed(Box<SignatureResult>),
 }
 
-/// Why a run failed; `Display` is what the user reads.
+/// Why a run failed; `Display` is what the user reads, with what the
+/// server or a peer said escaped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("cannot reach the signaling server at {url}: {detail}")]
+    #[error("cannot reach the signaling server at {url}: {}", Remote(detail))]
     Connect { url: String, detail: String },
-    #[error("signaling server: {0}")]
+    #[error("signaling server: {}", Remote(.0))]
     Server(String),
     #[error("lost the connection to the signaling server")]
     ServerGone,
-    #[error("session {session_id} aborted: {reason}")]
+    #[error("session {} aborted: {}", Remote(session_id), Remote(reason))]
     Aborted { session_id: String, reason: String },
     #[error("could not store the key share: {0}")]
     Store(String),
@@ -231,7 +233,7 @@ impl Driver {
                     Some(Ok(Message::Text(t))) => match ServerMessage::from_json(&t) {
                         Ok(m) => Event::Signal(m),
                         Err(e) => {
-                            tracing::warn!("unparseable message from the server: {e}");
+                            tracing::warn!("unparseable message from the server: {}", Remote(e));
                             continue;
                         }
                     },
@@ -255,7 +257,7 @@ impl Driver {
                     RtcEvent::Message { peer, text } => match SignedMessage::from_json(&text) {
                         Ok(msg) => Event::PeerMessage { from: peer, msg },
                         Err(e) => {
-                            tracing::warn!(%peer, "unparseable peer message: {e}");
+                            tracing::warn!(%peer, "unparseable peer message: {}", Remote(e));
                             continue;
                         }
                     },
@@ -342,7 +344,7 @@ impl Driver {
             Action::WebRtcSignal { from, signal } => {
                 if let Some(rtc) = &self.rtc {
                     if let Err(e) = rtc.on_signal(&from, signal) {
-                        tracing::debug!(peer = %from, "signal ignored: {e}");
+                        tracing::debug!(peer = %from, "signal ignored: {}", Remote(e));
                     }
                 }
             }
@@ -359,7 +361,7 @@ impl Driver {
                     .pin(&peer, key)
                     .map_err(|e| NodeError::Store(format!("cannot pin {peer}'s key: {e}")))?;
                 tracing::info!(target: "mpc_wallet::progress", peer_id = %me,
-                    "pinned identity key of {peer}: {}", key.fingerprint());
+                    "pinned identity key of {}: {}", Remote(&peer), key.fingerprint());
                 obs.pinned(&me, &peer, &key);
             }
             Action::Finished(w) => self.store(w).await?,
@@ -378,7 +380,7 @@ impl Driver {
                 session_id,
                 reason,
             } => {
-                tracing::debug!(?from, ?session_id, %reason, "input rejected");
+                tracing::debug!(?from, ?session_id, reason = %Remote(&reason), "input rejected");
             }
         }
         Ok(())

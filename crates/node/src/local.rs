@@ -5,6 +5,7 @@ use std::path::Path;
 
 use mpc_address::Network;
 use mpc_keystore::fs::Keystore;
+use mpc_node::display::Remote;
 use mpc_node::driver;
 
 use crate::cli::unlock_passphrase;
@@ -33,6 +34,7 @@ pub fn identity(ks: &Keystore, json_out: bool) -> Result<(), String> {
     } else {
         println!("pinned peers:");
         for (p, k) in known.iter() {
+            let p = Remote(p).to_string();
             println!("  {p:<20} {}  {k}", k.fingerprint());
         }
     }
@@ -91,7 +93,7 @@ pub fn import(ks: &Keystore, file: &Path, network: Network, json_out: bool) -> R
     } else {
         println!(
             "imported wallet {} into {}",
-            parsed.metadata.id,
+            Remote(&parsed.metadata.id),
             path.display()
         );
     }

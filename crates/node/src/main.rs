@@ -15,6 +15,7 @@ mod online;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mpc_node::display::Remote;
 
 use cli::{keystore, Cli, Commands, WalletCommand};
 
@@ -30,7 +31,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors quote peers, the server and files: escaped, always.
+            eprintln!("error: {}", Remote(e));
             ExitCode::FAILURE
         }
     }
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
 
 /// A usage error exits with 2, as clap's own do.
 fn usage(msg: impl std::fmt::Display) -> Result<ExitCode, String> {
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", Remote(msg));
     Ok(ExitCode::from(2))
 }
 

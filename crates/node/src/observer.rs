@@ -10,9 +10,8 @@ use mpc_protocol::peer::{SessionProposal, SignProposal};
 use serde_json::Value;
 
 use crate::decide;
-pub use mpc_core::describe::{
-    describe, describe_sign, pinned_text, printable_text, with_fingerprints,
-};
+use crate::display::sanitize;
+pub use crate::display::{describe, describe_sign};
 
 /// What a joiner is asked about a sign proposal.
 #[derive(Clone, Debug)]
@@ -51,9 +50,24 @@ pub trait Observer: Send {
     }
 }
 
-/// Short human text for a milestone.
+/// Short human text for a milestone, every remote string in it escaped.
 pub fn progress_text(p: &Progress) -> Option<String> {
-    Some(p.to_string())
+    Some(match p {
+        // The only milestone of several lines: escape its fields, keep its
+        // own line breaks.
+        Progress::NeedsSignDecision { from, proposal, .. } => {
+            format!(
+                "sign proposal received: {}",
+                describe_sign(from, proposal, None)
+            )
+        }
+        other => sanitize(&other.to_string()).into_owned(),
+    })
+}
+
+/// The notice for a key pinned on first use, the peer id escaped.
+pub fn pinned_text(peer: &str, key: &mpc_core::PublicKey) -> String {
+    sanitize(&mpc_core::describe::pinned_text(peer, key)).into_owned()
 }
 
 /// Shortens long strings (hex packages, SDP) so a message fits a line.

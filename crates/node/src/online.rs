@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use mpc_core::Command;
+use mpc_node::display::Remote;
 use mpc_node::driver::{self, Goal, Outcome, Storage};
 use mpc_node::observer::{Quiet, Terminal};
 use mpc_protocol::peer::Curve;
@@ -31,7 +32,8 @@ pub fn peers(cli: &Cli) -> Result<ExitCode, String> {
             if cli.json {
                 println!("{}", json!({ "peers": peers }));
             } else {
-                peers.iter().for_each(|p| println!("{p}"));
+                // The server chose these ids: escape them.
+                peers.iter().for_each(|p| println!("{}", Remote(p)));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -237,7 +239,7 @@ fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
         println!("signature: {}", hex::encode(&sig.signature));
         println!("  {scheme}, verified by every signer under the group key");
         println!("  group public key: {}", sig.group_public_key);
-        println!("  signers:          {}", sig.signers.join(", "));
+        println!("  signers:          {}", Remote(sig.signers.join(", ")));
         println!("  message hex:      {}", hex::encode(&sig.message));
     }
 }

@@ -6,6 +6,8 @@ use mpc_keystore::fs::Keystore;
 use mpc_keystore::Metadata;
 use serde_json::{json, Value};
 
+use crate::display::Remote;
+
 /// The JSON shape of one wallet in `wallets --json`.
 pub fn summary(meta: &Metadata, network: Network) -> Value {
     json!({
@@ -32,7 +34,7 @@ pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), Strin
     {
         match file {
             Ok(f) => good.push(f.metadata),
-            Err(e) => eprintln!("warning: {}: {e}", path.display()),
+            Err(e) => eprintln!("warning: {}: {}", path.display(), Remote(e)),
         }
     }
     if json_out {
@@ -45,12 +47,13 @@ pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), Strin
     }
     for m in &good {
         let a = wallet_addresses(m, network);
+        // Everything but the numbers is the file's cleartext: escaped.
         println!(
             "{}  {}-of-{} {:9}  {}",
-            m.id,
+            Remote(&m.id),
             m.threshold,
             m.participants.len(),
-            m.curve,
+            Remote(&m.curve).to_string(),
             a.bitcoin_taproot.or(a.solana).unwrap_or_default()
         );
     }
@@ -71,23 +74,23 @@ pub fn show(ks: &Keystore, query: &str, network: Network, json_out: bool) -> Res
         return Ok(());
     }
     let a = wallet_addresses(m, network);
-    println!("wallet {}", m.id);
-    println!("  curve:            {}", m.curve);
+    println!("wallet {}", Remote(&m.id));
+    println!("  curve:            {}", Remote(&m.curve));
     println!(
         "  threshold:        {} of {}",
         m.threshold,
         m.participants.len()
     );
-    println!("  participants:     {}", m.participants.join(", "));
-    println!("  this node:        {}", m.peer_id);
-    println!("  group public key: {}", m.group_public_key);
+    println!("  participants:     {}", Remote(m.participants.join(", ")));
+    println!("  this node:        {}", Remote(&m.peer_id));
+    println!("  group public key: {}", Remote(&m.group_public_key));
     if let Some(x) = a.bitcoin_taproot {
         println!("  bitcoin taproot:  {x}");
     }
     if let Some(x) = a.solana {
         println!("  solana:           {x}");
     }
-    println!("  created by:       session {}", m.session_id);
+    println!("  created by:       session {}", Remote(&m.session_id));
     println!("  file:             {}", path.display());
     Ok(())
 }

@@ -116,7 +116,7 @@ impl Driver {
                     }
                     return Err(NodeError::Server(error.clone()));
                 }
-                tracing::warn!("signaling server: {error}");
+                tracing::warn!("signaling server: {}", crate::display::Remote(error));
             }
             Progress::NeedsDecision { from, proposal, .. } => {
                 let sid = proposal.session_id.clone();
