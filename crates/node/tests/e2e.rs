@@ -1117,3 +1117,78 @@ fn server_errors_and_peer_ids_reach_the_terminal_escaped() {
     assert_inert("stderr", &err);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---- Wallet files that lie about themselves (issue 13 #6, #15) ----
+
+/// The wallet files of a 2-of-2 wallet made by the in-memory simulator
+/// (no processes, no network), each sealed with [`PASS`].
+fn simulated_wallet(curve: mpc_protocol::peer::Curve) -> Vec<KeyShareFile> {
+    let report = mpc_core::sim::run(&mpc_core::sim::SimConfig::new(2, 2, curve, 7));
+    report
+        .outcomes
+        .iter()
+        .map(|(id, outcome)| match outcome {
+            mpc_core::sim::Outcome::Finished(w) => {
+                mpc_keystore::wallet::seal_wallet(w, id, 1_790_000_000, PASS, 10).unwrap()
+            }
+            other => panic!("{id}: {other:?}"),
+        })
+        .collect()
+}
+
+/// `file` sealed again after `edit` changed its metadata: it opens with
+/// [`PASS`], so only the checks of the metadata itself can refuse it.
+fn resealed(file: &KeyShareFile, edit: impl FnOnce(&mut mpc_keystore::Metadata)) -> KeyShareFile {
+    let mut meta = file.metadata.clone();
+    edit(&mut meta);
+    KeyShareFile::seal(meta, &file.open(PASS).unwrap(), PASS, 10).unwrap()
+}
+
+/// `mpc-wallet --keystore <keystore> ARGS`, with [`PASS`].
+fn offline(keystore: &Path, args: &[&str]) -> Output {
+    Command::new(wallet_bin())
+        .arg("--keystore")
+        .arg(keystore)
+        .args(args)
+        .env("MPC_WALLET_PASSPHRASE", PASS)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn wallet_import_refuses_an_id_that_is_not_the_group_keys() {
+    let dir = tempdir("import-id");
+    let keystore = dir.join("a/b");
+    let file = &simulated_wallet(mpc_protocol::peer::Curve::Secp256k1)[0];
+    for id in ["../../evil", "0123456789abcdef"] {
+        let forged = dir.join("forged.json");
+        std::fs::write(&forged, resealed(file, |m| m.id = id.into()).to_json()).unwrap();
+        let out = offline(&keystore, &["wallet", "import", forged.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{id} imported");
+        assert!(
+            err.contains(&format!(
+                "the wallet id \"{id}\" is not {}",
+                file.metadata.id
+            )),
+            "{err}"
+        );
+        assert!(
+            !dir.join("evil.json").exists(),
+            "written outside the keystore"
+        );
+        assert!(
+            wallet_files(&keystore).is_empty(),
+            "{id}: something was written"
+        );
+    }
+    // The honest file imports.
+    let honest = dir.join("honest.json");
+    std::fs::write(&honest, file.to_json()).unwrap();
+    let out = offline(
+        &keystore,
+        &["--json", "wallet", "import", honest.to_str().unwrap()],
+    );
+    assert_eq!(json_of(&out)["id"], file.metadata.id.as_str());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
