@@ -70,6 +70,15 @@ pub enum KeystoreError {
         "the wallet id {id:?} is not {expected}, the id of its group key (file tampered with?)"
     )]
     IdMismatch { id: String, expected: String },
+    /// The public key package does not parse (for the file's curve).
+    #[error("the public key package is not a valid {0} package (file tampered with?)")]
+    BadPublicKeyPackage(String),
+    /// `group_public_key` is not the group key inside the public key
+    /// package: the cleartext was edited.
+    #[error(
+        "the group key {0} is not the one in the wallet's public key package (file tampered with?)"
+    )]
+    GroupKeyMismatch(String),
     #[error("passphrase must not be empty")]
     EmptyPassphrase,
     #[error("encryption failed: {0}")]

@@ -165,8 +165,17 @@ pub enum Commands {
 
 #[derive(Subcommand)]
 pub enum WalletCommand {
-    /// Show a wallet by id, id prefix, or group public key.
-    Show { wallet: String },
+    /// Show a wallet by id, id prefix, or group public key. Its address is
+    /// computed from the group key, and withheld if the file disagrees
+    /// with itself.
+    Show {
+        wallet: String,
+        /// Also open the share with the passphrase, proving the metadata
+        /// shown is the one sealed with it (the cleartext alone can be
+        /// replaced wholesale by anyone who can write the file).
+        #[arg(long)]
+        verify: bool,
+    },
     /// Print a wallet's file (its share stays encrypted), to move it to
     /// another node, such as the browser extension.
     Export { wallet: String },

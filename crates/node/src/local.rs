@@ -82,6 +82,7 @@ pub fn import(ks: &Keystore, file: &Path, network: Network, json_out: bool) -> R
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let parsed = mpc_keystore::KeyShareFile::from_json(&text)
+        .and_then(|f| mpc_keystore::wallet::check_public(&f.metadata).map(|()| f))
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let passphrase = unlock_passphrase(&parsed.metadata.id)?;
     driver::open_signing_wallet(&parsed, &passphrase)?;

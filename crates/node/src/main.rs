@@ -88,9 +88,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallet {
-            command: WalletCommand::Show { wallet },
+            command: WalletCommand::Show { wallet, verify },
         } => {
-            mpc_node::wallets::show(&keystore(&cli)?, wallet, cli.network, cli.json)?;
+            let ks = keystore(&cli)?;
+            let passphrase = verify.then(|| cli::unlock_passphrase(wallet)).transpose()?;
+            let passphrase = passphrase.as_deref();
+            mpc_node::wallets::show(&ks, wallet, cli.network, cli.json, passphrase)?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallet {
