@@ -12,6 +12,7 @@ use mpc_keystore::fs::Keystore;
 use mpc_protocol::peer::Curve;
 use serde_json::json;
 
+use crate::decide::{Policy, SignRule};
 use crate::driver::{self, Goal, NodeOptions, Outcome, Storage};
 use crate::observer::FlowPrinter;
 
@@ -89,10 +90,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
                 curve: opts.curve,
             })
         } else {
-            Goal::Join { from: None }
+            // The demo's joiners take part in the key generation unasked.
+            Goal::Join(Policy::new(Some(ids[0].clone()), true, vec![]))
         };
         let mut observer = if opts.json {
-            crate::observer::Quiet::accepting().boxed()
+            crate::observer::Quiet.boxed()
         } else {
             Box::new(printer.clone())
         };
@@ -261,10 +263,13 @@ async fn sign(
                 signers: signers.clone(),
             })
         } else {
-            Goal::Join { from: None }
+            // They sign unasked only the demo's message, and only for cli1:
+            // what `join --approve-message` does.
+            let demo_message = SignRule::Message(DEMO_MESSAGE.as_bytes().to_vec());
+            Goal::Join(Policy::new(Some(ids[0].clone()), false, vec![demo_message]))
         };
         let mut observer = if opts.json {
-            crate::observer::Quiet::accepting().boxed()
+            crate::observer::Quiet.boxed()
         } else {
             Box::new(printer.clone())
         };

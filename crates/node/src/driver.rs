@@ -68,10 +68,10 @@ pub enum Goal {
     /// stop), `Create` (propose a wallet and take part in it) or `Sign`
     /// (propose signing with a stored wallet and take part).
     Command(Command),
-    /// Wait for a proposal (from `from`, if set) and take part if accepted:
-    /// a wallet to create, or a message to sign with a wallet in the
-    /// keystore.
-    Join { from: Option<String> },
+    /// Wait for a proposal and take part if accepted: a wallet to create,
+    /// or a message to sign with a wallet in the keystore. The policy says
+    /// which proposals are considered, and what is settled without asking.
+    Join(decide::Policy),
 }
 
 /// How a run ended well.

@@ -140,10 +140,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             *timeout_secs,
         ),
         Commands::Join {
-            yes,
+            accept_keygen,
+            approve_message,
+            approve_message_hex,
+            approve_wallet,
+            i_understand_this_signs_anything: _,
             from,
             timeout_secs,
-        } => online::join(&cli, from.clone(), *timeout_secs, *yes),
+        } => {
+            let approvals = online::Approvals {
+                messages: approve_message,
+                messages_hex: approve_message_hex,
+                wallets: approve_wallet,
+            };
+            online::join(
+                &cli,
+                from.clone(),
+                *timeout_secs,
+                *accept_keygen,
+                &approvals,
+            )
+        }
     }
 }
 

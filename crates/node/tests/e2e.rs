@@ -500,7 +500,8 @@ fn verify_ed25519(address: &str, message: &[u8], signature: &[u8]) {
 }
 
 /// Signs `message_hex` with `signers` (the first proposes with `sign`, the
-/// others run `join --yes`) and returns each signer's JSON.
+/// others run `join --approve-message-hex MESSAGE`) and returns each
+/// signer's output.
 fn sign_with(
     dir: &Path,
     signers: &[&str],
@@ -508,12 +509,25 @@ fn sign_with(
     message_hex: &str,
     stall: Option<(&str, &str)>,
 ) -> Vec<(String, Output)> {
-    let server = Server::start();
-    let urls = vec![server.url.as_str(); signers.len()];
-    sign_through(&urls, dir, signers, wallet, message_hex, stall)
+    let approve = ["--approve-message-hex", message_hex];
+    sign_joined_with(dir, signers, wallet, message_hex, &approve, stall)
 }
 
-/// As [`sign_with`], each signer through its own server URL
+/// As [`sign_with`], the others running `join JOIN_ARGS`.
+fn sign_joined_with(
+    dir: &Path,
+    signers: &[&str],
+    wallet: &str,
+    message_hex: &str,
+    join_args: &[&str],
+    stall: Option<(&str, &str)>,
+) -> Vec<(String, Output)> {
+    let server = Server::start();
+    let urls = vec![server.url.as_str(); signers.len()];
+    sign_through(&urls, dir, signers, wallet, message_hex, join_args, stall)
+}
+
+/// As [`sign_joined_with`], each signer through its own server URL
 /// (`urls[i]` for `signers[i]`; the first proposes).
 fn sign_through(
     urls: &[&str],
@@ -521,12 +535,14 @@ fn sign_through(
     signers: &[&str],
     wallet: &str,
     message_hex: &str,
+    join_args: &[&str],
     stall: Option<(&str, &str)>,
 ) -> Vec<(String, Output)> {
     let mut joiners = Vec::new();
     for (id, url) in signers.iter().zip(urls).skip(1) {
         let mut cmd = wallet_cmd_at(url, dir, id);
-        cmd.args(["--json", "join", "--yes", "--timeout-secs", "20"]);
+        cmd.args(["--json", "join", "--timeout-secs", "20"])
+            .args(join_args);
         let victim = stall.is_some_and(|(v, _)| v == *id);
         if let Some((_, before)) = stall.filter(|_| victim) {
             cmd.env("MPC_WALLET_TEST_STALL_BEFORE", before);
@@ -641,6 +657,73 @@ fn a_signer_killed_before_round_2_aborts_the_others() {
         assert!(err.contains("cli3"), "{id} did not name cli3: {err}");
         assert!(out.stdout.is_empty(), "{id} printed a result");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- Accepting key generation is not approving signatures (issue 13 #3) ----
+
+/// A failed signing: the proposer names `joiner`'s reason, and nobody
+/// prints a signature.
+#[track_caller]
+fn assert_declined(outs: &[(String, Output)], joiner: &str, reason: &str) {
+    let err = String::from_utf8_lossy(&outs[0].1.stderr);
+    assert!(
+        err.contains(&format!("{joiner} declined: {reason}")),
+        "{err}"
+    );
+    for (id, out) in outs {
+        assert!(!out.status.success(), "{id} succeeded");
+        assert!(out.stdout.is_empty(), "{id} printed a result");
+    }
+}
+
+#[test]
+fn join_yes_takes_part_in_key_generation_but_signs_nothing() {
+    // create_wallet's joiners run `join --yes`: key generation is accepted.
+    let (dir, results) = create_wallet("yes-no-sign", 2, 2, "secp256k1");
+    let key = group_key(&results);
+    for yes in ["--yes", "--accept-keygen"] {
+        let message_hex = "33".repeat(32);
+        let outs = sign_joined_with(&dir, &["cli1", "cli2"], &key, &message_hex, &[yes], None);
+        assert_declined(&outs, "cli2", "signing not approved");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unattended_signing_needs_an_approval_that_names_it() {
+    let (dir, results) = create_wallet("approve", 2, 2, "secp256k1");
+    let key = group_key(&results);
+    let id = mpc_keystore::wallet_id(&key);
+    let hello = hex::encode("hello");
+    let signers = ["cli1", "cli2"];
+    // Another message than the one approved: declined.
+    let other = ["--approve-message", "hello!"];
+    let outs = sign_joined_with(&dir, &signers, &key, &hello, &other, None);
+    assert_declined(&outs, "cli2", "signing not approved");
+    // The text approved, as bytes.
+    let exact = ["--approve-message", "hello"];
+    let outs = sign_joined_with(&dir, &signers, &key, &hello, &exact, None);
+    check_signatures(&outs, &key, &hello);
+    // A whole wallet: anything, after a warning.
+    let anything = "44".repeat(32);
+    let wallet = [
+        "--approve-wallet",
+        &id[..8],
+        "--i-understand-this-signs-anything",
+    ];
+    let outs = sign_joined_with(&dir, &signers, &id, &anything, &wallet, None);
+    check_signatures(&outs, &key, &anything);
+    let warned = String::from_utf8_lossy(&outs[1].1.stderr);
+    assert!(
+        warned.contains(&format!("warning: --approve-wallet {id}")),
+        "{warned}"
+    );
+    assert!(warned.contains("signs ANY message"), "{warned}");
+    // --approve-wallet alone is a usage error.
+    let out = offline(&dir.join("cli2"), &["join", "--approve-wallet", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--i-understand-this-signs-anything"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -939,6 +1022,7 @@ fn a_wallet_is_created_and_used_across_two_server_instances() {
         &["cli2", "cli1"],
         wallet,
         &message_hex,
+        &["--approve-message-hex", &message_hex],
         None,
     );
     let sig = check_signatures(&outs, &key, &message_hex);
