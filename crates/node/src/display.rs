@@ -6,7 +6,8 @@
 //! printed, a newline that starts a line that looks like ours. Every path
 //! that prints a remote string goes through [`sanitize`] or [`Remote`],
 //! which escape them (`\x1b`, `\r`, `\u{9b}`) and keep printable Unicode.
-//! `--json` output needs none of this: serde escapes control characters.
+//! `--json` output is left to serde, which escapes the C0 controls (ESC
+//! included) but not DEL or C1: it is for programs, not terminals.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};

@@ -509,26 +509,15 @@ fn sign_with(
     message_hex: &str,
     stall: Option<(&str, &str)>,
 ) -> Vec<(String, Output)> {
-    let approve = ["--approve-message-hex", message_hex];
-    sign_joined_with(dir, signers, wallet, message_hex, &approve, stall)
-}
-
-/// As [`sign_with`], the others running `join JOIN_ARGS`.
-fn sign_joined_with(
-    dir: &Path,
-    signers: &[&str],
-    wallet: &str,
-    message_hex: &str,
-    join_args: &[&str],
-    stall: Option<(&str, &str)>,
-) -> Vec<(String, Output)> {
     let server = Server::start();
     let urls = vec![server.url.as_str(); signers.len()];
-    sign_through(&urls, dir, signers, wallet, message_hex, join_args, stall)
+    let approve = ["--approve-message-hex", message_hex];
+    sign_through(&urls, dir, signers, wallet, message_hex, &approve, stall)
 }
 
-/// As [`sign_joined_with`], each signer through its own server URL
-/// (`urls[i]` for `signers[i]`; the first proposes).
+/// As [`sign_with`], each signer through its own server URL (`urls[i]`
+/// for `signers[i]`; the first proposes), the others running
+/// `join JOIN_ARGS`.
 fn sign_through(
     urls: &[&str],
     dir: &Path,
@@ -682,9 +671,12 @@ fn join_yes_takes_part_in_key_generation_but_signs_nothing() {
     // create_wallet's joiners run `join --yes`: key generation is accepted.
     let (dir, results) = create_wallet("yes-no-sign", 2, 2, "secp256k1");
     let key = group_key(&results);
+    let server = Server::start();
+    let urls = [server.url.as_str(); 2];
     for yes in ["--yes", "--accept-keygen"] {
         let message_hex = "33".repeat(32);
-        let outs = sign_joined_with(&dir, &["cli1", "cli2"], &key, &message_hex, &[yes], None);
+        let signers = ["cli1", "cli2"];
+        let outs = sign_through(&urls, &dir, &signers, &key, &message_hex, &[yes], None);
         assert_declined(&outs, "cli2", "signing not approved");
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -697,13 +689,15 @@ fn unattended_signing_needs_an_approval_that_names_it() {
     let id = mpc_keystore::wallet_id(&key);
     let hello = hex::encode("hello");
     let signers = ["cli1", "cli2"];
+    let server = Server::start();
+    let urls = [server.url.as_str(); 2];
     // Another message than the one approved: declined.
     let other = ["--approve-message", "hello!"];
-    let outs = sign_joined_with(&dir, &signers, &key, &hello, &other, None);
+    let outs = sign_through(&urls, &dir, &signers, &key, &hello, &other, None);
     assert_declined(&outs, "cli2", "signing not approved");
     // The text approved, as bytes.
     let exact = ["--approve-message", "hello"];
-    let outs = sign_joined_with(&dir, &signers, &key, &hello, &exact, None);
+    let outs = sign_through(&urls, &dir, &signers, &key, &hello, &exact, None);
     check_signatures(&outs, &key, &hello);
     // A whole wallet: anything, after a warning.
     let anything = "44".repeat(32);
@@ -712,7 +706,7 @@ fn unattended_signing_needs_an_approval_that_names_it() {
         &id[..8],
         "--i-understand-this-signs-anything",
     ];
-    let outs = sign_joined_with(&dir, &signers, &id, &anything, &wallet, None);
+    let outs = sign_through(&urls, &dir, &signers, &id, &anything, &wallet, None);
     check_signatures(&outs, &key, &anything);
     let warned = String::from_utf8_lossy(&outs[1].1.stderr);
     assert!(
@@ -774,57 +768,50 @@ impl Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
+        in_background(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (upstream, log) = (upstream.clone(), log.clone());
+                tokio::spawn(async move {
+                    let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
                         return;
                     };
-                    let (upstream, log) = (upstream.clone(), log.clone());
-                    tokio::spawn(async move {
-                        let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
-                            return;
-                        };
-                        let Ok((server, _)) = tokio_tungstenite::connect_async(&upstream).await
-                        else {
-                            return;
-                        };
-                        let (mut c_tx, mut c_rx) = client.split();
-                        let (mut s_tx, mut s_rx) = server.split();
-                        let log2 = log.clone();
-                        let up = async move {
-                            while let Some(Ok(m)) = c_rx.next().await {
-                                if let Message::Text(t) = &m {
-                                    log2.lock().unwrap().push(t.to_string());
-                                }
-                                if s_tx.send(m).await.is_err() {
-                                    break;
-                                }
+                    let Ok((server, _)) = tokio_tungstenite::connect_async(&upstream).await else {
+                        return;
+                    };
+                    let (mut c_tx, mut c_rx) = client.split();
+                    let (mut s_tx, mut s_rx) = server.split();
+                    let log2 = log.clone();
+                    let up = async move {
+                        while let Some(Ok(m)) = c_rx.next().await {
+                            if let Message::Text(t) = &m {
+                                log2.lock().unwrap().push(t.to_string());
                             }
-                        };
-                        let down = async move {
-                            while let Some(Ok(m)) = s_rx.next().await {
-                                let m = match m {
-                                    Message::Text(t) => {
-                                        log.lock().unwrap().push(t.to_string());
-                                        Message::text(rewrite(&t))
-                                    }
-                                    other => other,
-                                };
-                                if c_tx.send(m).await.is_err() {
-                                    break;
-                                }
+                            if s_tx.send(m).await.is_err() {
+                                break;
                             }
-                        };
-                        tokio::select! { _ = up => {}, _ = down => {} }
-                    });
-                }
-            });
+                        }
+                    };
+                    let down = async move {
+                        while let Some(Ok(m)) = s_rx.next().await {
+                            let m = match m {
+                                Message::Text(t) => {
+                                    log.lock().unwrap().push(t.to_string());
+                                    Message::text(rewrite(&t))
+                                }
+                                other => other,
+                            };
+                            if c_tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::select! { _ = up => {}, _ = down => {} }
+                });
+            }
         });
         Proxy {
             url: format!("ws://{addr}/ws"),
@@ -1075,6 +1062,16 @@ fn assert_inert(what: &str, text: &str) {
     );
 }
 
+/// `out` failed, its stderr saying `said` then [`FAKE_LINE`] escaped, with
+/// no raw control character anywhere.
+#[track_caller]
+fn assert_failed_saying_escaped(out: &Output, said: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("{said}{FAKE_LINE_ESCAPED}")), "{err}");
+    assert_inert("stderr", &err);
+}
+
 /// A peer that is not `mpc-wallet`: the core, driven by hand over the
 /// WebSocket, declines the first proposal with `reason`, whatever it holds.
 fn hostile_decliner(url: &str, id: &str, reason: &str) -> std::thread::JoinHandle<()> {
@@ -1083,51 +1080,59 @@ fn hostile_decliner(url: &str, id: &str, reason: &str) -> std::thread::JoinHandl
     use mpc_protocol::signal::ServerMessage;
     use tokio_tungstenite::tungstenite::Message;
     let (url, id, reason) = (url.to_string(), id.to_string(), reason.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-            let mut config = Config::new(id);
-            config.identity = Some(mpc_core::IdentityKey::from_seed([0x66; 32]));
-            let mut node = Node::with_os_rng(config, 0).unwrap();
-            let mut events = vec![Event::Command(Command::Register)];
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                let mut done = false;
-                while let Some(event) = events.pop() {
-                    for action in node.handle(event) {
-                        match action {
-                            Action::SendSignal(m) => {
-                                ws.send(Message::text(m.to_json())).await.unwrap()
-                            }
-                            Action::Progress(Progress::NeedsDecision { proposal, .. }) => events
-                                .push(Event::Decision {
-                                    session_id: proposal.session_id,
-                                    accept: false,
-                                    reason: Some(reason.clone()),
-                                }),
-                            Action::Aborted { .. } => done = true,
-                            _ => {}
+    in_background(async move {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let mut config = Config::new(id);
+        config.identity = Some(mpc_core::IdentityKey::from_seed([0x66; 32]));
+        let mut node = Node::with_os_rng(config, 0).unwrap();
+        let mut events = vec![Event::Command(Command::Register)];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut done = false;
+            while let Some(event) = events.pop() {
+                for action in node.handle(event) {
+                    match action {
+                        Action::SendSignal(m) => ws.send(Message::text(m.to_json())).await.unwrap(),
+                        Action::Progress(Progress::NeedsDecision { proposal, .. }) => {
+                            events.push(Event::Decision {
+                                session_id: proposal.session_id,
+                                accept: false,
+                                reason: Some(reason.clone()),
+                            })
                         }
+                        Action::Aborted { .. } => done = true,
+                        _ => {}
                     }
-                }
-                if done {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    let _ = ws.close(None).await;
-                    return;
-                }
-                match tokio::time::timeout_at(deadline, ws.next()).await {
-                    Ok(Some(Ok(Message::Text(t)))) => {
-                        events.push(Event::Signal(ServerMessage::from_json(&t).unwrap()))
-                    }
-                    Ok(Some(Ok(_))) => {}
-                    _ => return,
                 }
             }
-        })
+            if done {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = ws.close(None).await;
+                return;
+            }
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    events.push(Event::Signal(ServerMessage::from_json(&t).unwrap()))
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return,
+            }
+        }
+    })
+}
+
+/// Runs `task` on a runtime of its own, in a thread of its own.
+fn in_background<F>(task: F) -> std::thread::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(task)
     })
 }
 
@@ -1148,13 +1153,7 @@ fn a_peers_decline_reason_reaches_the_terminal_escaped() {
         .output()
         .unwrap();
     peer.join().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains(&format!("mallory declined: {FAKE_LINE_ESCAPED}")),
-        "{err}"
-    );
-    assert_inert("stderr", &err);
+    assert_failed_saying_escaped(&out, "mallory declined: ");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1192,13 +1191,7 @@ fn server_errors_and_peer_ids_reach_the_terminal_escaped() {
         .args(["create", "--participants", "cli1,cli2", "--threshold", "2"])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains(&format!("signaling server: {FAKE_LINE_ESCAPED}")),
-        "{err}"
-    );
-    assert_inert("stderr", &err);
+    assert_failed_saying_escaped(&out, "signaling server: ");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
