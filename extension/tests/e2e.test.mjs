@@ -295,7 +295,7 @@ test('chrome1 proposes signing from the popup; cli2 approves; one signature', as
   const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
     ['--keystore', join(WORK, 'cli2'), '--json', 'wallets'], { env: cliEnv }).stdout);
   const key = wallets.wallets.find((w) => w.curve === 'secp256k1' && w.participants.includes('chrome1')).group_public_key;
-  const joiner = cli('cli2', ['join', '--yes']);
+  const joiner = cli('cli2', ['join', '--approve-message', 'from the popup']);
   await waitRegistered(['cli2']);
   await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
   await popup.check('#peers input[value="cli2"]');

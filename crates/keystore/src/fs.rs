@@ -44,9 +44,12 @@ impl Keystore {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Writes a wallet atomically. Refuses to replace an existing wallet
-    /// with the same id, so a share is never overwritten.
+    /// Writes a wallet atomically to `<id>.json`, once the id is its group
+    /// key's (so it is 16 hex digits, and names no other path). Refuses to
+    /// replace an existing wallet with the same id, so a share is never
+    /// overwritten.
     pub fn save(&self, file: &KeyShareFile) -> Result<PathBuf, KeystoreError> {
+        file.metadata.check_id()?;
         let path = self.path_of(&file.metadata.id);
         if path.exists() {
             return Err(KeystoreError::Io(std::io::Error::new(
@@ -269,6 +272,25 @@ mod tests {
         let (_, found) = ks.find(&f.metadata.id[..6]).unwrap();
         assert_eq!(found.open("pw").unwrap().key_package(), &[1, 2]);
         assert!(ks.find("ffff").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn save_refuses_an_id_that_is_not_the_group_keys() {
+        let dir = tempdir("traversal");
+        let inner = dir.join("a/b");
+        let ks = Keystore::open(&inner).unwrap();
+        for id in ["../../evil", "0123456789abcdef"] {
+            let mut meta = Metadata::example();
+            meta.id = id.into();
+            let f = KeyShareFile::seal(meta, &Secret::new(vec![1]), "pw", 10).unwrap();
+            assert!(
+                matches!(ks.save(&f), Err(KeystoreError::IdMismatch { .. })),
+                "{id}"
+            );
+        }
+        assert!(!dir.join("evil.json").exists());
+        assert_eq!(fs::read_dir(&inner).unwrap().count(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -64,6 +64,21 @@ pub enum KeystoreError {
     MetadataMismatch,
     #[error("the file asks for scrypt work factor {0}, above the limit {MAX_WORK_FACTOR}")]
     ExcessiveWork(u8),
+    /// The file's `id` is not the one its group key gives ([`wallet_id`]).
+    /// The id names the file on disk, so it is never trusted on its own.
+    #[error(
+        "the wallet id {id:?} is not {expected}, the id of its group key (file tampered with?)"
+    )]
+    IdMismatch { id: String, expected: String },
+    /// The public key package does not parse (for the file's curve).
+    #[error("the public key package is not a valid {0} package (file tampered with?)")]
+    BadPublicKeyPackage(String),
+    /// `group_public_key` is not the group key inside the public key
+    /// package: the cleartext was edited.
+    #[error(
+        "the group key {0} is not the one in the wallet's public key package (file tampered with?)"
+    )]
+    GroupKeyMismatch(String),
     #[error("passphrase must not be empty")]
     EmptyPassphrase,
     #[error("encryption failed: {0}")]
@@ -110,6 +125,19 @@ impl Metadata {
             session_id: "session123".into(),
             created_at: 1_790_000_000,
         }
+    }
+
+    /// Checks that `id` is the one `group_public_key` gives: anything else
+    /// (`../../x`, another wallet's id) is refused before it names a file.
+    pub fn check_id(&self) -> Result<(), KeystoreError> {
+        let expected = wallet_id(&self.group_public_key);
+        if self.id != expected {
+            return Err(KeystoreError::IdMismatch {
+                id: self.id.clone(),
+                expected,
+            });
+        }
+        Ok(())
     }
 
     /// SHA-256 over the canonical JSON of the metadata; sealed inside the
@@ -258,7 +286,8 @@ impl KeyShareFile {
         serde_json::to_string_pretty(self).expect("serializable") + "\n"
     }
 
-    /// Parses a wallet file, checking its kind and version.
+    /// Parses a wallet file, checking its kind, its version and that its id
+    /// is its group key's.
     pub fn from_json(text: &str) -> Result<KeyShareFile, KeystoreError> {
         #[derive(Deserialize)]
         struct Head {
@@ -283,6 +312,7 @@ impl KeyShareFile {
                 file.secret.encryption
             )));
         }
+        file.metadata.check_id()?;
         Ok(file)
     }
 }
@@ -368,6 +398,24 @@ mod tests {
             Err(KeystoreError::Format(_))
         ));
         assert!(KeyShareFile::from_json("{").is_err());
+    }
+
+    #[test]
+    fn an_id_that_is_not_the_group_keys_is_refused() {
+        let mut v: serde_json::Value = serde_json::from_str(&sealed().to_json()).unwrap();
+        for id in ["../../evil", "0123456789abcdef", ""] {
+            v["id"] = id.into();
+            match KeyShareFile::from_json(&v.to_string()) {
+                Err(KeystoreError::IdMismatch { id: got, expected }) => {
+                    assert_eq!((got.as_str(), expected), (id, Metadata::example().id))
+                }
+                other => panic!("{id:?}: {other:?}"),
+            }
+        }
+        // The id is the group key's, whatever the case of the key's hex.
+        let mut m = Metadata::example();
+        m.group_public_key = m.group_public_key.to_uppercase();
+        assert!(m.check_id().is_ok());
     }
 
     #[test]

@@ -79,10 +79,35 @@ pub enum Commands {
     },
     /// Wait for a proposal (a wallet to create, or a message to sign with a
     /// wallet in the keystore), show it, and take part if accepted.
+    ///
+    /// Without flags, every proposal is asked about (y/N on the terminal).
+    /// With any of the flags below the run is unattended: what they don't
+    /// approve is declined, and the proposer is told why.
     Join {
-        /// Accept without asking.
-        #[arg(long)]
-        yes: bool,
+        /// Take part in key generation without asking. Never approves a
+        /// signature: see --approve-message and --approve-wallet.
+        #[arg(long = "accept-keygen", visible_alias = "yes")]
+        accept_keygen: bool,
+        /// Sign this text (its UTF-8 bytes) without asking, if a co-signer
+        /// proposes exactly it, with any wallet of this keystore (repeatable).
+        #[arg(long, value_name = "TEXT")]
+        approve_message: Vec<String>,
+        /// Sign these bytes, in hex (e.g. a 32-byte sighash), without asking,
+        /// if a co-signer proposes exactly them (repeatable).
+        #[arg(long, value_name = "HEX")]
+        approve_message_hex: Vec<String>,
+        /// Sign ANYTHING a co-signer proposes with this wallet (id, id
+        /// prefix or group key), without asking: any one other participant
+        /// then signs what it wants. Needs --i-understand-this-signs-anything.
+        #[arg(
+            long,
+            value_name = "WALLET",
+            requires = "i_understand_this_signs_anything"
+        )]
+        approve_wallet: Vec<String>,
+        /// Confirms --approve-wallet.
+        #[arg(long, requires = "approve_wallet")]
+        i_understand_this_signs_anything: bool,
         /// Only consider proposals from this peer.
         #[arg(long)]
         from: Option<String>,
@@ -165,8 +190,17 @@ pub enum Commands {
 
 #[derive(Subcommand)]
 pub enum WalletCommand {
-    /// Show a wallet by id, id prefix, or group public key.
-    Show { wallet: String },
+    /// Show a wallet by id, id prefix, or group public key. Its address is
+    /// computed from the group key, and withheld if the file disagrees
+    /// with itself.
+    Show {
+        wallet: String,
+        /// Also open the share with the passphrase, proving the metadata
+        /// shown is the one sealed with it (the cleartext alone can be
+        /// replaced wholesale by anyone who can write the file).
+        #[arg(long)]
+        verify: bool,
+    },
     /// Print a wallet's file (its share stays encrypted), to move it to
     /// another node, such as the browser extension.
     Export { wallet: String },
@@ -236,6 +270,7 @@ pub fn unlock_passphrase(wallet_id: &str) -> Result<String, String> {
         }
         return Ok(p);
     }
+    let wallet_id = mpc_node::display::Remote(wallet_id);
     rpassword::prompt_password(format!("Passphrase of wallet {wallet_id}: "))
         .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))
 }

@@ -1,7 +1,13 @@
-//! A joiner's decisions: which proposals a `join` run considers, how its
-//! yes or no (or a reason to refuse unasked) becomes the core's answer to a
+//! A joiner's decisions: which proposals a `join` run considers, what it
+//! settles without asking ([`Policy`]: the flags of `join`), how a yes or
+//! a no (or a reason to refuse unasked) becomes the core's answer to a
 //! key-generation proposal or a signing request, which wallet a request
 //! signs with, and the y/N question that asks a person.
+//!
+//! Taking part in a key generation and signing are separate decisions:
+//! `--accept-keygen` (alias `--yes`) never approves a signature. A
+//! signature is approved unasked only by a [`SignRule`] that names what it
+//! signs; anything else an unattended run refuses, saying why.
 
 use std::io::{BufRead, Write};
 
@@ -10,11 +16,122 @@ use mpc_keystore::fs::Keystore;
 use mpc_keystore::wallet::open_signing_wallet;
 use mpc_keystore::KeyShareFile;
 
-/// What the proposer reads when the user says no.
-const DECLINED: &str = "declined by user";
+/// Why this node refuses a proposal or a signing request. `Display` is the
+/// reason sent to the proposer, who prints it after "PEER declined: ".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The person at the terminal said no.
+    #[error("declined by user")]
+    ByUser,
+    /// Not from the peer `--from` named, or while busy (see [`considers`]).
+    #[error("not expecting a proposal from this peer")]
+    Unexpected,
+    /// An unattended run without `--accept-keygen` got a key generation.
+    #[error("this node takes part in key generation unattended only with --accept-keygen")]
+    KeygenNotApproved,
+    /// An unattended run got a signing request no [`SignRule`] allows.
+    #[error(
+        "signing not approved: this node signs unattended only what its \
+         --approve-message, --approve-message-hex or --approve-wallet name, \
+         and none matches this request"
+    )]
+    SignNotApproved,
+    /// The run has nowhere to find a wallet.
+    #[error("this node has no keystore")]
+    NoKeystore,
+    /// The keystore holds no wallet with the request's group key.
+    #[error("{me} has no wallet with group key {group_key}")]
+    NoWallet { me: String, group_key: String },
+    /// The wallet's share does not open (wrong passphrase, damaged file).
+    #[error("{0}")]
+    CannotOpen(String),
+}
 
-/// Why a proposal is refused without asking (see [`considers`]).
-pub const UNEXPECTED: &str = "not expecting a proposal from this peer";
+/// A signing request this node approves without asking.
+///
+/// This is where transaction policies go: a rule that parses what is
+/// signed (a Taproot sighash with its PSBT, a Solana message) and allows
+/// it by amount or destination will be another variant, checked in
+/// [`SignRule::allows`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignRule {
+    /// Exactly these bytes, with any wallet of this keystore
+    /// (`--approve-message TEXT`, `--approve-message-hex HEX`).
+    Message(Vec<u8>),
+    /// Anything at all with the wallet of this group key
+    /// (`--approve-wallet W --i-understand-this-signs-anything`): any one
+    /// other participant can then sign what it wants.
+    AnyMessage { group_key: String },
+}
+
+impl SignRule {
+    /// Whether this rule approves signing `message` with the wallet of
+    /// `group_key`.
+    pub fn allows(&self, group_key: &str, message: &[u8]) -> bool {
+        match self {
+            SignRule::Message(m) => m == message,
+            SignRule::AnyMessage { group_key: k } => k.eq_ignore_ascii_case(group_key),
+        }
+    }
+}
+
+/// What a `join` run settles without asking: its flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Only proposals from this peer (`--from`).
+    pub from: Option<String>,
+    /// Take part in key generation unasked (`--accept-keygen`, `--yes`).
+    pub accept_keygen: bool,
+    /// Signing requests approved unasked.
+    pub sign: Vec<SignRule>,
+    /// Ask the person at the terminal what the rules above do not settle.
+    /// When `false` (an unattended run), refuse it instead.
+    pub ask: bool,
+}
+
+/// What to do with a proposal or a signing request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Refuse(Refusal),
+    /// Ask the person at the terminal.
+    Ask,
+}
+
+impl Policy {
+    /// A `join` run with these flags: it asks what they do not settle only
+    /// if none was given, so that an unattended run never waits on stdin.
+    pub fn new(from: Option<String>, accept_keygen: bool, sign: Vec<SignRule>) -> Policy {
+        let ask = !accept_keygen && sign.is_empty();
+        Policy {
+            from,
+            accept_keygen,
+            sign,
+            ask,
+        }
+    }
+
+    /// What to answer a key-generation proposal.
+    pub fn keygen(&self) -> Verdict {
+        match (self.accept_keygen, self.ask) {
+            (true, _) => Verdict::Accept,
+            (false, true) => Verdict::Ask,
+            (false, false) => Verdict::Refuse(Refusal::KeygenNotApproved),
+        }
+    }
+
+    /// What to answer a request to sign `message` with the wallet of
+    /// `group_key`. Accepting key generation has no say here.
+    pub fn sign(&self, group_key: &str, message: &[u8]) -> Verdict {
+        if self.sign.iter().any(|r| r.allows(group_key, message)) {
+            Verdict::Accept
+        } else if self.ask {
+            Verdict::Ask
+        } else {
+            Verdict::Refuse(Refusal::SignNotApproved)
+        }
+    }
+}
 
 /// Whether a `join` run considers a proposal from `from`: only while it has
 /// no session yet (`busy`), and only from `only_from` if it named a peer.
@@ -22,17 +139,21 @@ pub fn considers(only_from: Option<&str>, busy: bool, from: &str) -> bool {
     !busy && only_from.is_none_or(|f| f == from)
 }
 
-/// The answer to a key-generation proposal.
+/// The answer of the person at the terminal to a key-generation proposal.
 pub fn answer(session_id: String, accept: bool) -> Event {
-    Event::Decision {
-        session_id,
-        accept,
-        reason: (!accept).then(|| DECLINED.to_string()),
+    if accept {
+        Event::Decision {
+            session_id,
+            accept,
+            reason: None,
+        }
+    } else {
+        refuse(session_id, Refusal::ByUser)
     }
 }
 
-/// Refuses a key-generation proposal without asking, saying why.
-pub fn refuse(session_id: String, reason: &str) -> Event {
+/// Refuses a key-generation proposal, saying why.
+pub fn refuse(session_id: String, reason: Refusal) -> Event {
     Event::Decision {
         session_id,
         accept: false,
@@ -41,38 +162,45 @@ pub fn refuse(session_id: String, reason: &str) -> Event {
 }
 
 /// Refuses a signing request, saying why.
-pub fn decline_sign(session_id: &str, reason: String) -> Event {
+pub fn decline_sign(session_id: &str, reason: Refusal) -> Event {
     Event::SignDecision {
         session_id: session_id.to_string(),
         wallet: None,
-        reason: Some(reason),
+        reason: Some(reason.to_string()),
     }
 }
 
 /// The wallet a signing request names by its group key; a prefix or an id
-/// that happens to match is not enough. `Err` is the reason to decline.
-pub fn wallet_for(keystore: &Keystore, group_key: &str, me: &str) -> Result<KeyShareFile, String> {
+/// that happens to match is not enough.
+pub fn wallet_for(keystore: &Keystore, group_key: &str, me: &str) -> Result<KeyShareFile, Refusal> {
     keystore
         .find(group_key)
         .ok()
         .map(|(_, file)| file)
         .filter(|f| f.metadata.group_public_key.eq_ignore_ascii_case(group_key))
-        .ok_or_else(|| format!("{me} has no wallet with group key {group_key}"))
+        .ok_or_else(|| Refusal::NoWallet {
+            me: me.to_string(),
+            group_key: group_key.to_string(),
+        })
 }
 
-/// The answer to a signing request: the wallet's key package if the user
-/// said yes and the passphrase opens it, else why not.
-pub fn sign_answer(session_id: &str, accept: bool, file: &KeyShareFile, passphrase: &str) -> Event {
-    if !accept {
-        return decline_sign(session_id, DECLINED.into());
-    }
-    match open_signing_wallet(file, passphrase) {
+/// The answer to a signing request: the wallet's key package once it was
+/// approved (`Ok`) and the passphrase opens it, else why not.
+pub fn sign_answer(
+    session_id: &str,
+    approved: Result<(), Refusal>,
+    file: &KeyShareFile,
+    passphrase: &str,
+) -> Event {
+    let wallet =
+        approved.and_then(|()| open_signing_wallet(file, passphrase).map_err(Refusal::CannotOpen));
+    match wallet {
         Ok(w) => Event::SignDecision {
             session_id: session_id.to_string(),
             wallet: Some(Box::new(w)),
             reason: None,
         },
-        Err(e) => decline_sign(session_id, e),
+        Err(reason) => decline_sign(session_id, reason),
     }
 }
 
@@ -90,6 +218,8 @@ pub fn confirm(question: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &str = "02abab";
 
     #[test]
     fn a_join_run_considers_one_proposal_from_the_peer_it_named() {
@@ -112,7 +242,45 @@ mod tests {
         ));
         let no = answer("s".into(), false);
         assert!(
-            matches!(no, Event::Decision { accept: false, reason: Some(r), .. } if r == DECLINED)
+            matches!(no, Event::Decision { accept: false, reason: Some(r), .. } if r == "declined by user")
         );
+    }
+
+    #[test]
+    fn accepting_key_generation_approves_no_signature() {
+        let p = Policy::new(None, true, vec![]);
+        assert_eq!(p.keygen(), Verdict::Accept);
+        assert_eq!(
+            p.sign(KEY, b"anything"),
+            Verdict::Refuse(Refusal::SignNotApproved)
+        );
+    }
+
+    #[test]
+    fn a_signature_is_approved_only_by_a_rule_naming_it() {
+        let p = Policy::new(None, false, vec![SignRule::Message(b"hello".to_vec())]);
+        assert_eq!(p.sign(KEY, b"hello"), Verdict::Accept);
+        assert_eq!(
+            p.sign(KEY, b"hello!"),
+            Verdict::Refuse(Refusal::SignNotApproved)
+        );
+        // Unattended: a key generation is refused, not asked about.
+        assert_eq!(p.keygen(), Verdict::Refuse(Refusal::KeygenNotApproved));
+        let any = SignRule::AnyMessage {
+            group_key: KEY.to_uppercase(),
+        };
+        let p = Policy::new(None, false, vec![any]);
+        assert_eq!(p.sign(KEY, b"whatever"), Verdict::Accept);
+        assert_eq!(
+            p.sign("03cdcd", b"whatever"),
+            Verdict::Refuse(Refusal::SignNotApproved)
+        );
+    }
+
+    #[test]
+    fn without_flags_a_person_is_asked_everything() {
+        let p = Policy::new(Some("cli1".into()), false, vec![]);
+        assert_eq!(p.keygen(), Verdict::Ask);
+        assert_eq!(p.sign(KEY, b"x"), Verdict::Ask);
     }
 }

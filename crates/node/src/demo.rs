@@ -12,6 +12,7 @@ use mpc_keystore::fs::Keystore;
 use mpc_protocol::peer::Curve;
 use serde_json::json;
 
+use crate::decide::{Policy, SignRule};
 use crate::driver::{self, Goal, NodeOptions, Outcome, Storage};
 use crate::observer::FlowPrinter;
 
@@ -89,10 +90,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
                 curve: opts.curve,
             })
         } else {
-            Goal::Join { from: None }
+            // The demo's joiners take part in the key generation unasked.
+            Goal::Join(Policy::new(Some(ids[0].clone()), true, vec![]))
         };
         let mut observer = if opts.json {
-            crate::observer::Quiet::accepting().boxed()
+            crate::observer::Quiet.boxed()
         } else {
             Box::new(printer.clone())
         };
@@ -127,7 +129,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
     let elapsed = started.elapsed();
     if !errors.is_empty() {
         let _ = server.shutdown().await;
-        return Err(errors.join("\n"));
+        return Err(errors.join("; "));
     }
     let key = &results[0].wallet.group_public_key;
     if let Some(other) = results.iter().find(|r| &r.wallet.group_public_key != key) {
@@ -261,10 +263,13 @@ async fn sign(
                 signers: signers.clone(),
             })
         } else {
-            Goal::Join { from: None }
+            // They sign unasked only the demo's message, and only for cli1:
+            // what `join --approve-message` does.
+            let demo_message = SignRule::Message(DEMO_MESSAGE.as_bytes().to_vec());
+            Goal::Join(Policy::new(Some(ids[0].clone()), false, vec![demo_message]))
         };
         let mut observer = if opts.json {
-            crate::observer::Quiet::accepting().boxed()
+            crate::observer::Quiet.boxed()
         } else {
             Box::new(printer.clone())
         };
@@ -285,7 +290,7 @@ async fn sign(
     }
     let elapsed = started.elapsed();
     if !errors.is_empty() {
-        return Err(errors.join("\n"));
+        return Err(errors.join("; "));
     }
     let first = sigs.remove(0);
     if let Some(other) = sigs.iter().find(|s| s.signature != first.signature) {

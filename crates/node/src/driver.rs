@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::decide;
+use crate::display::Remote;
 use crate::observer::Observer;
 
 mod session;
@@ -67,10 +68,10 @@ pub enum Goal {
     /// stop), `Create` (propose a wallet and take part in it) or `Sign`
     /// (propose signing with a stored wallet and take part).
     Command(Command),
-    /// Wait for a proposal (from `from`, if set) and take part if accepted:
-    /// a wallet to create, or a message to sign with a wallet in the
-    /// keystore.
-    Join { from: Option<String> },
+    /// Wait for a proposal and take part if accepted: a wallet to create,
+    /// or a message to sign with a wallet in the keystore. The policy says
+    /// which proposals are considered, and what is settled without asking.
+    Join(decide::Policy),
 }
 
 /// How a run ended well.
@@ -88,16 +89,17 @@ pub enum Outcome {
     Signed(Box<SignatureResult>),
 }
 
-/// Why a run failed; `Display` is what the user reads.
+/// Why a run failed; `Display` is what the user reads, with what the
+/// server or a peer said escaped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("cannot reach the signaling server at {url}: {detail}")]
+    #[error("cannot reach the signaling server at {url}: {}", Remote(detail))]
     Connect { url: String, detail: String },
-    #[error("signaling server: {0}")]
+    #[error("signaling server: {}", Remote(.0))]
     Server(String),
     #[error("lost the connection to the signaling server")]
     ServerGone,
-    #[error("session {session_id} aborted: {reason}")]
+    #[error("session {} aborted: {}", Remote(session_id), Remote(reason))]
     Aborted { session_id: String, reason: String },
     #[error("could not store the key share: {0}")]
     Store(String),
@@ -255,7 +257,7 @@ impl Driver {
                     Some(Ok(Message::Text(t))) => match ServerMessage::from_json(&t) {
                         Ok(m) => Event::Signal(m),
                         Err(e) => {
-                            tracing::warn!("unparseable message from the server: {e}");
+                            tracing::warn!("unparseable message from the server: {}", Remote(e));
                             continue;
                         }
                     },
@@ -279,7 +281,7 @@ impl Driver {
                     RtcEvent::Message { peer, text } => match SignedMessage::from_json(&text) {
                         Ok(msg) => Event::PeerMessage { from: peer, msg },
                         Err(e) => {
-                            tracing::warn!(%peer, "unparseable peer message: {e}");
+                            tracing::warn!(%peer, "unparseable peer message: {}", Remote(e));
                             continue;
                         }
                     },
@@ -366,7 +368,7 @@ impl Driver {
             Action::WebRtcSignal { from, signal } => {
                 if let Some(rtc) = &self.rtc {
                     if let Err(e) = rtc.on_signal(&from, signal) {
-                        tracing::debug!(peer = %from, "signal ignored: {e}");
+                        tracing::debug!(peer = %from, "signal ignored: {}", Remote(e));
                     }
                 }
             }
@@ -383,7 +385,7 @@ impl Driver {
                     .pin(&peer, key)
                     .map_err(|e| NodeError::Store(format!("cannot pin {peer}'s key: {e}")))?;
                 tracing::info!(target: "mpc_wallet::progress", peer_id = %me,
-                    "pinned identity key of {peer}: {}", key.fingerprint());
+                    "pinned identity key of {}: {}", Remote(&peer), key.fingerprint());
                 obs.pinned(&me, &peer, &key);
             }
             Action::Finished(w) => self.store(w).await?,
@@ -415,7 +417,7 @@ impl Driver {
                 session_id,
                 reason,
             } => {
-                tracing::debug!(?from, ?session_id, %reason, "input rejected");
+                tracing::debug!(?from, ?session_id, reason = %Remote(&reason), "input rejected");
             }
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`driver`] | one node's event loop: WebSocket, WebRTC, clock, keystore |
 //! | [`decide`] | a joiner's answers to proposals, and the y/N question |
+//! | [`display`] | remote text (from peers, the server, files) made safe to print |
 //! | [`observer`] | the driver's callbacks, and what a person sees: progress, the message flow |
 //! | [`demo`] | embedded server plus N nodes creating a wallet |
 //! | [`simulate`] | the deterministic in-memory simulation |
@@ -13,6 +14,7 @@
 
 pub mod decide;
 pub mod demo;
+pub mod display;
 pub mod driver;
 pub mod observer;
 pub mod simulate;

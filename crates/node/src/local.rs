@@ -5,6 +5,7 @@ use std::path::Path;
 
 use mpc_address::Network;
 use mpc_keystore::fs::Keystore;
+use mpc_node::display::Remote;
 use mpc_node::driver;
 
 use crate::cli::unlock_passphrase;
@@ -33,6 +34,7 @@ pub fn identity(ks: &Keystore, json_out: bool) -> Result<(), String> {
     } else {
         println!("pinned peers:");
         for (p, k) in known.iter() {
+            let p = Remote(p).to_string();
             println!("  {p:<20} {}  {k}", k.fingerprint());
         }
     }
@@ -80,6 +82,7 @@ pub fn import(ks: &Keystore, file: &Path, network: Network, json_out: bool) -> R
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let parsed = mpc_keystore::KeyShareFile::from_json(&text)
+        .and_then(|f| mpc_keystore::wallet::check_public(&f.metadata).map(|()| f))
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let passphrase = unlock_passphrase(&parsed.metadata.id)?;
     driver::open_signing_wallet(&parsed, &passphrase)?;
@@ -91,7 +94,7 @@ pub fn import(ks: &Keystore, file: &Path, network: Network, json_out: bool) -> R
     } else {
         println!(
             "imported wallet {} into {}",
-            parsed.metadata.id,
+            Remote(&parsed.metadata.id),
             path.display()
         );
     }

@@ -15,6 +15,7 @@ mod online;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mpc_node::display::Remote;
 
 use cli::{keystore, Cli, Commands, WalletCommand};
 
@@ -30,7 +31,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors quote peers, the server and files: escaped, always.
+            eprintln!("error: {}", Remote(e));
             ExitCode::FAILURE
         }
     }
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
 
 /// A usage error exits with 2, as clap's own do.
 fn usage(msg: impl std::fmt::Display) -> Result<ExitCode, String> {
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", Remote(msg));
     Ok(ExitCode::from(2))
 }
 
@@ -86,9 +88,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallet {
-            command: WalletCommand::Show { wallet },
+            command: WalletCommand::Show { wallet, verify },
         } => {
-            mpc_node::wallets::show(&keystore(&cli)?, wallet, cli.network, cli.json)?;
+            let ks = keystore(&cli)?;
+            let passphrase = verify.then(|| cli::unlock_passphrase(wallet)).transpose()?;
+            let passphrase = passphrase.as_deref();
+            mpc_node::wallets::show(&ks, wallet, cli.network, cli.json, passphrase)?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallet {
@@ -135,10 +140,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             *timeout_secs,
         ),
         Commands::Join {
-            yes,
+            accept_keygen,
+            approve_message,
+            approve_message_hex,
+            approve_wallet,
+            i_understand_this_signs_anything: _,
             from,
             timeout_secs,
-        } => online::join(&cli, from.clone(), *timeout_secs, *yes),
+        } => {
+            let approvals = online::Approvals {
+                messages: approve_message,
+                messages_hex: approve_message_hex,
+                wallets: approve_wallet,
+            };
+            online::join(
+                &cli,
+                from.clone(),
+                *timeout_secs,
+                *accept_keygen,
+                &approvals,
+            )
+        }
     }
 }
 

@@ -10,9 +10,8 @@ use mpc_protocol::peer::{SessionProposal, SignProposal};
 use serde_json::Value;
 
 use crate::decide;
-pub use mpc_core::describe::{
-    describe, describe_sign, pinned_text, printable_text, with_fingerprints,
-};
+use crate::display::sanitize;
+pub use crate::display::{describe, describe_sign};
 
 /// What a joiner is asked about a sign proposal.
 #[derive(Clone, Debug)]
@@ -33,27 +32,37 @@ pub trait Observer: Send {
     /// `peer`'s identity key was pinned for the first time (trust on first
     /// use): show its fingerprint so the user can compare it out of band.
     fn pinned(&mut self, _me: &str, _peer: &str, _key: &mpc_core::PublicKey) {}
-    /// Asks the user about a proposal. `None` means "ask interactively";
-    /// the driver then calls [`Observer::prompt`] off the async runtime.
-    fn auto_decision(&mut self, from: &str, proposal: &SessionProposal) -> Option<bool>;
-    /// Blocking interactive question (runs on a blocking thread).
+    /// Asks the user about a proposal the run's [`decide::Policy`] leaves
+    /// to them: a blocking question, which the driver runs on a blocking
+    /// thread. Without a person to ask, the answer is no.
     fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
         Box::new(|_| false)
     }
-    /// As [`Observer::auto_decision`], for a sign proposal whose wallet is
-    /// in the keystore.
-    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
-        None
-    }
-    /// As [`Observer::prompt`], for a sign proposal.
+    /// As [`Observer::prompt`], for a sign proposal whose wallet is in the
+    /// keystore.
     fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
         Box::new(|_| false)
     }
 }
 
-/// Short human text for a milestone.
+/// Short human text for a milestone, every remote string in it escaped.
 pub fn progress_text(p: &Progress) -> Option<String> {
-    Some(p.to_string())
+    Some(match p {
+        // The only milestone of several lines: escape its fields, keep its
+        // own line breaks.
+        Progress::NeedsSignDecision { from, proposal, .. } => {
+            format!(
+                "sign proposal received: {}",
+                describe_sign(from, proposal, None)
+            )
+        }
+        other => sanitize(&other.to_string()).into_owned(),
+    })
+}
+
+/// The notice for a key pinned on first use, the peer id escaped.
+pub fn pinned_text(peer: &str, key: &mpc_core::PublicKey) -> String {
+    sanitize(&mpc_core::describe::pinned_text(peer, key)).into_owned()
 }
 
 /// Shortens long strings (hex packages, SDP) so a message fits a line.
@@ -78,16 +87,15 @@ pub fn abbreviate(json: &str) -> String {
     }
 }
 
-/// Terminal output of `create` and `join`.
+/// Terminal output of `create`, `join` and `sign`, and the questions a
+/// `join` run asks.
 pub struct Terminal {
     bar: Option<ProgressBar>,
-    yes: bool,
 }
 
 impl Terminal {
-    /// `quiet` (for `--json`) shows no progress; `yes` accepts proposals
-    /// without asking.
-    pub fn new(quiet: bool, yes: bool) -> Terminal {
+    /// `quiet` (for `--json`) shows no progress.
+    pub fn new(quiet: bool) -> Terminal {
         let bar = (!quiet).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -96,7 +104,7 @@ impl Terminal {
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
-        Terminal { bar, yes }
+        Terminal { bar }
     }
 
     pub fn finish(&self) {
@@ -144,20 +152,6 @@ impl Observer for Terminal {
         if let (Some(bar), true) = (&self.bar, proposal) {
             bar.println(format!("  proposal sent to {to}"));
         }
-    }
-
-    fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
-        self.yes.then_some(true)
-    }
-
-    fn auto_sign_decision(&mut self, req: &SignRequest) -> Option<bool> {
-        if let Some(bar) = &self.bar {
-            bar.println(format!(
-                "  {}",
-                describe_sign(&req.from, &req.proposal, Some(&req.wallet_id))
-            ));
-        }
-        self.yes.then_some(true)
     }
 
     fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
@@ -213,30 +207,12 @@ impl Observer for FlowPrinter {
         let how = if via_channel { " (WebRTC)" } else { "" };
         self.line(&format!("{me} → {to}{how}: {}", abbreviate(json)));
     }
-
-    fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
-        Some(true)
-    }
-
-    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
-        Some(true)
-    }
 }
 
-/// Shows nothing; accepts every proposal (used by `--json` demo nodes).
-pub struct Quiet {
-    accept: bool,
-}
+/// Shows nothing, asks nothing (`peers`, and the `--json` demo's nodes).
+pub struct Quiet;
 
 impl Quiet {
-    pub fn accepting() -> Quiet {
-        Quiet { accept: true }
-    }
-
-    pub fn declining() -> Quiet {
-        Quiet { accept: false }
-    }
-
     pub fn boxed(self) -> Box<dyn Observer> {
         Box::new(self)
     }
@@ -244,14 +220,6 @@ impl Quiet {
 
 impl Observer for Quiet {
     fn progress(&mut self, _me: &str, _p: &Progress) {}
-
-    fn auto_decision(&mut self, _from: &str, _p: &SessionProposal) -> Option<bool> {
-        Some(self.accept)
-    }
-
-    fn auto_sign_decision(&mut self, _req: &SignRequest) -> Option<bool> {
-        Some(self.accept)
-    }
 }
 
 #[cfg(test)]

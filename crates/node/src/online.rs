@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 
 use mpc_core::Command;
+use mpc_node::decide::{Policy, SignRule};
+use mpc_node::display::Remote;
 use mpc_node::driver::{self, Goal, Outcome, Storage};
 use mpc_node::observer::{Quiet, Terminal};
 use mpc_protocol::peer::Curve;
@@ -20,7 +22,7 @@ pub fn peers(cli: &Cli) -> Result<ExitCode, String> {
         .clone()
         .unwrap_or_else(|| format!("observer-{}", std::process::id()));
     let opts = node_options(cli, id, 60)?;
-    let mut quiet = Quiet::declining();
+    let mut quiet = Quiet;
     match runtime()?.block_on(driver::run(
         opts,
         Goal::Command(Command::ListPeers),
@@ -31,7 +33,8 @@ pub fn peers(cli: &Cli) -> Result<ExitCode, String> {
             if cli.json {
                 println!("{}", json!({ "peers": peers }));
             } else {
-                peers.iter().for_each(|p| println!("{p}"));
+                // The server chose these ids: escape them.
+                peers.iter().for_each(|p| println!("{}", Remote(p)));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -61,37 +64,97 @@ pub fn create(
         threshold,
         curve,
     });
-    take_part(cli, me, goal, timeout_secs, false)
+    take_part(cli, me, goal, timeout_secs)
 }
 
-/// `join`: wait for a proposal and take part if accepted (`yes`: unasked).
+/// What `join` may sign unasked: its `--approve-*` flags.
+pub struct Approvals<'a> {
+    pub messages: &'a [String],
+    pub messages_hex: &'a [String],
+    pub wallets: &'a [String],
+}
+
+impl Approvals<'_> {
+    /// The rules these flags make. A wallet is looked up now, so a typo
+    /// fails here rather than declining later; each one is warned about.
+    fn rules(&self, cli: &Cli) -> Result<Vec<SignRule>, ApprovalError> {
+        let mut rules: Vec<SignRule> = self
+            .messages
+            .iter()
+            .map(|t| SignRule::Message(t.as_bytes().to_vec()))
+            .collect();
+        for h in self.messages_hex {
+            let bytes = hex::decode(h.trim_start_matches("0x"))
+                .map_err(|_| ApprovalError::NotHex(h.clone()))?;
+            rules.push(SignRule::Message(bytes));
+        }
+        if self.wallets.is_empty() {
+            return Ok(rules);
+        }
+        let ks = keystore(cli).map_err(ApprovalError::Keystore)?;
+        for w in self.wallets {
+            let (_, file) = ks.find(w).map_err(|e| ApprovalError::NoWallet {
+                query: w.clone(),
+                error: e.to_string(),
+            })?;
+            let m = &file.metadata;
+            eprintln!(
+                "warning: --approve-wallet {}: this node signs ANY message proposed with \
+                 this {}-of-{} wallet, unasked. Any one other participant can sign \
+                 whatever it wants with it (--i-understand-this-signs-anything).",
+                Remote(&m.id),
+                m.threshold,
+                m.participants.len()
+            );
+            rules.push(SignRule::AnyMessage {
+                group_key: m.group_public_key.clone(),
+            });
+        }
+        Ok(rules)
+    }
+}
+
+/// Why `join`'s approvals can't be used.
+#[derive(Debug, thiserror::Error)]
+enum ApprovalError {
+    #[error("--approve-message-hex {0:?} is not hex")]
+    NotHex(String),
+    #[error("--approve-wallet {query:?}: {error}")]
+    NoWallet { query: String, error: String },
+    #[error("{0}")]
+    Keystore(String),
+}
+
+/// `join`: wait for a proposal and take part if accepted, asked or, with
+/// `accept_keygen` or approvals, unattended.
 pub fn join(
     cli: &Cli,
     from: Option<String>,
     timeout_secs: u64,
-    yes: bool,
+    accept_keygen: bool,
+    approvals: &Approvals,
 ) -> Result<ExitCode, String> {
     let Some(me) = cli.peer_id.clone() else {
         return usage("join needs --peer-id (or MPC_WALLET_PEER_ID)");
     };
-    take_part(cli, me, Goal::Join { from }, timeout_secs, yes)
+    let rules = match approvals.rules(cli) {
+        Ok(rules) => rules,
+        Err(e @ ApprovalError::NotHex(_)) => return usage(e),
+        Err(e) => return Err(e.to_string()),
+    };
+    let policy = Policy::new(from, accept_keygen, rules);
+    take_part(cli, me, Goal::Join(policy), timeout_secs)
 }
 
 /// `create` and `join`: run the session and store the share.
-fn take_part(
-    cli: &Cli,
-    me: String,
-    goal: Goal,
-    timeout: u64,
-    yes: bool,
-) -> Result<ExitCode, String> {
+fn take_part(cli: &Cli, me: String, goal: Goal, timeout: u64) -> Result<ExitCode, String> {
     let storage = Storage {
         keystore: keystore(cli)?,
         passphrase: cli::passphrase()?,
         work_factor: mpc_node::work_factor(),
     };
     let opts = node_options(cli, me, timeout)?;
-    let mut term = Terminal::new(cli.json, yes);
+    let mut term = Terminal::new(cli.json);
     let result = runtime()?.block_on(driver::run(opts, goal, Some(storage), &mut term));
     term.finish();
     let (wallet, keystore_path, elapsed) = match result {
@@ -205,7 +268,7 @@ pub fn sign(
         message,
         signers,
     });
-    let mut term = Terminal::new(cli.json, false);
+    let mut term = Terminal::new(cli.json);
     let result = runtime()?.block_on(driver::run(opts, goal, None, &mut term));
     term.finish();
     match result {
@@ -237,7 +300,7 @@ fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
         println!("signature: {}", hex::encode(&sig.signature));
         println!("  {scheme}, verified by every signer under the group key");
         println!("  group public key: {}", sig.group_public_key);
-        println!("  signers:          {}", sig.signers.join(", "));
+        println!("  signers:          {}", Remote(sig.signers.join(", ")));
         println!("  message hex:      {}", hex::encode(&sig.message));
     }
 }

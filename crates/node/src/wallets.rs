@@ -1,29 +1,57 @@
 //! `wallets` and `wallet show`: what the keystore holds, without the
-//! passphrase.
+//! passphrase (or, with `--verify`, checked with it).
+//!
+//! A wallet file's metadata is cleartext: anyone who can write the file can
+//! edit it. An address is only shown once the file agrees with itself
+//! ([`check_public`]: the id is the group key's, the group key is the one in
+//! the public key package), and it is computed from that key, never read.
+//! A file whose key and package were both swapped for another wallet's is
+//! consistent: only `wallet show --verify`, which opens the share with the
+//! passphrase and checks the metadata sealed with it, can tell.
 
-use mpc_address::{addresses, Addresses, Network};
+use mpc_address::{addresses, AddressError, Addresses, Network};
 use mpc_keystore::fs::Keystore;
-use mpc_keystore::Metadata;
+use mpc_keystore::wallet::{check_public, open_signing_wallet};
+use mpc_keystore::{KeystoreError, Metadata};
 use serde_json::{json, Value};
 
-/// The JSON shape of one wallet in `wallets --json`.
+use crate::display::Remote;
+
+/// Why a wallet's address is not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum Withheld {
+    #[error("the file was tampered with: {0}")]
+    Tampered(KeystoreError),
+    #[error("its group key has no address: {0}")]
+    NoAddress(AddressError),
+}
+
+/// A wallet's addresses, computed from its group key once the cleartext
+/// agrees with itself.
+pub fn verified_addresses(meta: &Metadata, network: Network) -> Result<Addresses, Withheld> {
+    check_public(meta).map_err(Withheld::Tampered)?;
+    addresses(&meta.curve, &meta.group_public_key, network).map_err(Withheld::NoAddress)
+}
+
+/// The JSON shape of one wallet in `wallets --json`: `addresses`, or, for
+/// a file that disagrees with itself, `error` instead.
 pub fn summary(meta: &Metadata, network: Network) -> Value {
-    json!({
+    let mut v = json!({
         "id": meta.id,
         "curve": meta.curve,
         "threshold": meta.threshold,
         "participants": meta.participants,
         "group_public_key": meta.group_public_key,
-        "addresses": wallet_addresses(meta, network),
-    })
+    });
+    match verified_addresses(meta, network) {
+        Ok(a) => v["addresses"] = json!(a),
+        Err(e) => v["error"] = json!(e.to_string()),
+    }
+    v
 }
 
-pub fn wallet_addresses(meta: &Metadata, network: Network) -> Addresses {
-    // A file with a key we can't encode still lists, without addresses.
-    addresses(&meta.curve, &meta.group_public_key, network).unwrap_or_default()
-}
-
-/// Prints every wallet; broken files are reported on stderr.
+/// Prints every wallet; broken files, and files tampered with (listed
+/// without an address), are reported on stderr.
 pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), String> {
     let mut good = Vec::new();
     for (path, file) in ks
@@ -31,63 +59,89 @@ pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), Strin
         .map_err(|e| format!("{}: {e}", ks.dir().display()))?
     {
         match file {
-            Ok(f) => good.push(f.metadata),
-            Err(e) => eprintln!("warning: {}: {e}", path.display()),
+            Ok(f) => good.push((path, f.metadata)),
+            Err(e) => eprintln!("warning: {}: {}", path.display(), Remote(e)),
         }
     }
     if json_out {
-        let list: Vec<Value> = good.iter().map(|m| summary(m, network)).collect();
+        let list: Vec<Value> = good.iter().map(|(_, m)| summary(m, network)).collect();
         println!("{}", json!({ "wallets": list }));
         return Ok(());
     }
     if good.is_empty() {
         println!("no wallets in {}", ks.dir().display());
     }
-    for m in &good {
-        let a = wallet_addresses(m, network);
+    for (path, m) in &good {
+        let address = match verified_addresses(m, network) {
+            Ok(a) => a.bitcoin_taproot.or(a.solana).unwrap_or_default(),
+            Err(e) => {
+                eprintln!("warning: {}: {}", path.display(), Remote(&e));
+                "(address withheld: file tampered with)".into()
+            }
+        };
+        // Everything but the numbers is the file's cleartext: escaped.
         println!(
-            "{}  {}-of-{} {:9}  {}",
-            m.id,
+            "{}  {}-of-{} {:9}  {address}",
+            Remote(&m.id),
             m.threshold,
             m.participants.len(),
-            m.curve,
-            a.bitcoin_taproot.or(a.solana).unwrap_or_default()
+            Remote(&m.curve).to_string(),
         );
     }
     Ok(())
 }
 
-/// Prints one wallet, found by id (or prefix) or group public key.
-pub fn show(ks: &Keystore, query: &str, network: Network, json_out: bool) -> Result<(), String> {
+/// Prints one wallet, found by id (or prefix) or group public key; refuses
+/// one whose cleartext disagrees with itself. `verify` (a passphrase
+/// given): also opens the share and checks the metadata sealed with it.
+pub fn show(
+    ks: &Keystore,
+    query: &str,
+    network: Network,
+    json_out: bool,
+    verify: Option<&str>,
+) -> Result<(), String> {
     let (path, f) = ks.find(query).map_err(|e| e.to_string())?;
     let m = &f.metadata;
+    let refuse = |e: &dyn std::fmt::Display| {
+        format!("wallet {} ({}): {e}; not showing it", m.id, path.display())
+    };
+    let a = verified_addresses(m, network).map_err(|e| refuse(&e))?;
+    if let Some(passphrase) = verify {
+        open_signing_wallet(&f, passphrase).map_err(|e| refuse(&e))?;
+    }
     if json_out {
         let mut v = summary(m, network);
         v["peer_id"] = json!(m.peer_id);
         v["session_id"] = json!(m.session_id);
         v["created_at"] = json!(m.created_at);
         v["keystore_path"] = json!(path);
+        v["verified"] = json!(verify.is_some());
         println!("{v}");
         return Ok(());
     }
-    let a = wallet_addresses(m, network);
-    println!("wallet {}", m.id);
-    println!("  curve:            {}", m.curve);
+    println!("wallet {}", Remote(&m.id));
+    println!("  curve:            {}", Remote(&m.curve));
     println!(
         "  threshold:        {} of {}",
         m.threshold,
         m.participants.len()
     );
-    println!("  participants:     {}", m.participants.join(", "));
-    println!("  this node:        {}", m.peer_id);
-    println!("  group public key: {}", m.group_public_key);
+    println!("  participants:     {}", Remote(m.participants.join(", ")));
+    println!("  this node:        {}", Remote(&m.peer_id));
+    println!("  group public key: {}", Remote(&m.group_public_key));
     if let Some(x) = a.bitcoin_taproot {
         println!("  bitcoin taproot:  {x}");
     }
     if let Some(x) = a.solana {
         println!("  solana:           {x}");
     }
-    println!("  created by:       session {}", m.session_id);
+    println!("  created by:       session {}", Remote(&m.session_id));
     println!("  file:             {}", path.display());
+    if verify.is_some() {
+        println!("  verified:         the passphrase opens the share, sealed with this metadata");
+    } else {
+        println!("  verified:         not with the passphrase (`wallet show --verify`)");
+    }
     Ok(())
 }

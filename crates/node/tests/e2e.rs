@@ -408,57 +408,6 @@ fn killing_a_joiner_mid_dkg_aborts_the_others_without_a_keystore() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Review finding 4: a participant that dies before confirming it stored
-/// its share (here, killed as it would send `wallet_created`) used to
-/// leave the others reporting "wallet created" with exit 0. Now they fail,
-/// name it, and say not to fund the address.
-#[test]
-fn a_wallet_a_participant_never_confirmed_fails_with_do_not_fund() {
-    let server = Server::start();
-    let dir = tempdir("unconfirmed");
-    let ids = ["cli1", "cli2", "cli3"];
-    let mut others = Vec::new();
-    let mut victim = None;
-    for id in &ids[1..] {
-        let mut cmd = wallet_cmd(&server, &dir, id);
-        cmd.args(["--json", "join", "--yes", "--timeout-secs", "5"]);
-        if *id == "cli3" {
-            cmd.env("MPC_WALLET_TEST_STALL_BEFORE", "wallet_created");
-            victim = Some(cmd.spawn().unwrap());
-        } else {
-            others.push((id.to_string(), cmd.spawn().unwrap()));
-        }
-    }
-    let mut victim = victim.unwrap();
-    wait_registered(&server, &ids[1..]);
-    let creator = wallet_cmd(&server, &dir, ids[0])
-        .args(["--json", "create", "--participants", &ids.join(",")])
-        .args(["--threshold", "2", "--timeout-secs", "5"])
-        .spawn()
-        .unwrap();
-    others.push((ids[0].to_string(), creator));
-    let stderr = BufReader::new(victim.stderr.take().unwrap());
-    let stalled = stderr
-        .lines()
-        .map_while(Result::ok)
-        .any(|l| l.contains("test hook: stalling"));
-    assert!(stalled, "cli3 never reached wallet_created");
-    victim.kill().unwrap();
-    victim.wait().unwrap();
-    for (id, child) in others {
-        let out = finish(child, Duration::from_secs(60));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{id} succeeded: {err}");
-        assert!(
-            err.contains("NOT confirmed: cli3 never confirmed"),
-            "{id}: {err}"
-        );
-        assert!(err.contains("Do not fund this address"), "{id}: {err}");
-        assert!(out.stdout.is_empty(), "{id} printed a result");
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 #[test]
 fn a_declined_proposal_fails_the_creator_with_the_reason() {
     let server = Server::start();
@@ -551,7 +500,8 @@ fn verify_ed25519(address: &str, message: &[u8], signature: &[u8]) {
 }
 
 /// Signs `message_hex` with `signers` (the first proposes with `sign`, the
-/// others run `join --yes`) and returns each signer's JSON.
+/// others run `join --approve-message-hex MESSAGE`) and returns each
+/// signer's output.
 fn sign_with(
     dir: &Path,
     signers: &[&str],
@@ -561,23 +511,27 @@ fn sign_with(
 ) -> Vec<(String, Output)> {
     let server = Server::start();
     let urls = vec![server.url.as_str(); signers.len()];
-    sign_through(&urls, dir, signers, wallet, message_hex, stall)
+    let approve = ["--approve-message-hex", message_hex];
+    sign_through(&urls, dir, signers, wallet, message_hex, &approve, stall)
 }
 
-/// As [`sign_with`], each signer through its own server URL
-/// (`urls[i]` for `signers[i]`; the first proposes).
+/// As [`sign_with`], each signer through its own server URL (`urls[i]`
+/// for `signers[i]`; the first proposes), the others running
+/// `join JOIN_ARGS`.
 fn sign_through(
     urls: &[&str],
     dir: &Path,
     signers: &[&str],
     wallet: &str,
     message_hex: &str,
+    join_args: &[&str],
     stall: Option<(&str, &str)>,
 ) -> Vec<(String, Output)> {
     let mut joiners = Vec::new();
     for (id, url) in signers.iter().zip(urls).skip(1) {
         let mut cmd = wallet_cmd_at(url, dir, id);
-        cmd.args(["--json", "join", "--yes", "--timeout-secs", "20"]);
+        cmd.args(["--json", "join", "--timeout-secs", "20"])
+            .args(join_args);
         let victim = stall.is_some_and(|(v, _)| v == *id);
         if let Some((_, before)) = stall.filter(|_| victim) {
             cmd.env("MPC_WALLET_TEST_STALL_BEFORE", before);
@@ -695,6 +649,78 @@ fn a_signer_killed_before_round_2_aborts_the_others() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// ---- Accepting key generation is not approving signatures (issue 13 #3) ----
+
+/// A failed signing: the proposer names `joiner`'s reason, and nobody
+/// prints a signature.
+#[track_caller]
+fn assert_declined(outs: &[(String, Output)], joiner: &str, reason: &str) {
+    let err = String::from_utf8_lossy(&outs[0].1.stderr);
+    assert!(
+        err.contains(&format!("{joiner} declined: {reason}")),
+        "{err}"
+    );
+    for (id, out) in outs {
+        assert!(!out.status.success(), "{id} succeeded");
+        assert!(out.stdout.is_empty(), "{id} printed a result");
+    }
+}
+
+#[test]
+fn join_yes_takes_part_in_key_generation_but_signs_nothing() {
+    // create_wallet's joiners run `join --yes`: key generation is accepted.
+    let (dir, results) = create_wallet("yes-no-sign", 2, 2, "secp256k1");
+    let key = group_key(&results);
+    let server = Server::start();
+    let urls = [server.url.as_str(); 2];
+    for yes in ["--yes", "--accept-keygen"] {
+        let message_hex = "33".repeat(32);
+        let signers = ["cli1", "cli2"];
+        let outs = sign_through(&urls, &dir, &signers, &key, &message_hex, &[yes], None);
+        assert_declined(&outs, "cli2", "signing not approved");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unattended_signing_needs_an_approval_that_names_it() {
+    let (dir, results) = create_wallet("approve", 2, 2, "secp256k1");
+    let key = group_key(&results);
+    let id = mpc_keystore::wallet_id(&key);
+    let hello = hex::encode("hello");
+    let signers = ["cli1", "cli2"];
+    let server = Server::start();
+    let urls = [server.url.as_str(); 2];
+    // Another message than the one approved: declined.
+    let other = ["--approve-message", "hello!"];
+    let outs = sign_through(&urls, &dir, &signers, &key, &hello, &other, None);
+    assert_declined(&outs, "cli2", "signing not approved");
+    // The text approved, as bytes.
+    let exact = ["--approve-message", "hello"];
+    let outs = sign_through(&urls, &dir, &signers, &key, &hello, &exact, None);
+    check_signatures(&outs, &key, &hello);
+    // A whole wallet: anything, after a warning.
+    let anything = "44".repeat(32);
+    let wallet = [
+        "--approve-wallet",
+        &id[..8],
+        "--i-understand-this-signs-anything",
+    ];
+    let outs = sign_through(&urls, &dir, &signers, &id, &anything, &wallet, None);
+    check_signatures(&outs, &key, &anything);
+    let warned = String::from_utf8_lossy(&outs[1].1.stderr);
+    assert!(
+        warned.contains(&format!("warning: --approve-wallet {id}")),
+        "{warned}"
+    );
+    assert!(warned.contains("signs ANY message"), "{warned}");
+    // --approve-wallet alone is a usage error.
+    let out = offline(&dir.join("cli2"), &["join", "--approve-wallet", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--i-understand-this-signs-anything"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_joiner_without_the_wallet_declines_with_a_reason() {
     let (dir, results) = create_wallet("signnowallet", 2, 2, "ed25519");
@@ -716,15 +742,24 @@ fn a_joiner_without_the_wallet_declines_with_a_reason() {
 // ---- A malicious signaling path ----
 
 /// A WebSocket proxy between nodes and `mpc-signal` that records every
-/// frame and, if told to, rewrites the DTLS fingerprint in every relayed
-/// SDP: what a malicious signaling server would do to sit in the middle.
+/// frame and passes what the server sends through `rewrite`: what a
+/// malicious signaling server would do (e.g. [`swap_fingerprint`], to sit
+/// in the middle).
 struct Proxy {
     url: String,
     frames: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// A server frame as the proxy passes it on.
+type Rewrite = fn(&str) -> String;
+
+/// The honest proxy.
+fn unchanged(frame: &str) -> String {
+    frame.to_string()
+}
+
 impl Proxy {
-    fn start(upstream: &str, rewrite_fingerprints: bool) -> Proxy {
+    fn start(upstream: &str, rewrite: Rewrite) -> Proxy {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
         let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -733,70 +768,60 @@ impl Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
+        in_background(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (upstream, log) = (upstream.clone(), log.clone());
+                tokio::spawn(async move {
+                    let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
                         return;
                     };
-                    let (upstream, log) = (upstream.clone(), log.clone());
-                    tokio::spawn(async move {
-                        let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
-                            return;
-                        };
-                        // Like a reverse proxy, it keeps the Host the client
-                        // asked for: a signed register names that host.
-                        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-                        let Ok(mut req) = upstream.as_str().into_client_request() else {
-                            return;
-                        };
-                        let Ok(host) = addr.to_string().parse() else {
-                            return;
-                        };
-                        req.headers_mut().insert("host", host);
-                        let Ok((server, _)) = tokio_tungstenite::connect_async(req).await else {
-                            return;
-                        };
-                        let (mut c_tx, mut c_rx) = client.split();
-                        let (mut s_tx, mut s_rx) = server.split();
-                        let log2 = log.clone();
-                        let up = async move {
-                            while let Some(Ok(m)) = c_rx.next().await {
-                                if let Message::Text(t) = &m {
-                                    log2.lock().unwrap().push(t.to_string());
-                                }
-                                if s_tx.send(m).await.is_err() {
-                                    break;
-                                }
+                    // Like a reverse proxy, it keeps the Host the client
+                    // asked for: a signed register names that host.
+                    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                    let Ok(mut req) = upstream.as_str().into_client_request() else {
+                        return;
+                    };
+                    let Ok(host) = addr.to_string().parse() else {
+                        return;
+                    };
+                    req.headers_mut().insert("host", host);
+                    let Ok((server, _)) = tokio_tungstenite::connect_async(req).await else {
+                        return;
+                    };
+                    let (mut c_tx, mut c_rx) = client.split();
+                    let (mut s_tx, mut s_rx) = server.split();
+                    let log2 = log.clone();
+                    let up = async move {
+                        while let Some(Ok(m)) = c_rx.next().await {
+                            if let Message::Text(t) = &m {
+                                log2.lock().unwrap().push(t.to_string());
                             }
-                        };
-                        let down = async move {
-                            while let Some(Ok(m)) = s_rx.next().await {
-                                let m = match m {
-                                    Message::Text(t) => {
-                                        log.lock().unwrap().push(t.to_string());
-                                        if rewrite_fingerprints {
-                                            Message::text(swap_fingerprint(&t))
-                                        } else {
-                                            Message::Text(t)
-                                        }
-                                    }
-                                    other => other,
-                                };
-                                if c_tx.send(m).await.is_err() {
-                                    break;
-                                }
+                            if s_tx.send(m).await.is_err() {
+                                break;
                             }
-                        };
-                        tokio::select! { _ = up => {}, _ = down => {} }
-                    });
-                }
-            });
+                        }
+                    };
+                    let down = async move {
+                        while let Some(Ok(m)) = s_rx.next().await {
+                            let m = match m {
+                                Message::Text(t) => {
+                                    log.lock().unwrap().push(t.to_string());
+                                    Message::text(rewrite(&t))
+                                }
+                                other => other,
+                            };
+                            if c_tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::select! { _ = up => {}, _ = down => {} }
+                });
+            }
         });
         Proxy {
             url: format!("ws://{addr}/ws"),
@@ -854,7 +879,7 @@ fn create_through_each(urls: [&str; 3], dir: &Path) -> Vec<(String, Output)> {
 #[test]
 fn swapped_dtls_fingerprints_abort_the_session_at_every_node() {
     let server = Server::start();
-    let proxy = Proxy::start(&server.url, true);
+    let proxy = Proxy::start(&server.url, swap_fingerprint);
     let dir = tempdir("mitm");
     for (id, out) in create_through(&proxy.url, &dir) {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -877,7 +902,7 @@ fn swapped_dtls_fingerprints_abort_the_session_at_every_node() {
 #[test]
 fn the_server_relays_only_signed_messages_and_no_share() {
     let server = Server::start_with(&["--require-auth"]);
-    let proxy = Proxy::start(&server.url, false);
+    let proxy = Proxy::start(&server.url, unchanged);
     let dir = tempdir("capture");
     let outs = create_through(&proxy.url, &dir);
     for (id, out) in &outs {
@@ -994,6 +1019,7 @@ fn a_wallet_is_created_and_used_across_two_server_instances() {
         &["cli2", "cli1"],
         wallet,
         &message_hex,
+        &["--approve-message-hex", &message_hex],
         None,
     );
     let sig = check_signatures(&outs, &key, &message_hex);
@@ -1028,4 +1054,321 @@ fn metric(server: &Server, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {text}"))
         .parse()
         .unwrap()
+}
+
+// ---- What peers, the server and files say reaches the terminal escaped (issue 13 #5) ----
+
+/// A line that would erase the one before it and print a fake result.
+const FAKE_LINE: &str = "\x1b[2K\rwallet created: bc1pattacker";
+/// [`FAKE_LINE`] as the CLI must print it.
+const FAKE_LINE_ESCAPED: &str = "\\x1b[2K\\rwallet created: bc1pattacker";
+
+/// Text that reached a terminal: it must hold no escape or carriage return.
+#[track_caller]
+fn assert_inert(what: &str, text: &str) {
+    assert!(
+        !text.contains(['\x1b', '\r', '\u{9b}']),
+        "{what} carries raw control characters: {text:?}"
+    );
+}
+
+/// `out` failed, its stderr saying `said` then [`FAKE_LINE`] escaped, with
+/// no raw control character anywhere.
+#[track_caller]
+fn assert_failed_saying_escaped(out: &Output, said: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("{said}{FAKE_LINE_ESCAPED}")), "{err}");
+    assert_inert("stderr", &err);
+}
+
+/// A peer that is not `mpc-wallet`: the core, driven by hand over the
+/// WebSocket, declines the first proposal with `reason`, whatever it holds.
+fn hostile_decliner(url: &str, id: &str, reason: &str) -> std::thread::JoinHandle<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use mpc_core::{Action, Command, Config, Event, Node, Progress};
+    use mpc_protocol::signal::ServerMessage;
+    use tokio_tungstenite::tungstenite::Message;
+    let (url, id, reason) = (url.to_string(), id.to_string(), reason.to_string());
+    in_background(async move {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let mut config = Config::new(id);
+        config.identity = Some(mpc_core::IdentityKey::from_seed([0x66; 32]));
+        let mut node = Node::with_os_rng(config, 0).unwrap();
+        let mut events = vec![Event::Command(Command::Register)];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut done = false;
+            while let Some(event) = events.pop() {
+                for action in node.handle(event) {
+                    match action {
+                        Action::SendSignal(m) => ws.send(Message::text(m.to_json())).await.unwrap(),
+                        Action::Progress(Progress::NeedsDecision { proposal, .. }) => {
+                            events.push(Event::Decision {
+                                session_id: proposal.session_id,
+                                accept: false,
+                                reason: Some(reason.clone()),
+                            })
+                        }
+                        Action::Aborted { .. } => done = true,
+                        _ => {}
+                    }
+                }
+            }
+            if done {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = ws.close(None).await;
+                return;
+            }
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    events.push(Event::Signal(ServerMessage::from_json(&t).unwrap()))
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return,
+            }
+        }
+    })
+}
+
+/// Runs `task` on a runtime of its own, in a thread of its own.
+fn in_background<F>(task: F) -> std::thread::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(task)
+    })
+}
+
+#[test]
+fn a_peers_decline_reason_reaches_the_terminal_escaped() {
+    let server = Server::start();
+    let dir = tempdir("inject-peer");
+    let peer = hostile_decliner(&server.url, "mallory", FAKE_LINE);
+    wait_registered(&server, &["mallory"]);
+    let out = wallet_cmd(&server, &dir, "cli1")
+        .args([
+            "create",
+            "--participants",
+            "cli1,mallory",
+            "--threshold",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    peer.join().unwrap();
+    assert_failed_saying_escaped(&out, "mallory declined: ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The server lies: a peer id with an escape in it in the plain peer list,
+/// and an error that draws a fake result instead of the keys `create`
+/// asks for.
+fn hostile_server(frame: &str) -> String {
+    let mut v: Value = serde_json::from_str(frame).unwrap();
+    if v["type"] == "peers" {
+        if v["keys"].is_object() {
+            return serde_json::json!({ "type": "error", "error": FAKE_LINE }).to_string();
+        }
+        v["peers"]
+            .as_array_mut()
+            .unwrap()
+            .push("\x1b[31mred".into());
+    }
+    v.to_string()
+}
+
+#[test]
+fn server_errors_and_peer_ids_reach_the_terminal_escaped() {
+    let server = Server::start();
+    let proxy = Proxy::start(&server.url, hostile_server);
+    let dir = tempdir("inject-server");
+    let out = wallet_cmd_at(&proxy.url, &dir, "cli1")
+        .arg("peers")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(listed.lines().any(|l| l == "\\x1b[31mred"), "{listed}");
+    assert_inert("stdout", &listed);
+    let out = wallet_cmd_at(&proxy.url, &dir, "cli1")
+        .args(["create", "--participants", "cli1,cli2", "--threshold", "2"])
+        .output()
+        .unwrap();
+    assert_failed_saying_escaped(&out, "signaling server: ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- Wallet files that lie about themselves (issue 13 #6, #15) ----
+
+/// The wallet files of a 2-of-2 secp256k1 wallet made by the in-memory simulator
+/// (no processes, no network), each sealed with [`PASS`].
+fn simulated_wallet(seed: u64) -> Vec<KeyShareFile> {
+    let curve = mpc_protocol::peer::Curve::Secp256k1;
+    let report = mpc_core::sim::run(&mpc_core::sim::SimConfig::new(2, 2, curve, seed));
+    report
+        .outcomes
+        .iter()
+        .map(|(id, outcome)| match outcome {
+            mpc_core::sim::Outcome::Finished(w) => {
+                mpc_keystore::wallet::seal_wallet(w, id, 1_790_000_000, PASS, 10).unwrap()
+            }
+            other => panic!("{id}: {other:?}"),
+        })
+        .collect()
+}
+
+/// `file` sealed again after `edit` changed its metadata: it opens with
+/// [`PASS`], so only the checks of the metadata itself can refuse it.
+fn resealed(file: &KeyShareFile, edit: impl FnOnce(&mut mpc_keystore::Metadata)) -> KeyShareFile {
+    let mut meta = file.metadata.clone();
+    edit(&mut meta);
+    KeyShareFile::seal(meta, &file.open(PASS).unwrap(), PASS, 10).unwrap()
+}
+
+/// `mpc-wallet --keystore <keystore> ARGS`, with [`PASS`].
+fn offline(keystore: &Path, args: &[&str]) -> Output {
+    Command::new(wallet_bin())
+        .arg("--keystore")
+        .arg(keystore)
+        .args(args)
+        .env("MPC_WALLET_PASSPHRASE", PASS)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn wallet_import_refuses_an_id_that_is_not_the_group_keys() {
+    let dir = tempdir("import-id");
+    let keystore = dir.join("a/b");
+    let file = &simulated_wallet(7)[0];
+    for id in ["../../evil", "0123456789abcdef"] {
+        let forged = dir.join("forged.json");
+        std::fs::write(&forged, resealed(file, |m| m.id = id.into()).to_json()).unwrap();
+        let out = offline(&keystore, &["wallet", "import", forged.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{id} imported");
+        assert!(
+            err.contains(&format!(
+                "the wallet id \"{id}\" is not {}",
+                file.metadata.id
+            )),
+            "{err}"
+        );
+        assert!(
+            !dir.join("evil.json").exists(),
+            "written outside the keystore"
+        );
+        assert!(
+            wallet_files(&keystore).is_empty(),
+            "{id}: something was written"
+        );
+    }
+    // The honest file imports.
+    let honest = dir.join("honest.json");
+    std::fs::write(&honest, file.to_json()).unwrap();
+    let out = offline(
+        &keystore,
+        &["--json", "wallet", "import", honest.to_str().unwrap()],
+    );
+    assert_eq!(json_of(&out)["id"], file.metadata.id.as_str());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Puts `file` into the keystore `dir` as it is, as anyone who can write
+/// there could.
+fn plant(dir: &Path, file: &KeyShareFile) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{}.json", file.metadata.id)),
+        file.to_json(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn wallets_and_show_withhold_the_address_of_an_edited_file() {
+    let dir = tempdir("edited");
+    let (a, b) = (&simulated_wallet(7)[0], &simulated_wallet(8)[0]);
+    let b_key = &b.metadata.group_public_key;
+    let b_address = mpc_address::taproot_address(b_key, Default::default()).unwrap();
+
+    // The group key (so the address) edited to another wallet's, and the
+    // id to match it: the file no longer agrees with its key package.
+    let ks = dir.join("edited");
+    let mut edited = a.clone();
+    edited.metadata.group_public_key = b_key.clone();
+    edited.metadata.id = b.metadata.id.clone();
+    plant(&ks, &edited);
+    let out = offline(&ks, &["wallets"]);
+    let (listed, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!listed.contains(&b_address), "{listed}");
+    assert!(listed.contains("address withheld"), "{listed}");
+    assert!(err.contains("the file was tampered with"), "{err}");
+    let listed = json_of(&offline(&ks, &["--json", "wallets"]));
+    let w = &listed["wallets"][0];
+    assert!(w.get("addresses").is_none(), "{w}");
+    assert!(w["error"].as_str().unwrap().contains("tampered"), "{w}");
+    let out = offline(&ks, &["wallet", "show", &b.metadata.id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("not the one in the wallet's public key package"),
+        "{err}"
+    );
+
+    // Key, package and id all swapped for another wallet's: the cleartext
+    // agrees with itself; only the passphrase tells.
+    let ks = dir.join("swapped");
+    let mut swapped = edited.clone();
+    swapped.metadata.public_key_package = b.metadata.public_key_package.clone();
+    plant(&ks, &swapped);
+    let shown = json_of(&offline(&ks, &["--json", "wallet", "show", &b.metadata.id]));
+    assert_eq!(shown["verified"], false);
+    let out = offline(&ks, &["wallet", "show", "--verify", &b.metadata.id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("does not match its encrypted key share"),
+        "{err}"
+    );
+
+    // A session id edited into a fake line: shown escaped, refused by
+    // --verify; the honest file verifies.
+    let ks = dir.join("session");
+    let mut fake = a.clone();
+    fake.metadata.session_id = FAKE_LINE.into();
+    plant(&ks, &fake);
+    let out = offline(&ks, &["wallet", "show", &a.metadata.id]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains(FAKE_LINE_ESCAPED), "{shown}");
+    assert_inert("stdout", &shown);
+    assert!(
+        !offline(&ks, &["wallet", "show", "--verify", &a.metadata.id])
+            .status
+            .success()
+    );
+    let ks = dir.join("honest");
+    plant(&ks, a);
+    let shown = json_of(&offline(
+        &ks,
+        &["--json", "wallet", "show", "--verify", &a.metadata.id],
+    ));
+    assert_eq!(shown["verified"], true);
+    let a_address = mpc_address::taproot_address(&a.metadata.group_public_key, Default::default());
+    assert_eq!(
+        shown["addresses"]["bitcoin_taproot"],
+        a_address.unwrap().as_str()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,7 +13,7 @@ use mpc_protocol::peer::SignProposal;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{Driver, Goal, NodeError, Outcome, LINGER};
-use crate::decide;
+use crate::decide::{self, Refusal, Verdict};
 use crate::observer::{Observer, SignRequest};
 
 impl Driver {
@@ -112,19 +112,21 @@ impl Driver {
                     }
                     return Err(NodeError::Server(error.clone()));
                 }
-                tracing::warn!("signaling server: {error}");
+                tracing::warn!("signaling server: {}", crate::display::Remote(error));
             }
             Progress::NeedsDecision { from, proposal, .. } => {
                 let sid = proposal.session_id.clone();
-                if !self.expects(from) {
-                    self.internal.push(decide::refuse(sid, decide::UNEXPECTED));
+                let Some(verdict) = self.policy(from).map(decide::Policy::keygen) else {
+                    self.internal
+                        .push(decide::refuse(sid, decide::Refusal::Unexpected));
                     return Ok(());
-                }
+                };
                 self.session = Some(sid.clone());
                 self.proposal_at = Some(Instant::now());
-                match obs.auto_decision(from, proposal) {
-                    Some(accept) => self.internal.push(decide::answer(sid, accept)),
-                    None => {
+                match verdict {
+                    Verdict::Accept => self.internal.push(decide::answer(sid, true)),
+                    Verdict::Refuse(reason) => self.internal.push(decide::refuse(sid, reason)),
+                    Verdict::Ask => {
                         let ask = obs.prompt();
                         let proposal = proposal.clone();
                         let tx = self.decisions_tx.clone();
@@ -156,30 +158,31 @@ impl Driver {
         Ok(())
     }
 
-    /// Whether this run considers a proposal from `from` now; only `join`
-    /// runs take proposals.
-    fn expects(&self, from: &str) -> bool {
-        let Goal::Join { from: only_from } = &self.goal else {
-            return false;
+    /// The policy of this run, if it considers a proposal from `from` now:
+    /// only `join` runs take proposals, one at a time.
+    fn policy(&self, from: &str) -> Option<&decide::Policy> {
+        let Goal::Join(policy) = &self.goal else {
+            return None;
         };
-        decide::considers(only_from.as_deref(), self.session.is_some(), from)
+        decide::considers(policy.from.as_deref(), self.session.is_some(), from).then_some(policy)
     }
 
-    /// A sign proposal: find the wallet by its group key, ask, and answer
-    /// with the decrypted key package (or decline, saying why).
+    /// A sign proposal: find the wallet by its group key, decide (or ask),
+    /// and answer with the decrypted key package (or decline, saying why).
     fn on_sign_proposal(&mut self, from: &str, proposal: &SignProposal, obs: &mut dyn Observer) {
         let sid = proposal.session_id.clone();
-        let decline = |reason: String| decide::decline_sign(&proposal.session_id, reason);
-        if !self.expects(from) {
-            self.internal.push(decline(decide::UNEXPECTED.into()));
-            return;
-        }
-        let Some(storage) = self.storage.clone() else {
-            self.internal
-                .push(decline("this node has no keystore".into()));
+        let decline = |reason: Refusal| decide::decline_sign(&proposal.session_id, reason);
+        let group_key = &proposal.group_public_key;
+        // The core checked that the message is hex.
+        let message = hex::decode(&proposal.message_hex).unwrap_or_default();
+        let Some(verdict) = self.policy(from).map(|p| p.sign(group_key, &message)) else {
+            self.internal.push(decline(Refusal::Unexpected));
             return;
         };
-        let group_key = &proposal.group_public_key;
+        let Some(storage) = self.storage.clone() else {
+            self.internal.push(decline(Refusal::NoKeystore));
+            return;
+        };
         let file = match decide::wallet_for(&storage.keystore, group_key, &self.opts.peer_id) {
             Ok(file) => file,
             Err(reason) => {
@@ -188,18 +191,29 @@ impl Driver {
             }
         };
         self.session = Some(sid.clone());
+        let asked = match verdict {
+            Verdict::Refuse(reason) => {
+                self.internal.push(decline(reason));
+                return;
+            }
+            Verdict::Accept => false,
+            Verdict::Ask => true,
+        };
+        let ask = obs.sign_prompt();
         let req = SignRequest {
             from: from.to_string(),
             proposal: proposal.clone(),
             wallet_id: file.metadata.id.clone(),
         };
-        let auto = obs.auto_sign_decision(&req);
-        let ask = obs.sign_prompt();
         let tx = self.events_tx.clone();
         // The prompt and scrypt both block: keep them off the async threads.
         tokio::task::spawn_blocking(move || {
-            let accept = auto.unwrap_or_else(|| ask(req));
-            let answer = decide::sign_answer(&sid, accept, &file, &storage.passphrase);
+            let approved = if asked && !ask(req) {
+                Err(Refusal::ByUser)
+            } else {
+                Ok(())
+            };
+            let answer = decide::sign_answer(&sid, approved, &file, &storage.passphrase);
             let _ = tx.blocking_send(answer);
         });
     }
