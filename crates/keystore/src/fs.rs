@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
 use zeroize::Zeroizing;
 
-use crate::{KeyShareFile, KeystoreError};
+use crate::{Confirmation, KeyShareFile, KeystoreError};
 
 /// The node's identity key file in a keystore directory.
 pub const IDENTITY_FILE: &str = "identity.key";
@@ -61,6 +61,20 @@ impl Keystore {
                 ),
             )));
         }
+        write_atomic(&path, file.to_json().as_bytes())?;
+        Ok(path)
+    }
+
+    /// Records a stored wallet's confirmation (atomically). Only that field
+    /// changes: the share and metadata on disk stay as they are.
+    pub fn set_confirmation(
+        &self,
+        id: &str,
+        confirmation: Confirmation,
+    ) -> Result<PathBuf, KeystoreError> {
+        let path = self.path_of(id);
+        let mut file = KeyShareFile::from_json(&fs::read_to_string(&path)?)?;
+        file.confirmation = Some(confirmation);
         write_atomic(&path, file.to_json().as_bytes())?;
         Ok(path)
     }

@@ -201,6 +201,33 @@ pub struct EncryptedSecret {
     pub age: String,
 }
 
+/// Whether every participant confirmed storing its share of the wallet
+/// (review finding 4). Only then is it safe to fund. Outside the sealed
+/// metadata digest, since it changes after sealing: the node's own record,
+/// not proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Confirmation {
+    /// This node stored its share; the others' confirmations are awaited.
+    Pending,
+    /// Every other participant confirmed.
+    Confirmed,
+    /// These participants never confirmed: do not fund.
+    Unconfirmed { missing: Vec<String> },
+}
+
+impl std::fmt::Display for Confirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Confirmation::Pending => f.write_str("pending"),
+            Confirmation::Confirmed => f.write_str("confirmed"),
+            Confirmation::Unconfirmed { missing } => {
+                write!(f, "UNCONFIRMED by {}: do not fund", missing.join(", "))
+            }
+        }
+    }
+}
+
 /// A whole wallet file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyShareFile {
@@ -209,6 +236,9 @@ pub struct KeyShareFile {
     #[serde(flatten)]
     pub metadata: Metadata,
     pub secret: EncryptedSecret,
+    /// Absent in files written before confirmations were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Confirmation>,
 }
 
 impl KeyShareFile {
@@ -247,6 +277,7 @@ impl KeyShareFile {
                 encryption: "age-scrypt".into(),
                 age: String::from_utf8(armored).expect("armor is ASCII"),
             },
+            confirmation: None,
         })
     }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use mpc_core::{Action, Command, Config, Event, Node, SignatureResult, WalletResult};
 use mpc_keystore::fs::Keystore;
+use mpc_keystore::Confirmation;
 use mpc_protocol::signal::ServerMessage;
 use mpc_protocol::{IceServer, SignedMessage};
 use mpc_rtc::{Rtc, RtcConfig, RtcEvent};
@@ -389,18 +390,24 @@ impl Driver {
                 obs.pinned(&me, &peer, &key);
             }
             Action::Finished(w) => self.store(w).await?,
-            Action::WalletConfirmed { .. } => self.confirmed = true,
+            Action::WalletConfirmed { .. } => {
+                self.record_confirmation(Confirmation::Confirmed)?;
+                self.confirmed = true;
+            }
             Action::WalletUnconfirmed {
                 group_public_key,
                 missing,
                 reason,
                 ..
             } => {
+                self.record_confirmation(Confirmation::Unconfirmed {
+                    missing: missing.clone(),
+                })?;
                 return Err(NodeError::Unconfirmed {
                     group_public_key,
                     missing: missing.join(", "),
                     reason: reason.to_string(),
-                })
+                });
             }
             Action::Signed(sig) => {
                 self.signed = Some(sig);

@@ -59,19 +59,26 @@ pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), Strin
         .map_err(|e| format!("{}: {e}", ks.dir().display()))?
     {
         match file {
-            Ok(f) => good.push((path, f.metadata)),
+            Ok(f) => good.push((path, f.metadata, f.confirmation)),
             Err(e) => eprintln!("warning: {}: {}", path.display(), Remote(e)),
         }
     }
     if json_out {
-        let list: Vec<Value> = good.iter().map(|(_, m)| summary(m, network)).collect();
+        let list: Vec<Value> = good
+            .iter()
+            .map(|(_, m, c)| {
+                let mut v = summary(m, network);
+                v["confirmation"] = json!(c);
+                v
+            })
+            .collect();
         println!("{}", json!({ "wallets": list }));
         return Ok(());
     }
     if good.is_empty() {
         println!("no wallets in {}", ks.dir().display());
     }
-    for (path, m) in &good {
+    for (path, m, c) in &good {
         let address = match verified_addresses(m, network) {
             Ok(a) => a.bitcoin_taproot.or(a.solana).unwrap_or_default(),
             Err(e) => {
@@ -79,9 +86,14 @@ pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), Strin
                 "(address withheld: file tampered with)".into()
             }
         };
+        // Files from before confirmations were recorded say nothing.
+        let state = c
+            .as_ref()
+            .map(|c| format!("  [{}]", Remote(c)))
+            .unwrap_or_default();
         // Everything but the numbers is the file's cleartext: escaped.
         println!(
-            "{}  {}-of-{} {:9}  {address}",
+            "{}  {}-of-{} {:9}  {address}{state}",
             Remote(&m.id),
             m.threshold,
             m.participants.len(),

@@ -288,6 +288,8 @@ fn three_processes_create_a_2_of_3_taproot_wallet() {
         .as_str()
         .unwrap()
         .starts_with("bc1p"));
+    // Every participant confirmed storing its share (review finding 4).
+    assert_eq!(w["confirmation"]["state"], "confirmed", "{w}");
     for query in [key.to_string(), w["id"].as_str().unwrap().to_string()] {
         let out = Command::new(wallet_bin())
             .args(["--json", "--network", "regtest", "--keystore"])
@@ -404,6 +406,64 @@ fn killing_a_joiner_mid_dkg_aborts_the_others_without_a_keystore() {
         assert!(out.stdout.is_empty(), "{id} printed a result");
         let wallets = wallet_files(&dir.join(&id));
         assert!(wallets.is_empty(), "{id} wrote {wallets:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Review finding 4: a participant that dies before confirming it stored
+/// its share (here, killed as it would send `wallet_created`) used to
+/// leave the others reporting "wallet created" with exit 0. Now they fail,
+/// name it, and say not to fund the address.
+#[test]
+fn a_wallet_a_participant_never_confirmed_fails_with_do_not_fund() {
+    let server = Server::start();
+    let dir = tempdir("unconfirmed");
+    let ids = ["cli1", "cli2", "cli3"];
+    let mut others = Vec::new();
+    let mut victim = None;
+    for id in &ids[1..] {
+        let mut cmd = wallet_cmd(&server, &dir, id);
+        cmd.args(["--json", "join", "--yes", "--timeout-secs", "5"]);
+        if *id == "cli3" {
+            cmd.env("MPC_WALLET_TEST_STALL_BEFORE", "wallet_created");
+            victim = Some(cmd.spawn().unwrap());
+        } else {
+            others.push((id.to_string(), cmd.spawn().unwrap()));
+        }
+    }
+    let mut victim = victim.unwrap();
+    wait_registered(&server, &ids[1..]);
+    let creator = wallet_cmd(&server, &dir, ids[0])
+        .args(["--json", "create", "--participants", &ids.join(",")])
+        .args(["--threshold", "2", "--timeout-secs", "5"])
+        .spawn()
+        .unwrap();
+    others.push((ids[0].to_string(), creator));
+    let stderr = BufReader::new(victim.stderr.take().unwrap());
+    let stalled = stderr
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("test hook: stalling"));
+    assert!(stalled, "cli3 never reached wallet_created");
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    for (id, child) in others {
+        let out = finish(child, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{id} succeeded: {err}");
+        assert!(
+            err.contains("NOT confirmed: cli3 never confirmed"),
+            "{id}: {err}"
+        );
+        assert!(err.contains("Do not fund this address"), "{id}: {err}");
+        assert!(out.stdout.is_empty(), "{id} printed a result");
+        // The share is kept, marked so that nobody funds it by mistake.
+        let listed = offline(&dir.join(&id), &["wallets"]);
+        let text = String::from_utf8_lossy(&listed.stdout);
+        assert!(
+            text.contains("[UNCONFIRMED by cli3: do not fund]"),
+            "{id}: {text}"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -12,6 +12,8 @@ use mpc_core::{Action, Command, Event, Progress, WalletResult};
 use mpc_protocol::peer::SignProposal;
 use tokio_tungstenite::tungstenite::Message;
 
+use mpc_keystore::Confirmation;
+
 use super::{Driver, Goal, NodeError, Outcome, LINGER};
 use crate::decide::{self, Refusal, Verdict};
 use crate::observer::{Observer, SignRequest};
@@ -59,13 +61,15 @@ impl Driver {
         let w = wallet.clone();
         // scrypt takes about a second: keep it off the async threads.
         let path = tokio::task::spawn_blocking(move || {
-            let file = mpc_keystore::wallet::seal_wallet(
+            let mut file = mpc_keystore::wallet::seal_wallet(
                 &w,
                 &peer_id,
                 created_at,
                 &storage.passphrase,
                 storage.work_factor,
             )?;
+            // Not safe to fund until every participant confirms.
+            file.confirmation = Some(Confirmation::Pending);
             storage.keystore.save(&file)
         })
         .await
@@ -73,6 +77,20 @@ impl Driver {
         .map_err(|e| NodeError::Store(e.to_string()))?;
         self.finished = Some((wallet, path));
         self.finished_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Records in the stored wallet file whether every participant
+    /// confirmed storing its share.
+    pub(super) fn record_confirmation(&self, c: Confirmation) -> Result<(), NodeError> {
+        let (Some(storage), Some((w, _))) = (&self.storage, &self.finished) else {
+            return Ok(());
+        };
+        let id = mpc_keystore::wallet_id(&w.group_public_key);
+        storage
+            .keystore
+            .set_confirmation(&id, c)
+            .map_err(|e| NodeError::Store(e.to_string()))?;
         Ok(())
     }
 
