@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use mpc_protocol::{PeerMessage, SignedMessage};
 
 use super::api::Action;
+use super::completed::completed_message;
 use super::proposal::Incoming;
-use super::session::{completed_message, session_message, Via};
+use super::session::{session_message, Via};
 use super::Node;
 use crate::trust;
 

@@ -15,6 +15,7 @@
 //! | `commands`  | the user's commands, and proposals this node makes |
 //! | `proposal`  | proposals this node receives, and the user's decisions |
 //! | `inbox`     | routing peer messages; messages for sessions not known yet |
+//! | `completed` | a finished session: the peers' reports, a wallet's confirmation |
 //! | `session`   | `Session { common, kind }`, the dispatcher, aborts |
 //! | `phase/*`   | one file per phase: negotiation, mesh, dkg, signing |
 
@@ -31,6 +32,7 @@ use crate::trust;
 
 mod api;
 mod commands;
+mod completed;
 mod inbox;
 mod phase;
 mod proposal;

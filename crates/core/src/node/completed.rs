@@ -1,0 +1,110 @@
+//! What a finished session still hears: the peers' reports of its result
+//! (`wallet_created`, `signature_created`), stragglers, and, for a new
+//! wallet, whether every participant confirmed storing its share.
+
+use mpc_protocol::PeerMessage;
+
+use super::api::{Action, Progress};
+use super::session::{Kind, Session};
+use crate::session::{AbortReason, Phase, Violation};
+
+impl Session {
+    /// When an unconfirmed wallet's confirmation times out.
+    pub fn confirmation_deadline(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Keygen(k) => k.confirmation_deadline(&self.common),
+            Kind::Sign(_) => None,
+        }
+    }
+
+    /// Ends a wallet's confirmation if its deadline passed.
+    pub fn confirmation_due(&mut self, now: u64, me: &str, out: &mut Vec<Action>) {
+        if self.confirmation_deadline().is_some_and(|d| now >= d) {
+            let c = &self.common;
+            let reason = AbortReason::Timeout {
+                phase: Phase::Dkg,
+                waiting_for: c
+                    .others
+                    .iter()
+                    .filter(|p| !c.stored_by.contains(*p) && *p != me)
+                    .cloned()
+                    .collect(),
+            };
+            if let Kind::Keygen(k) = &mut self.kind {
+                k.unconfirmed(&self.common, reason, out);
+            }
+        }
+    }
+}
+
+/// A message for the session that already finished: the peers' reports
+/// of the result, or stragglers.
+pub(super) fn completed_message(
+    s: &mut Session,
+    from: &str,
+    msg: PeerMessage,
+    out: &mut Vec<Action>,
+) {
+    let c = &mut s.common;
+    let sid = c.id().to_string();
+    let reject = |out: &mut Vec<Action>, reason: String| {
+        out.push(Action::Rejected {
+            from: Some(from.into()),
+            session_id: Some(sid.clone()),
+            reason,
+        })
+    };
+    let reported = match (&mut s.kind, msg) {
+        (Kind::Keygen(k), PeerMessage::WalletCreated(w)) if c.is_other(from) => {
+            let agrees = k.agrees(&w).ok_or(Violation::OtherGroupKey);
+            if agrees.is_ok() && c.stored_by.insert(from.to_string()) {
+                out.push(Action::Progress(Progress::PeerStored {
+                    session_id: sid.clone(),
+                    peer: from.to_string(),
+                }));
+                k.check_confirmed(c, out);
+            }
+            return agrees.map_or_else(|v| reject(out, v.to_string()), |_| ());
+        }
+        (Kind::Keygen(k), PeerMessage::SessionAbort(a)) if c.is_other(from) => {
+            // It did not store its share, or will not say so.
+            let reason = AbortReason::PeerAborted {
+                peer: from.to_string(),
+                reason: a.reason.clone(),
+            };
+            k.unconfirmed(c, reason, out);
+            return reject(
+                out,
+                format!(
+                    "peer aborted after this node completed the session: {}",
+                    a.reason
+                ),
+            );
+        }
+        (Kind::Sign(g), PeerMessage::SignatureCreated(sc)) if c.is_other(from) => {
+            g.agrees(&sc).ok_or(Violation::OtherSignature)
+        }
+        (_, PeerMessage::SessionAbort(a)) => {
+            return reject(
+                out,
+                format!(
+                    "peer aborted after this node completed the session: {}",
+                    a.reason
+                ),
+            )
+        }
+        (_, other) => {
+            return reject(
+                out,
+                format!("{} after the session completed", other.msg_type()),
+            )
+        }
+    };
+    match reported {
+        Err(v) => reject(out, v.to_string()),
+        Ok(progress) if c.stored_by.insert(from.to_string()) => {
+            out.push(Action::Progress(progress(sid.clone(), from.to_string())));
+        }
+        Ok(_) => {}
+    }
+}
