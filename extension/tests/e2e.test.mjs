@@ -145,7 +145,7 @@ test('cli1 proposes, chrome1 accepts in the popup: one 2-of-3 key everywhere', a
   // Every participant's key fingerprint, the same digits the CLI shows.
   for (const id of ['cli1', 'cli2']) {
     const fp = identity(id).fingerprint;
-    assert.match(fp, /^[0-9a-f]{4}( [0-9a-f]{4}){3}$/);
+    assert.match(fp, /^[0-9a-f]{4}( [0-9a-f]{4}){7}$/);
     assert.ok(proposal.includes(`${id} [${fp}]`), `${id} [${fp}] in ${proposal}`);
   }
   assert.ok(proposal.includes(`chrome1 [${await popupText('#fingerprint')}]`), proposal);

@@ -16,11 +16,16 @@ use crate::{runtime, usage};
 
 /// `peers`: who is registered with the server.
 pub fn peers(cli: &Cli) -> Result<ExitCode, String> {
-    // Listing needs no identity of its own: any unused id will do.
-    let id = cli
-        .peer_id
-        .clone()
-        .unwrap_or_else(|| format!("observer-{}", std::process::id()));
+    // Listing needs no id of its own, but a stable one: each new id binds
+    // to this node's key on the server, and new bindings per address are
+    // rate-limited, so a fresh id per run soon stops working.
+    let id = match &cli.peer_id {
+        Some(id) => id.clone(),
+        None => {
+            let key = keystore(cli)?.identity().map_err(|e| e.to_string())?;
+            format!("observer-{}", &key.public_key().to_hex()[..16])
+        }
+    };
     let opts = node_options(cli, id, 60)?;
     let mut quiet = Quiet;
     match runtime()?.block_on(driver::run(

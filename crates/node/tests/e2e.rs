@@ -344,26 +344,46 @@ fn five_processes_create_a_3_of_5_ed25519_wallet() {
 
 /// Kills one joiner once its DKG has started: every other node exits
 /// non-zero naming it, and nobody writes a keystore.
+/// `join --yes` (with `args`) at each of `ids`, `victim` set up by `set`;
+/// returns the others and the victim once all are registered.
+fn joiners(
+    server: &Server,
+    dir: &Path,
+    ids: &[&str],
+    args: &[&str],
+    victim: &str,
+    set: impl FnOnce(&mut Command),
+) -> (Vec<(String, Child)>, Child) {
+    let mut set = Some(set);
+    let (mut others, mut victim_child) = (Vec::new(), None);
+    for id in ids {
+        let mut cmd = wallet_cmd(server, dir, id);
+        cmd.args(["--json", "join", "--yes"]).args(args);
+        let chosen = if *id == victim { set.take() } else { None };
+        match chosen {
+            Some(set) => {
+                set(&mut cmd);
+                victim_child = Some(cmd.spawn().unwrap());
+            }
+            None => others.push((id.to_string(), cmd.spawn().unwrap())),
+        }
+    }
+    wait_registered(server, ids);
+    (
+        others,
+        victim_child.expect("the victim is one of the joiners"),
+    )
+}
+
 #[test]
 fn killing_a_joiner_mid_dkg_aborts_the_others_without_a_keystore() {
     let server = Server::start();
     let dir = tempdir("kill");
     let ids = ["cli1", "cli2", "cli3", "cli4"];
     let victim_id = "cli3";
-    let mut others = Vec::new();
-    let mut victim = None;
-    for id in &ids[1..] {
-        let mut cmd = wallet_cmd(&server, &dir, id);
-        cmd.args(["--json", "join", "--yes"]);
-        if *id == victim_id {
-            cmd.env("RUST_LOG", "warn,mpc_wallet::progress=info");
-            victim = Some(cmd.spawn().unwrap());
-        } else {
-            others.push((id.to_string(), cmd.spawn().unwrap()));
-        }
-    }
-    let mut victim = victim.unwrap();
-    wait_registered(&server, &ids[1..]);
+    let (mut others, mut victim) = joiners(&server, &dir, &ids[1..], &[], victim_id, |c| {
+        c.env("RUST_LOG", "warn,mpc_wallet::progress=info");
+    });
     let creator = wallet_cmd(&server, &dir, ids[0])
         .args([
             "--json",
@@ -419,20 +439,10 @@ fn a_wallet_a_participant_never_confirmed_fails_with_do_not_fund() {
     let server = Server::start();
     let dir = tempdir("unconfirmed");
     let ids = ["cli1", "cli2", "cli3"];
-    let mut others = Vec::new();
-    let mut victim = None;
-    for id in &ids[1..] {
-        let mut cmd = wallet_cmd(&server, &dir, id);
-        cmd.args(["--json", "join", "--yes", "--timeout-secs", "5"]);
-        if *id == "cli3" {
-            cmd.env("MPC_WALLET_TEST_STALL_BEFORE", "wallet_created");
-            victim = Some(cmd.spawn().unwrap());
-        } else {
-            others.push((id.to_string(), cmd.spawn().unwrap()));
-        }
-    }
-    let mut victim = victim.unwrap();
-    wait_registered(&server, &ids[1..]);
+    let timeout = ["--timeout-secs", "5"];
+    let (mut others, mut victim) = joiners(&server, &dir, &ids[1..], &timeout, "cli3", |c| {
+        c.env("MPC_WALLET_TEST_STALL_BEFORE", "wallet_created");
+    });
     let creator = wallet_cmd(&server, &dir, ids[0])
         .args(["--json", "create", "--participants", &ids.join(",")])
         .args(["--threshold", "2", "--timeout-secs", "5"])
