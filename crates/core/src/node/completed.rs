@@ -5,7 +5,7 @@
 use mpc_protocol::PeerMessage;
 
 use super::api::{Action, Progress};
-use super::session::{Kind, Session};
+use super::session::{Common, Kind, Session};
 use crate::session::{AbortReason, Phase, Violation};
 
 impl Session {
@@ -18,23 +18,26 @@ impl Session {
     }
 
     /// Ends a wallet's confirmation if its deadline passed.
-    pub fn confirmation_due(&mut self, now: u64, me: &str, out: &mut Vec<Action>) {
+    pub fn confirmation_due(&mut self, now: u64, out: &mut Vec<Action>) {
         if self.confirmation_deadline().is_some_and(|d| now >= d) {
-            let c = &self.common;
             let reason = AbortReason::Timeout {
                 phase: Phase::Dkg,
-                waiting_for: c
-                    .others
-                    .iter()
-                    .filter(|p| !c.stored_by.contains(*p) && *p != me)
-                    .cloned()
-                    .collect(),
+                waiting_for: unconfirmed_by(&self.common),
             };
             if let Kind::Keygen(k) = &mut self.kind {
                 k.unconfirmed(&self.common, reason, out);
             }
         }
     }
+}
+
+/// The other participants whose `wallet_created` has not arrived.
+pub(super) fn unconfirmed_by(c: &Common) -> Vec<String> {
+    c.others
+        .iter()
+        .filter(|p| !c.stored_by.contains(*p))
+        .cloned()
+        .collect()
 }
 
 /// A message for the session that already finished: the peers' reports

@@ -253,7 +253,7 @@ impl Node {
     fn on_tick(&mut self, out: &mut Vec<Action>) {
         self.expire_parked(out);
         if let Some(s) = self.completed.as_mut() {
-            s.confirmation_due(self.now, self.config.peer_id.as_str(), out);
+            s.confirmation_due(self.now, out);
         }
         self.pending.expire(self.now, self.config.timeout_ms);
         self.step(out, |s, cx| {

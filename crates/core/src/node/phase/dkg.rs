@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Params};
 use crate::node::api::{Action, Progress};
+use crate::node::completed::unconfirmed_by;
 use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
 use crate::session::{AbortReason, Violation};
 use crate::wallet::WalletResult;
@@ -75,12 +76,7 @@ impl KeygenState {
         out.push(Action::WalletUnconfirmed {
             session_id: c.id().to_string(),
             group_public_key: self.group_public_key.clone().unwrap_or_default(),
-            missing: c
-                .others
-                .iter()
-                .filter(|p| !c.stored_by.contains(*p))
-                .cloned()
-                .collect(),
+            missing: unconfirmed_by(c),
             reason,
         });
     }
