@@ -5,13 +5,16 @@
 // wallet is sealed and stored before anything else in its batch (such as
 // wallet_created) goes out.
 
-import init, { WasmNode, fingerprint, generate_identity, identity_info, wallet_info } from './wasm/mpc_wasm.js';
+import init, {
+  WasmNode, check_seal_params, fingerprint, generate_identity, identity_info, wallet_info,
+} from './wasm/mpc_wasm.js';
 
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
 
 const state = {
   connection: 'starting',
   settings_loaded: false,
+  settings: null, // the settings this run uses
   peer_id: '',
   server: '',
   fingerprint: '',
@@ -20,7 +23,10 @@ const state = {
   proposal: null, // needs_decision awaiting the user
   sign_request: null, // needs_sign_decision awaiting the user
   session: null,
-  result: null, // finished wallet
+  // The finished wallet, with `confirmation`: 'pending' until every other
+  // participant confirmed storing its share, then 'confirmed' or
+  // 'unconfirmed' (with `missing`, `reason`).
+  result: null,
   signature: null,
   error: null,
   wallets: [],
@@ -29,7 +35,9 @@ const state = {
 let node = null;
 let ws = null;
 let settings = null;
-let sessionPassphrase = null;
+// How the share of the key generation this node accepted or proposed is
+// sealed: {passphrase, log_n}, checked before the accept or proposal.
+let sessionSeal = null;
 const pcs = new Map(); // peer -> { pc, dc, remoteSet, candidates: [] }
 const t0 = performance.now();
 
@@ -134,21 +142,39 @@ async function carryOut(actions) {
   // channel to a vanished peer can look open for many seconds. Retire
   // this session's channels: the core stops counting on them now (the
   // next session connects afresh), and they close once the last messages
-  // are out.
-  if (actions.some((a) => ['finished', 'signed', 'aborted'].includes(a.type))) {
+  // are out. A new wallet's session ends with its confirmation, not when
+  // it finished: the others' wallet_created still come on these channels.
+  if (actions.some((a) => ['wallet_confirmed', 'wallet_unconfirmed', 'signed', 'aborted'].includes(a.type))) {
     retireAll();
   }
 }
 
 async function store(w) {
-  const pass = sessionPassphrase;
-  if (!pass) throw new Error('no passphrase to encrypt the share');
-  const file = node.seal_finished(pass, settings.scrypt_log_n ?? 18, Math.floor(Date.now() / 1000));
+  // Checked before the accept or proposal; the wasm checks them again.
+  const seal = sessionSeal;
+  if (!seal) throw new Error('no passphrase to encrypt the share');
+  const file = node.seal_finished(seal.passphrase, seal.log_n, Math.floor(Date.now() / 1000));
   const info = JSON.parse(wallet_info(file, 'mainnet'));
   const r = await sw('put_wallet', { id: info.id, file });
   if (r?.error) throw new Error(r.error);
-  sessionPassphrase = null;
-  state.result = { ...w, id: info.id, addresses: info.addresses };
+  sessionSeal = null;
+  // Not to be funded until every participant confirmed storing its share.
+  await sw('set_wallet_status', { group_public_key: w.group_public_key, status: { confirmation: 'pending' } });
+  state.result = { ...w, id: info.id, addresses: info.addresses, confirmation: 'pending' };
+  await refreshWallets();
+}
+
+/** A wallet_confirmed or wallet_unconfirmed: shown and kept with the wallet. */
+async function confirmation(a, confirmed) {
+  const status = confirmed
+    ? { confirmation: 'confirmed' }
+    : { confirmation: 'unconfirmed', missing: a.missing || [], reason: a.reason || '' };
+  await sw('set_wallet_status', { group_public_key: a.group_public_key, status });
+  if (state.result?.group_public_key === a.group_public_key) state.result = { ...state.result, ...status };
+  note(confirmed
+    ? `wallet ${a.group_public_key}: every participant confirmed storing its share`
+    : `wallet ${a.group_public_key} NOT confirmed: ${(a.missing || []).join(', ')} never confirmed storing `
+      + `a share (${a.reason}). Do not fund this address.`);
   await refreshWallets();
 }
 
@@ -177,7 +203,13 @@ async function act(a) {
       await onProgress(a);
       break;
     case 'finished':
-      note(`wallet created: ${a.group_public_key}`);
+      note(`wallet created: ${a.group_public_key} (waiting for every participant to confirm it stored its share)`);
+      break;
+    case 'wallet_confirmed':
+      await confirmation(a, true);
+      break;
+    case 'wallet_unconfirmed':
+      await confirmation(a, false);
       break;
     case 'signed':
       state.signature = a;
@@ -188,7 +220,7 @@ async function act(a) {
       state.error = `session ${a.session_id} aborted: ${a.reason}`;
       state.proposal = null;
       state.sign_request = null;
-      sessionPassphrase = null;
+      sessionSeal = null;
       note(state.error);
       break;
     case 'rejected':
@@ -219,9 +251,11 @@ async function onProgress(p) {
       ws.send(JSON.stringify({ type: 'list_peers', watch: true }));
       break;
     case 'needs_decision':
+      state.error = null; // an earlier session's; this one starts afresh
       state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
       break;
     case 'needs_sign_decision':
+      state.error = null;
       state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
       break;
     case 'peers':
@@ -377,8 +411,12 @@ function watchPeers(text) {
 
 async function refreshWallets() {
   const files = await sw('wallets');
+  const statuses = (await sw('wallet_statuses')) || {};
   state.wallets = Object.values(files).map((f) => {
-    try { return JSON.parse(wallet_info(f, 'mainnet')); } catch (e) { return { error: String(e) }; }
+    try {
+      const w = JSON.parse(wallet_info(f, 'mainnet'));
+      return { ...w, ...(statuses[w.group_public_key] || {}) };
+    } catch (e) { return { error: String(e) }; }
   });
   publish();
 }
@@ -386,6 +424,7 @@ async function refreshWallets() {
 async function start() {
   await init();
   settings = await sw('get_settings');
+  state.settings = settings;
   state.peer_id = settings.peer_id;
   state.server = settings.server;
   state.settings_loaded = true;
@@ -401,6 +440,7 @@ async function start() {
     peer_id: settings.peer_id,
     identity: seed,
     known_peers: await sw('get_known_peers'),
+    timeout_ms: (settings.timeout_secs ?? 60) * 1000,
   }));
   connect();
   setInterval(() => enqueue({ type: 'tick', now: performance.now() - t0 }), 200);
@@ -413,20 +453,41 @@ async function findWallet(groupKey) {
   return Object.values(files).find((f) => JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey);
 }
 
+/** How the new share will be sealed, if the passphrase and settings do for it. */
+async function sealFor(passphrase) {
+  // The saved settings, even if this run started with older ones.
+  const { scrypt_log_n: logN } = await sw('get_settings');
+  try {
+    check_seal_params(passphrase ?? '', Number(logN));
+  } catch (e) {
+    const fix = /work factor/.test(e.message) ? ' (Settings: scrypt log N)' : '';
+    return { error: `${e.message}${fix}` };
+  }
+  return { passphrase, log_n: Number(logN) };
+}
+
 async function request(msg) {
   switch (msg.op) {
     case 'state':
       return state;
-    case 'create':
-      sessionPassphrase = msg.passphrase;
+    case 'create': {
+      const seal = await sealFor(msg.passphrase);
+      if (seal.error) return { error: `not proposed: ${seal.error}` };
+      sessionSeal = seal;
       state.error = null;
       state.result = null;
       await enqueue({ type: 'create', participants: msg.participants, threshold: msg.threshold, curve: msg.curve });
       return { ok: true };
+    }
     case 'decide': {
       const p = state.proposal;
       if (!p) return { error: 'no proposal waits for a decision' };
-      if (msg.accept) sessionPassphrase = msg.passphrase;
+      if (msg.accept) {
+        // Before accepting, not after the DKG (finding 4).
+        const seal = await sealFor(msg.passphrase);
+        if (seal.error) return { error: `not accepted: ${seal.error}` };
+        sessionSeal = seal;
+      }
       state.proposal = null;
       state.error = null;
       await enqueue({
@@ -440,6 +501,7 @@ async function request(msg) {
     case 'sign_decide': {
       const r = state.sign_request;
       if (!r) return { error: 'no signing request waits for a decision' };
+      if (msg.accept && !msg.passphrase) return { error: 'not approved: enter the wallet\'s passphrase' };
       const file = msg.accept ? await findWallet(r.proposal.group_public_key) : undefined;
       state.sign_request = null;
       await enqueue({

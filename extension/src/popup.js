@@ -7,6 +7,23 @@ const $ = (id) => document.getElementById(id);
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
 const node = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'offscreen', op, ...extra });
 
+// What a new wallet's confirmation means for funding it (finding 4).
+function confirmationText(w) {
+  switch (w.confirmation) {
+    case 'pending':
+      return ['warn', 'Waiting for every participant to confirm it stored its share. Do not fund this address yet.'];
+    case 'confirmed':
+      return ['ok', 'Confirmed: every participant stored its share.'];
+    case 'unconfirmed': {
+      const who = (w.missing || []).join(', ') || 'a participant';
+      return ['error', `NOT confirmed: ${who} never confirmed storing its share`
+        + `${w.reason ? ` (${w.reason})` : ''}. Do not fund this address.`];
+    }
+    default:
+      return ['', ''];
+  }
+}
+
 function render(s) {
   if (!s) return;
   $('status').textContent = s.connection;
@@ -39,6 +56,10 @@ function render(s) {
     $('group-key').textContent = s.result.group_public_key;
     const a = s.result.addresses || {};
     $('address').textContent = a.bitcoin_taproot || a.solana || '';
+    const [cls, text] = confirmationText(s.result);
+    $('wallet-status').className = cls;
+    $('wallet-status').textContent = text;
+    $('copy').disabled = s.result.confirmation !== 'confirmed';
   }
   $('signature').textContent = s.signature ? s.signature.signature : '';
   const select = $('sign-wallet');
@@ -55,6 +76,12 @@ function render(s) {
     li.dataset.groupKey = w.group_public_key;
     const a = w.addresses || {};
     li.textContent = `${w.id}  ${w.threshold}-of-${(w.participants || []).length} ${w.curve}  ${a.bitcoin_taproot || a.solana || ''}`;
+    if (w.confirmation && w.confirmation !== 'confirmed') {
+      const tag = document.createElement('b');
+      tag.className = w.confirmation === 'pending' ? 'warn' : 'error';
+      tag.textContent = w.confirmation === 'pending' ? ' pending confirmation' : ' NOT confirmed: do not fund';
+      li.append(tag);
+    }
     return li;
   }));
 }
@@ -74,6 +101,7 @@ async function main() {
   $('server').value = settings.server;
   $('peer-id').value = settings.peer_id;
   $('log-n').value = settings.scrypt_log_n;
+  $('timeout').value = settings.timeout_secs;
   // The offscreen document may still be starting.
   for (let i = 0; i < 50; i++) {
     try { await refresh(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
@@ -81,13 +109,21 @@ async function main() {
 
   $('save-settings').onclick = async () => {
     const saved = await sw('set_settings', {
-      settings: { server: $('server').value, peer_id: $('peer-id').value, scrypt_log_n: Number($('log-n').value) },
+      settings: {
+        server: $('server').value,
+        peer_id: $('peer-id').value,
+        scrypt_log_n: Number($('log-n').value),
+        timeout_secs: Number($('timeout').value),
+      },
     });
+    $('settings-error').textContent = saved?.error || '';
+    if (saved?.error) return;
     // Restart the node with them, unless it is still starting (it then
     // reads the new settings itself); retry until it runs them.
+    const runs = (s) => s?.settings && Object.keys(saved).every((k) => s.settings[k] === saved[k]);
     for (let i = 0; i < 50; i++) {
       const s = await node('state').catch(() => null);
-      if (s && s.peer_id === saved.peer_id && s.server === saved.server) break;
+      if (runs(s)) break;
       if (s?.settings_loaded) await node('restart').catch(() => {});
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -101,12 +137,19 @@ async function main() {
       curve: $('curve').value,
       passphrase: $('passphrase-create').value,
     });
-    if (r?.error) $('error').textContent = r.error;
+    $('create-error').textContent = r?.error || '';
   };
-  $('accept').onclick = () => node('decide', { accept: true, passphrase: $('passphrase-accept').value });
-  $('decline').onclick = () => node('decide', { accept: false });
-  $('approve').onclick = () => node('sign_decide', { accept: true, passphrase: $('passphrase-sign').value });
-  $('reject').onclick = () => node('sign_decide', { accept: false });
+  // A refused decision (no passphrase, a bad work factor) says why.
+  const decide = async (op, errorId, extra) => {
+    const r = await node(op, extra);
+    $(errorId).textContent = r?.error || '';
+  };
+  $('accept').onclick = () => decide('decide', 'proposal-error',
+    { accept: true, passphrase: $('passphrase-accept').value });
+  $('decline').onclick = () => decide('decide', 'proposal-error', { accept: false });
+  $('approve').onclick = () => decide('sign_decide', 'sign-error',
+    { accept: true, passphrase: $('passphrase-sign').value });
+  $('reject').onclick = () => decide('sign_decide', 'sign-error', { accept: false });
   $('sign').onclick = async () => {
     const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
     const message = new TextEncoder().encode($('sign-message').value);

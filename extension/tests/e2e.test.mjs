@@ -52,10 +52,13 @@ const cliEnv = { ...process.env, MPC_WALLET_PASSPHRASE: PASS, MPC_WALLET_SCRYPT_
 // they don't hold their peer ids into the next tests.
 const running = new Set();
 
-/** Runs `mpc-wallet` in the background; resolves with {code, json, stderr}. */
-function cli(id, args, input) {
+/**
+ * Runs `mpc-wallet` in the background; resolves with {code, json, stderr}.
+ * The promise also has `child` and `stderr()` (what it wrote so far).
+ */
+function cli(id, args, input, env = {}) {
   const p = spawn(join(BIN, 'mpc-wallet'), cliArgs(id, args), {
-    env: cliEnv,
+    env: { ...cliEnv, ...env },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   if (input !== undefined) p.stdin.end(input);
@@ -73,6 +76,7 @@ function cli(id, args, input) {
     });
   });
   done.child = p;
+  done.stderr = () => err;
   return done;
 }
 
@@ -113,6 +117,28 @@ async function popupText(sel) {
   return (await popup.locator(sel).textContent()) ?? '';
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A request to the offscreen node, as the popup sends them. */
+function toNode(msg) {
+  return popup.evaluate((m) => chrome.runtime.sendMessage({ target: 'offscreen', ...m }).catch((e) => ({ error: String(e) })), msg);
+}
+
+async function storageGet(key) {
+  return popup.evaluate(async (k) => (await chrome.storage.local.get(k))[k], key);
+}
+
+/** Saves the node's timeout in the popup and waits until the node runs with it. */
+async function setNodeTimeout(secs) {
+  await popup.fill('#timeout', String(secs));
+  await popup.click('#save-settings');
+  await waitFor(`the node to run with a ${secs} s timeout`, async () => {
+    const s = await toNode({ op: 'state' });
+    return s?.settings?.timeout_secs === secs && s.connection === 'registered';
+  });
+}
+
+
 before(async () => {
   [server, url] = await startServer();
   const profile = mkdtempSync(join(tmpdir(), 'mpc-ext-profile-'));
@@ -137,7 +163,7 @@ before(async () => {
   await waitFor('the popup to load its settings', async () => (await popup.inputValue('#log-n')) !== '');
   await popup.fill('#server', url);
   await popup.fill('#peer-id', 'chrome1');
-  await popup.fill('#log-n', '12');
+  await popup.fill('#log-n', '15');
   await popup.click('#save-settings');
   try {
     await waitFor('chrome1 to register', async () => (await popupText('#status')) === 'registered');
@@ -183,6 +209,9 @@ test('cli1 proposes, chrome1 accepts in the popup: one 2-of-3 key everywhere', a
   await popup.waitForSelector('#result:not([hidden])', { timeout: 30000 });
   assert.equal(await popupText('#group-key'), key);
   assert.equal(await popupText('#address'), r1.json.addresses.bitcoin_taproot);
+  // Both CLI nodes confirmed storing their shares (wallet_confirmed).
+  await waitFor('the confirmation', async () =>
+    /Confirmed: every participant stored its share/.test(await popupText('#wallet-status')));
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-cli1-initiator.png'), fullPage: true });
 });
 
@@ -256,6 +285,78 @@ test('a declined proposal shows its reason in the popup', async () => {
   assert.notEqual(o.code, 0);
   assert.match(o.stderr, /cli1 declined/);
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-declined.png'), fullPage: true });
+});
+
+/** The request the node holds for a decision: 'proposal' or 'sign_request'. */
+async function pending(kind) {
+  return (await toNode({ op: 'state' }))[kind]?.proposal.session_id ?? null;
+}
+
+/** `sel`'s text, or '' if the popup has no such element. */
+async function textIfAny(sel) {
+  return (await popup.locator(sel).count()) ? popupText(sel) : '';
+}
+
+test('findings 4 and 18: Accept refuses an empty passphrase or a bad work factor before the key generation', async () => {
+  const cli2 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  const current = await pending('proposal');
+  await popup.fill('#passphrase-accept', '');
+  await popup.click('#accept');
+  await sleep(1000);
+  assert.equal(await pending('proposal'), current, 'accepted with an empty passphrase');
+  assert.equal(cli1.child.exitCode, null, 'cli1 got an answer');
+  assert.match(await textIfAny('#proposal-error'), /not accepted: a passphrase for the new share is needed/);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-empty-passphrase.png'), fullPage: true });
+  // A work factor stored by an older version, which let any through.
+  const settings = await storageGet('settings');
+  await popup.evaluate((s) => chrome.storage.local.set({ settings: { ...s, scrypt_log_n: 9 } }), settings);
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  await sleep(1000);
+  await popup.evaluate((s) => chrome.storage.local.set({ settings: s }), settings);
+  assert.equal(await pending('proposal'), current, 'accepted with work factor 9');
+  assert.equal(cli1.child.exitCode, null, 'cli1 got an answer');
+  assert.match(await textIfAny('#proposal-error'),
+    /not accepted: the scrypt work factor \(log N\) must be a whole number from 15 to 22, not 9/);
+  assert.equal(await popup.isVisible('#proposal'), true);
+  await popup.click('#decline');
+  const [r1] = await Promise.all([cli1, cli2]);
+  assert.match(r1.stderr, /chrome1 declined/);
+
+  // Create wallet too refuses before any proposal goes out.
+  const cli3 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2']);
+  await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+  await popup.check('#peers input[value="cli2"]');
+  await popup.fill('#passphrase-create', '');
+  await popup.click('#create');
+  await sleep(1500);
+  assert.equal(cli3.child.exitCode, null, 'cli2 got a proposal');
+  assert.match(await textIfAny('#create-error'), /not proposed: a passphrase for the new share is needed/);
+  await popup.fill('#passphrase-create', PASS);
+  cli3.child.kill();
+  await cli3;
+});
+
+test('finding 18: the settings refuse a scrypt work factor outside 15 to 22', async () => {
+  for (const bad of ['0', '9', '14', '23', '']) {
+    await popup.fill('#log-n', bad);
+    await popup.click('#save-settings');
+    await sleep(300);
+    assert.equal((await storageGet('settings')).scrypt_log_n, 15, `log N ${bad || '(empty)'} was saved`);
+    await waitFor(`log N ${bad || '(empty)'} to be refused`, async () =>
+      new RegExp(`not saved: the scrypt work factor \\(log N\\) must be a whole number from 15 to 22, not ${Number(bad)}$`)
+        .test(await popupText('#settings-error')));
+    await popup.evaluate(() => { document.getElementById('settings-error').textContent = ''; });
+  }
+  await popup.fill('#log-n', '15');
+  await popup.click('#save-settings');
+  await sleep(300);
+  assert.equal(await popupText('#settings-error'), '');
+  assert.equal(await popupText('#status'), 'registered');
 });
 
 test('cli1 and chrome1 sign 2-of-3: the popup shows the message, both get one signature', async () => {
@@ -334,6 +435,35 @@ test('chrome1 proposes signing from the popup; cli2 approves; one signature', as
     (await popupText('#signature')) === r.json.signature);
 });
 
+test('finding 4: a participant that never confirms is named, and the popup says not to fund', async () => {
+  await setNodeTimeout(10);
+  // cli2 stores its share, then hangs instead of confirming it.
+  const stalled = cli('cli2', ['join', '--yes', '--timeout-secs', '10'], undefined,
+    { MPC_WALLET_TEST_STALL_BEFORE: 'wallet_created' });
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2', '--timeout-secs', '10']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  await waitFor('cli2 to stall before wallet_created', () => /test hook: stalling/.test(stalled.stderr()), 60000);
+  // chrome1 stored its share: pending until every participant confirms.
+  await waitFor('the pending wallet', async () =>
+    /Waiting for every participant.*Do not fund this address yet/.test(await popupText('#wallet-status')));
+  const key = await popupText('#group-key');
+  assert.equal(await popup.isDisabled('#copy'), true);
+  stalled.child.kill('SIGKILL');
+  const r1 = await cli1;
+  assert.notEqual(r1.code, 0);
+  assert.match(r1.stderr, /NOT confirmed: cli2 never confirmed/);
+  await waitFor('the popup to say cli2 never confirmed', async () =>
+    /NOT confirmed: cli2 never confirmed storing its share.*Do not fund this address\./
+      .test(await popupText('#wallet-status')), 30000);
+  const row = popup.locator(`#wallets li[data-group-key="${key}"]`);
+  assert.match(await row.textContent(), /NOT confirmed: do not fund/);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-unconfirmed.png'), fullPage: true });
+  await setNodeTimeout(60);
+});
+
 test('the extension reconnects and re-registers when the server comes back', async () => {
   const addr = new URL(url).host;
   server.kill();
@@ -343,3 +473,4 @@ test('the extension reconnects and re-registers when the server comes back', asy
   await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
   await waitRegistered(['chrome1']);
 });
+
