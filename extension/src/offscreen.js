@@ -453,6 +453,11 @@ async function findWallet(groupKey) {
   return Object.values(files).find((f) => JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey);
 }
 
+// A click names the request it was made on (finding 11): one that is no
+// longer pending (it ended, or another replaced it) is refused.
+const STALE = 'That request is no longer the one waiting (it ended, or another replaced it): '
+  + 'nothing was done. Check the request shown now.';
+
 /** How the new share will be sealed, if the passphrase and settings do for it. */
 async function sealFor(passphrase) {
   // The saved settings, even if this run started with older ones.
@@ -481,7 +486,7 @@ async function request(msg) {
     }
     case 'decide': {
       const p = state.proposal;
-      if (!p) return { error: 'no proposal waits for a decision' };
+      if (!p || msg.session_id !== p.proposal.session_id) return { error: STALE };
       if (msg.accept) {
         // Before accepting, not after the DKG (finding 4).
         const seal = await sealFor(msg.passphrase);
@@ -500,7 +505,7 @@ async function request(msg) {
     }
     case 'sign_decide': {
       const r = state.sign_request;
-      if (!r) return { error: 'no signing request waits for a decision' };
+      if (!r || msg.session_id !== r.proposal.session_id) return { error: STALE };
       if (msg.accept && !msg.passphrase) return { error: 'not approved: enter the wallet\'s passphrase' };
       const file = msg.accept ? await findWallet(r.proposal.group_public_key) : undefined;
       state.sign_request = null;

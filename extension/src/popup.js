@@ -24,6 +24,15 @@ function confirmationText(w) {
   }
 }
 
+/** Shows request `s` (or none) in `section`, tagged with its session id. */
+function showRequest(section, s, errorId) {
+  $(section).hidden = !s;
+  const id = s?.proposal?.session_id || '';
+  // A new request: the old one's messages don't apply to it.
+  if ($(section).dataset.sessionId !== id) $(errorId).textContent = '';
+  $(section).dataset.sessionId = id;
+}
+
 function render(s) {
   if (!s) return;
   $('status').textContent = s.connection;
@@ -42,12 +51,12 @@ function render(s) {
     li.append(label);
     return li;
   }));
-  $('proposal').hidden = !s.proposal;
+  showRequest('proposal', s.proposal, 'proposal-error');
   if (s.proposal) {
     const keys = (s.proposal.keys || []).map((k) => `${k.peer} [${k.fingerprint}]${k.new ? ' (new)' : ''}`).join('\n');
     $('proposal-text').textContent = s.proposal.text + (keys ? `\nkeys:\n${keys}` : '');
   }
-  $('sign-request').hidden = !s.sign_request;
+  showRequest('sign-request', s.sign_request, 'sign-error');
   if (s.sign_request) $('sign-text').textContent = s.sign_request.text;
   $('progress').textContent = s.progress.slice(-12).join('\n');
   $('error').textContent = s.error || '';
@@ -139,17 +148,20 @@ async function main() {
     });
     $('create-error').textContent = r?.error || '';
   };
-  // A refused decision (no passphrase, a bad work factor) says why.
-  const decide = async (op, errorId, extra) => {
-    const r = await node(op, extra);
+  // Each click carries the id of the request it was made on; the node
+  // refuses it if another is pending by the time it arrives (finding 11).
+  const decide = async (section, op, errorId, extra) => {
+    const r = await node(op, { session_id: $(section).dataset.sessionId, ...extra });
+    // Refused: show what is pending now, then why nothing was done.
+    if (r?.error) await refresh().catch(() => {});
     $(errorId).textContent = r?.error || '';
   };
-  $('accept').onclick = () => decide('decide', 'proposal-error',
+  $('accept').onclick = () => decide('proposal', 'decide', 'proposal-error',
     { accept: true, passphrase: $('passphrase-accept').value });
-  $('decline').onclick = () => decide('decide', 'proposal-error', { accept: false });
-  $('approve').onclick = () => decide('sign_decide', 'sign-error',
+  $('decline').onclick = () => decide('proposal', 'decide', 'proposal-error', { accept: false });
+  $('approve').onclick = () => decide('sign-request', 'sign_decide', 'sign-error',
     { accept: true, passphrase: $('passphrase-sign').value });
-  $('reject').onclick = () => decide('sign_decide', 'sign-error', { accept: false });
+  $('reject').onclick = () => decide('sign-request', 'sign_decide', 'sign-error', { accept: false });
   $('sign').onclick = async () => {
     const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
     const message = new TextEncoder().encode($('sign-message').value);

@@ -128,6 +128,18 @@ async function storageGet(key) {
   return popup.evaluate(async (k) => (await chrome.storage.local.get(k))[k], key);
 }
 
+/**
+ * Clicks `button` as if `section` still showed the request `sessionId`: the
+ * id is set and the button clicked in one task, so no render comes between
+ * (the race of finding 11, made certain).
+ */
+async function clickAs(section, button, sessionId) {
+  await popup.evaluate(([sec, btn, id]) => {
+    document.querySelector(sec).dataset.sessionId = id;
+    document.querySelector(btn).click();
+  }, [section, button, sessionId]);
+}
+
 /** Saves the node's timeout in the popup and waits until the node runs with it. */
 async function setNodeTimeout(secs) {
   await popup.fill('#timeout', String(secs));
@@ -138,6 +150,8 @@ async function setNodeTimeout(secs) {
   });
 }
 
+// A session id of a request that is over (set by the first test).
+let endedSessionId = 'a-session-that-ended';
 
 before(async () => {
   [server, url] = await startServer();
@@ -199,6 +213,8 @@ test('cli1 proposes, chrome1 accepts in the popup: one 2-of-3 key everywhere', a
     assert.ok(proposal.includes(`${id} [${fp}]`), `${id} [${fp}] in ${proposal}`);
   }
   assert.ok(proposal.includes(`chrome1 [${await popupText('#fingerprint')}]`), proposal);
+  endedSessionId = await popup.getAttribute('#proposal', 'data-session-id');
+  assert.ok(endedSessionId, 'the proposal shown carries its session id');
   await popup.fill('#passphrase-accept', PASS);
   await popup.click('#accept');
   const [r1, r2] = await Promise.all([cli1, cli2]);
@@ -297,6 +313,37 @@ async function textIfAny(sel) {
   return (await popup.locator(sel).count()) ? popupText(sel) : '';
 }
 
+test('finding 11: an Accept or Decline click carrying a stale request id does nothing', async () => {
+  const cli2 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  const current = await pending('proposal');
+  assert.ok(current && current !== endedSessionId, `${current} vs ${endedSessionId}`);
+  await popup.fill('#passphrase-accept', PASS);
+  for (const button of ['#accept', '#decline']) {
+    await clickAs('#proposal', button, endedSessionId);
+    await sleep(1500);
+    // Nothing happened: the same proposal still waits, and cli1 heard nothing.
+    assert.equal(await pending('proposal'), current, `the stale ${button} acted on the proposal`);
+    assert.equal(cli1.child.exitCode, null, 'cli1 got an answer');
+    assert.match(await textIfAny('#proposal-error'), /no longer the one waiting.*nothing was done/);
+    await popup.evaluate(() => { document.getElementById('proposal-error').textContent = ''; });
+  }
+  // The popup shows the request that waits, with its id.
+  assert.equal(await popup.isVisible('#proposal'), true);
+  assert.equal(await popup.getAttribute('#proposal', 'data-session-id'), current);
+  await clickAs('#proposal', '#accept', endedSessionId);
+  await waitFor('the refusal', async () => /nothing was done/.test(await popupText('#proposal-error')));
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-stale-click.png'), fullPage: true });
+  // A click on the request shown acts on it.
+  await popup.click('#decline');
+  const [r1, r2] = await Promise.all([cli1, cli2]);
+  assert.notEqual(r1.code, 0);
+  assert.match(r1.stderr, /chrome1 declined/);
+  assert.notEqual(r2.code, 0);
+});
+
 test('findings 4 and 18: Accept refuses an empty passphrase or a bad work factor before the key generation', async () => {
   const cli2 = cli('cli2', ['join', '--yes']);
   await waitRegistered(['cli2', 'chrome1']);
@@ -371,6 +418,15 @@ test('cli1 and chrome1 sign 2-of-3: the popup shows the message, both get one si
   assert.match(shown, new RegExp(message));
   assert.match(shown, /hello from the browser/);
   await popup.fill('#passphrase-sign', PASS);
+  // Finding 11: an Approve carrying another request's id does nothing.
+  const current = await pending('sign_request');
+  await clickAs('#sign-request', '#approve', endedSessionId);
+  await sleep(1500);
+  assert.equal(await pending('sign_request'), current, 'the stale approval signed');
+  assert.equal(signer.child.exitCode, null, 'cli1 got an answer');
+  assert.match(await textIfAny('#sign-error'), /no longer the one waiting.*nothing was done/);
+  assert.equal(await popup.isVisible('#sign-request'), true);
+  assert.equal(await popup.getAttribute('#sign-request', 'data-session-id'), current);
   await popup.click('#approve');
   const r = await signer;
   assert.equal(r.code, 0, r.stderr);
