@@ -59,10 +59,17 @@ async function handle(msg) {
       const { identity } = await chrome.storage.local.get('identity');
       return identity || null;
     }
-    case 'set_identity':
-      // Ciphertext only: the key that opens it never leaves IndexedDB.
-      await chrome.storage.local.set({ identity: msg.identity });
+    case 'set_identity': {
+      // The sealed record only: the key that opens it never leaves
+      // IndexedDB, and the seed never leaves the wasm. An identity is
+      // replaced only when the user asked (`replace`), and the old record
+      // is kept.
+      const { identity, identity_replaced } = await chrome.storage.local.get(['identity', 'identity_replaced']);
+      if (identity && !msg.replace) return { error: 'an identity is already stored: it is not replaced silently' };
+      const kept = identity ? [...(identity_replaced || []), { replaced_at: Date.now(), record: identity }] : identity_replaced;
+      await chrome.storage.local.set({ identity: msg.identity, ...(kept ? { identity_replaced: kept } : {}) });
       return { ok: true };
+    }
     case 'get_known_peers': {
       const { known_peers } = await chrome.storage.local.get('known_peers');
       return known_peers || '';

@@ -4,9 +4,12 @@
 // core's actions are carried out in order. The one exception: a finished
 // wallet is sealed and stored before anything else in its batch (such as
 // wallet_created) goes out.
+//
+// The identity key's seed never reaches this file: the wasm opens the
+// sealed record with the WebCrypto key and hands back an opaque handle.
 
 import init, {
-  WasmNode, check_seal_params, fingerprint, generate_identity, identity_info, wallet_info,
+  WasmNode, check_seal_params, create_identity, fingerprint, open_identity, wallet_info,
 } from './wasm/mpc_wasm.js';
 
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
@@ -18,6 +21,9 @@ const state = {
   peer_id: '',
   server: '',
   fingerprint: '',
+  // {ok: true}, or {ok: false, error}: the stored identity cannot be
+  // opened, and nothing replaces it unless the user asks (new_identity).
+  identity: null,
   peers: [],
   progress: [],
   proposal: null, // needs_decision awaiting the user
@@ -33,6 +39,7 @@ const state = {
 };
 
 let node = null;
+let identity = null; // the wasm's Identity handle: no seed on this side
 let ws = null;
 let settings = null;
 // How the share of the key generation this node accepted or proposed is
@@ -51,8 +58,9 @@ function note(text) {
   publish();
 }
 
-// ---- identity: the seed is stored encrypted (AES-GCM) under a
-// non-extractable key that stays in this origin's IndexedDB ----
+// ---- identity: the seed is sealed (AES-GCM) under a non-extractable key
+// that stays in this origin's IndexedDB; the wasm seals and opens it, and
+// this side holds only the sealed record and the key's handle ----
 
 function idb() {
   return new Promise((resolve, reject) => {
@@ -82,24 +90,53 @@ async function idbPut(key, value) {
   });
 }
 
-const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
-const unhex = (s) => new Uint8Array(s.match(/../g).map((h) => parseInt(h, 16)));
+/** The stored identity can't be opened; shown to the user, never papered over. */
+class IdentityUnavailable extends Error {}
 
+/**
+ * Opens the stored identity. A new one is made only on a first start
+ * (nothing stored at all): a lost or unreadable identity is reported
+ * (finding 14), and replaced only by the user's explicit new_identity.
+ */
 async function loadIdentity() {
-  let wrap = await idbGet('identity-wrap');
+  const wrap = await idbGet('identity-wrap');
   const stored = await sw('get_identity');
-  if (stored && wrap) {
-    const plain = await crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv: unhex(stored.iv) }, wrap, unhex(stored.ciphertext));
-    return new TextDecoder().decode(plain);
+  if (!stored && !wrap) {
+    const wallets = await sw('wallets');
+    const pinned = await sw('get_known_peers');
+    if (Object.keys(wallets || {}).length === 0 && !pinned) return createIdentity(false);
+    throw new IdentityUnavailable('This extension holds wallets or pinned peers, but its identity key is gone '
+      + 'from its storage.');
   }
-  const fresh = JSON.parse(generate_identity());
-  wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  if (!stored) throw new IdentityUnavailable('The identity key\'s sealed record is missing from chrome.storage.');
+  if (!wrap) {
+    throw new IdentityUnavailable('The browser key that opens your identity is missing from this extension\'s '
+      + 'IndexedDB, so the identity cannot be opened.');
+  }
+  try {
+    return await open_identity(wrap, JSON.stringify(stored));
+  } catch (e) {
+    throw new IdentityUnavailable(`Your identity cannot be opened: ${e.message || e}.`);
+  }
+}
+
+/** A new identity, sealed in the wasm under a new non-extractable key. */
+async function createIdentity(replacing) {
+  const wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  const fresh = await create_identity(wrap);
+  if (replacing) {
+    // The old key, if any, stays: the old record might still open with it.
+    const old = await idbGet('identity-wrap');
+    if (old) await idbPut(`identity-wrap-replaced-${Date.now()}`, old);
+  }
   await idbPut('identity-wrap', wrap);
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrap, new TextEncoder().encode(fresh.seed));
-  await sw('set_identity', { identity: { iv: hex(iv), ciphertext: hex(ct), public_key: fresh.public_key } });
-  return fresh.seed;
+  const r = await sw('set_identity', { identity: JSON.parse(fresh.sealed_record()), replace: replacing });
+  if (r?.error) throw new Error(r.error);
+  return fresh;
+}
+
+function fingerprintOf(publicKey) {
+  try { return fingerprint(publicKey); } catch { return ''; }
 }
 
 // ---- the event queue: one event at a time, actions carried out in order ----
@@ -428,8 +465,20 @@ async function start() {
   state.peer_id = settings.peer_id;
   state.server = settings.server;
   state.settings_loaded = true;
-  const seed = await loadIdentity();
-  state.fingerprint = JSON.parse(identity_info(seed)).fingerprint;
+  try {
+    identity = await loadIdentity();
+  } catch (e) {
+    if (!(e instanceof IdentityUnavailable)) throw e;
+    // No node runs: it would have to sign as someone else.
+    const stored = await sw('get_identity');
+    state.identity = { ok: false, error: e.message };
+    state.fingerprint = stored?.public_key ? fingerprintOf(stored.public_key) : '';
+    state.connection = 'identity unavailable';
+    await refreshWallets();
+    return;
+  }
+  state.identity = { ok: true };
+  state.fingerprint = identity.fingerprint();
   await refreshWallets();
   if (!settings.peer_id) {
     state.connection = 'not configured';
@@ -438,10 +487,9 @@ async function start() {
   }
   node = new WasmNode(JSON.stringify({
     peer_id: settings.peer_id,
-    identity: seed,
     known_peers: await sw('get_known_peers'),
     timeout_ms: (settings.timeout_secs ?? 60) * 1000,
-  }));
+  }), identity);
   connect();
   setInterval(() => enqueue({ type: 'tick', now: performance.now() - t0 }), 200);
 }
@@ -531,6 +579,12 @@ async function request(msg) {
       return { ok: true };
     case 'restart':
       location.reload();
+      return { ok: true };
+    case 'new_identity':
+      // Only on the user's request, and only when the stored one can't be opened.
+      if (state.identity?.ok !== false) return { error: 'this extension\'s identity opens: it is not replaced' };
+      await createIdentity(true);
+      setTimeout(() => location.reload(), 50);
       return { ok: true };
     default:
       return { error: `unknown op ${msg.op}` };

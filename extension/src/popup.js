@@ -38,6 +38,10 @@ function render(s) {
   $('status').textContent = s.connection;
   $('me').textContent = s.peer_id || '(no peer id)';
   $('fingerprint').textContent = s.fingerprint;
+  const lost = s.identity?.ok === false;
+  $('identity-state').textContent = lost ? '(cannot be opened)' : '';
+  $('identity-problem').hidden = !lost;
+  $('identity-error').textContent = lost ? s.identity.error : '';
   const peers = $('peers');
   const checked = new Set([...peers.querySelectorAll('input:checked')].map((i) => i.value));
   peers.replaceChildren(...s.peers.map((p) => {
@@ -162,6 +166,12 @@ async function main() {
   $('approve').onclick = () => decide('sign-request', 'sign_decide', 'sign-error',
     { accept: true, passphrase: $('passphrase-sign').value });
   $('reject').onclick = () => decide('sign-request', 'sign_decide', 'sign-error', { accept: false });
+  $('new-identity').onclick = async () => {
+    const r = await node('new_identity').catch((e) => ({ error: String(e) }));
+    $('new-identity-error').textContent = r?.error || '';
+    // The node restarts with the new identity; its state arrives by push.
+    if (!r?.error) setTimeout(() => refresh().catch(() => {}), 1000);
+  };
   $('sign').onclick = async () => {
     const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
     const message = new TextEncoder().encode($('sign-message').value);

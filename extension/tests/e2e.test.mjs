@@ -6,6 +6,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +125,11 @@ function toNode(msg) {
   return popup.evaluate((m) => chrome.runtime.sendMessage({ target: 'offscreen', ...m }).catch((e) => ({ error: String(e) })), msg);
 }
 
+/** Reloads the offscreen document: the node starts again from storage. */
+async function restartNode() {
+  await toNode({ op: 'restart' });
+}
+
 async function storageGet(key) {
   return popup.evaluate(async (k) => (await chrome.storage.local.get(k))[k], key);
 }
@@ -138,6 +144,27 @@ async function clickAs(section, button, sessionId) {
     document.querySelector(sec).dataset.sessionId = id;
     document.querySelector(btn).click();
   }, [section, button, sessionId]);
+}
+
+/** The identity's IndexedDB key: 'take' deletes it (keeping it in the popup), 'restore' puts it back. */
+async function identityKeyEntry(op) {
+  await popup.evaluate(async (op) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open('mpc-wallet', 1);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    const tx = db.transaction('keys', 'readwrite');
+    const keys = tx.objectStore('keys');
+    if (op === 'take') {
+      const get = keys.get('identity-wrap');
+      get.onsuccess = () => { window.takenKey = get.result; keys.delete('identity-wrap'); };
+    } else {
+      keys.put(window.takenKey, 'identity-wrap');
+    }
+    await new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = () => reject(tx.error); });
+    db.close();
+  }, op);
 }
 
 /** Saves the node's timeout in the popup and waits until the node runs with it. */
@@ -520,6 +547,74 @@ test('finding 4: a participant that never confirms is named, and the popup says 
   await setNodeTimeout(60);
 });
 
+test('finding 14: a lost IndexedDB key is reported, and the identity is not replaced silently', async () => {
+  const fp = await popupText('#fingerprint');
+  const record = await storageGet('identity');
+  await identityKeyEntry('take');
+  await restartNode();
+  await waitFor('the node to start again', async () => (await popupText('#status')) !== 'registered');
+  await waitFor('chrome1 to go offline', () => !peersOnline().includes('chrome1'));
+  await sleep(2000);
+  // Nothing replaced it: the same record and fingerprint, and no node runs
+  // under another key.
+  assert.deepEqual(await storageGet('identity'), record, 'the identity was replaced');
+  assert.equal(await popupText('#fingerprint'), fp);
+  assert.ok(!peersOnline().includes('chrome1'));
+  // The popup says so, and offers the way out.
+  assert.equal(await popupText('#status'), 'identity unavailable');
+  assert.equal(await popup.isVisible('#identity-problem'), true);
+  assert.match(await popupText('#identity-error'), /missing from this extension's IndexedDB/);
+  assert.equal(await popup.isVisible('#new-identity'), true);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-identity-lost.png'), fullPage: true });
+
+  // With its key back, the same identity opens again.
+  await identityKeyEntry('restore');
+  await restartNode();
+  await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
+  assert.equal(await popupText('#fingerprint'), fp);
+  assert.equal(await popup.isVisible('#identity-problem'), false);
+  // chrome.storage holds the sealed record only, and the glue offers no seed.
+  assert.deepEqual(Object.keys(record).sort(), ['ciphertext', 'iv', 'public_key', 'v']);
+  const exported = await popup.evaluate(async () => Object.keys(await import('./wasm/mpc_wasm.js')));
+  assert.ok(exported.includes('open_identity'), exported.join());
+  for (const name of exported) assert.doesNotMatch(name, /seed|generate_identity|identity_info/);
+});
+
+test('finding 14: an identity sealed by the earlier version (the seed\'s hex) still opens, to its key', async () => {
+  // An Ed25519 key made here, sealed the way the extension did before.
+  const seed = randomBytes(32);
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  const publicKey = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }))
+    .export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+  const original = await storageGet('identity');
+  const fp = await popupText('#fingerprint');
+  await identityKeyEntry('take');
+  const expected = await popup.evaluate(async ([seedHex, pk]) => {
+    const wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrap, new TextEncoder().encode(seedHex));
+    const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const db = await new Promise((resolve) => { const r = indexedDB.open('mpc-wallet', 1); r.onsuccess = () => resolve(r.result); });
+    const tx = db.transaction('keys', 'readwrite');
+    tx.objectStore('keys').put(wrap, 'identity-wrap');
+    await new Promise((resolve) => { tx.oncomplete = resolve; });
+    db.close();
+    await chrome.storage.local.set({ identity: { iv: hex(iv), ciphertext: hex(ct), public_key: pk } });
+    return (await import('./wasm/mpc_wasm.js')).fingerprint(pk);
+  }, [seed.toString('hex'), publicKey]);
+  await restartNode();
+  await waitFor('the old record to open', async () => {
+    const s = await toNode({ op: 'state' });
+    return s?.identity?.ok === true && s.fingerprint === expected;
+  });
+  // Back to chrome1's own identity (the server holds its id for that key).
+  await popup.evaluate((r) => chrome.storage.local.set({ identity: r }), original);
+  await identityKeyEntry('restore');
+  await restartNode();
+  await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
+  assert.equal(await popupText('#fingerprint'), fp);
+});
+
 test('the extension reconnects and re-registers when the server comes back', async () => {
   const addr = new URL(url).host;
   server.kill();
@@ -530,3 +625,24 @@ test('the extension reconnects and re-registers when the server comes back', asy
   await waitRegistered(['chrome1']);
 });
 
+// Last: it gives chrome1 a new key, which the server's binding and the CLI
+// nodes' pins then refuse.
+test('finding 14: "Create a new identity" replaces an unopenable identity only when asked, keeping the old record', async () => {
+  const refused = await toNode({ op: 'new_identity' });
+  assert.match(refused.error, /identity opens: it is not replaced/);
+  const fp = await popupText('#fingerprint');
+  const record = await storageGet('identity');
+  await identityKeyEntry('take');
+  await restartNode();
+  await waitFor('the popup to report the identity', () => popup.isVisible('#identity-problem'));
+  assert.deepEqual(await storageGet('identity'), record);
+  await popup.click('#new-identity');
+  await waitFor('a new identity', async () => {
+    const now = await popupText('#fingerprint');
+    return now && now !== fp && !(await popup.isVisible('#identity-problem'));
+  });
+  const fresh = await storageGet('identity');
+  assert.notEqual(fresh.public_key, record.public_key);
+  assert.deepEqual((await storageGet('identity_replaced')).at(-1).record, record);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-new-identity.png'), fullPage: true });
+});

@@ -2,9 +2,11 @@
 //! document owns the WebSocket, the `RTCPeerConnection`s and the clock; it
 //! feeds [`WasmNode::handle`] one JSON event at a time and carries out the
 //! JSON actions it gets back, exactly as the CLI's tokio driver does with
-//! the Rust types. Secrets stay inside: a finished share is sealed into a
-//! keystore file here ([`WasmNode::seal_finished`]), and a wallet is opened
-//! for signing here ([`WasmNode::sign_decision`]).
+//! the Rust types. Secrets stay inside: the identity key is opened and
+//! sealed here ([`identity`]: JavaScript holds only its ciphertext and the
+//! WebCrypto key's handle), a finished share is sealed into a keystore file
+//! here ([`WasmNode::seal_finished`]), and a wallet is opened for signing
+//! here ([`WasmNode::sign_decision`]).
 //!
 //! Events (`{"type": ...}`): `register`, `list_peers`, `create`
 //! `{participants, threshold, curve, session_id?}`, `sign` `{file,
@@ -24,13 +26,15 @@
 //! reason}`, `rejected {from, session_id, reason}`.
 
 mod convert;
+pub mod identity;
 
-use mpc_core::{Command, Config, Event, IdentityKey, KnownPeers, Node, WalletResult};
+use mpc_core::{Command, Config, Event, KnownPeers, Node, WalletResult};
 use mpc_keystore::KeyShareFile;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
 pub use convert::{action_json, parse_event};
+pub use identity::{create_identity, open_identity, Identity};
 
 /// The least scrypt work factor (log2 N) a new share is sealed with: below
 /// it a passphrase is cheap to guess (review finding 18).
@@ -99,21 +103,17 @@ fn err(e: impl std::fmt::Display) -> JsError {
 
 #[wasm_bindgen]
 impl WasmNode {
-    /// `config`: `{peer_id, identity (hex seed), known_peers (text of the
-    /// address book), timeout_ms?, require_pinned?}`.
+    /// `config`: `{peer_id, known_peers (text of the address book),
+    /// timeout_ms?, require_pinned?}`; the node signs with `identity`.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: &str) -> Result<WasmNode, JsError> {
+    pub fn new(config: &str, identity: &Identity) -> Result<WasmNode, JsError> {
         let c: Value = serde_json::from_str(config).map_err(err)?;
         let peer_id = c["peer_id"]
             .as_str()
             .ok_or_else(|| err("peer_id missing"))?;
         mpc_protocol::validate_peer_id(peer_id).map_err(err)?;
         let mut config = Config::new(peer_id);
-        config.identity = Some(identity_from_hex(
-            c["identity"]
-                .as_str()
-                .ok_or_else(|| err("identity missing"))?,
-        )?);
+        config.identity = Some(identity.key.clone());
         config.known_peers =
             KnownPeers::parse(c["known_peers"].as_str().unwrap_or_default()).map_err(err)?;
         if let Some(t) = c["timeout_ms"].as_u64() {
@@ -234,39 +234,9 @@ impl WasmNode {
     }
 }
 
-fn identity_from_hex(seed: &str) -> Result<IdentityKey, JsError> {
-    let mut b = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(seed, b.as_mut()).map_err(|_| err("identity is not 32 bytes of hex"))?;
-    Ok(IdentityKey::from_seed(*b))
-}
-
 fn open_file(file: &str, passphrase: &str) -> Result<mpc_core::SigningWallet, String> {
     let f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
     mpc_keystore::wallet::open_signing_wallet(&f, passphrase)
-}
-
-/// A fresh identity key: its secret seed (hex, for the extension to
-/// encrypt and store), public key and fingerprint.
-#[wasm_bindgen]
-pub fn generate_identity() -> Result<String, JsError> {
-    let key = IdentityKey::generate(&mut rand_core::OsRng);
-    Ok(json!({
-        "seed": hex::encode(key.to_seed().as_slice()),
-        "public_key": key.public_key().to_hex(),
-        "fingerprint": key.public_key().fingerprint(),
-    })
-    .to_string())
-}
-
-/// The public key and fingerprint of a stored identity seed.
-#[wasm_bindgen]
-pub fn identity_info(seed: &str) -> Result<String, JsError> {
-    let key = identity_from_hex(seed)?;
-    Ok(json!({
-        "public_key": key.public_key().to_hex(),
-        "fingerprint": key.public_key().fingerprint(),
-    })
-    .to_string())
 }
 
 /// The fingerprint users compare out of band, of a hex identity key.
