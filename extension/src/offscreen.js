@@ -208,11 +208,12 @@ async function confirmation(a, confirmed) {
     : { confirmation: 'unconfirmed', missing: a.missing || [], reason: a.reason || '' };
   await sw('set_wallet_status', { group_public_key: a.group_public_key, status });
   if (state.result?.group_public_key === a.group_public_key) state.result = { ...state.result, ...status };
+  // The wallet list first, so the popup shows the result and the list alike.
+  await refreshWallets();
   note(confirmed
     ? `wallet ${a.group_public_key}: every participant confirmed storing its share`
     : `wallet ${a.group_public_key} NOT confirmed: ${(a.missing || []).join(', ')} never confirmed storing `
       + `a share (${a.reason}). Do not fund this address.`);
-  await refreshWallets();
 }
 
 async function act(a) {

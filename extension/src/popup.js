@@ -166,6 +166,11 @@ async function main() {
   $('approve').onclick = () => decide('sign-request', 'sign_decide', 'sign-error',
     { accept: true, passphrase: $('passphrase-sign').value });
   $('reject').onclick = () => decide('sign-request', 'sign_decide', 'sign-error', { accept: false });
+  // An error about a field goes once the field is changed.
+  for (const [field, error] of [['passphrase-create', 'create-error'], ['passphrase-accept', 'proposal-error'],
+    ['passphrase-sign', 'sign-error'], ['log-n', 'settings-error'], ['timeout', 'settings-error']]) {
+    $(field).addEventListener('input', () => { $(error).textContent = ''; });
+  }
   $('new-identity').onclick = async () => {
     const r = await node('new_identity').catch((e) => ({ error: String(e) }));
     $('new-identity-error').textContent = r?.error || '';

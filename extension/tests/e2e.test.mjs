@@ -542,7 +542,7 @@ test('finding 4: a participant that never confirms is named, and the popup says 
     /NOT confirmed: cli2 never confirmed storing its share.*Do not fund this address\./
       .test(await popupText('#wallet-status')), 30000);
   const row = popup.locator(`#wallets li[data-group-key="${key}"]`);
-  assert.match(await row.textContent(), /NOT confirmed: do not fund/);
+  await waitFor('the wallet list to mark it', async () => /NOT confirmed: do not fund/.test(await row.textContent()));
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-unconfirmed.png'), fullPage: true });
   await setNodeTimeout(60);
 });
