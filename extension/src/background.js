@@ -20,7 +20,23 @@ async function ensureOffscreen() {
   }
 }
 
-const DEFAULT_SETTINGS = { server: 'ws://127.0.0.1:8787/ws', peer_id: '', scrypt_log_n: 18 };
+const DEFAULT_SETTINGS = { server: 'ws://127.0.0.1:8787/ws', peer_id: '', scrypt_log_n: 18, timeout_secs: 60 };
+
+// Whole numbers in range, or why not. The scrypt work factor is checked
+// again in the wasm before a share is sealed (finding 18: 0 crashed the
+// core after the DKG, 1-14 is cheap to guess).
+const LIMITS = {
+  scrypt_log_n: [15, 22, 'the scrypt work factor (log N)'],
+  timeout_secs: [5, 600, 'the timeout (seconds)'],
+};
+
+function invalidSetting(settings) {
+  for (const [key, [lo, hi, what]] of Object.entries(LIMITS)) {
+    const v = settings[key];
+    if (!Number.isInteger(v) || v < lo || v > hi) return `${what} must be a whole number from ${lo} to ${hi}, not ${v}`;
+  }
+  return null;
+}
 
 async function handle(msg) {
   switch (msg.op) {
@@ -34,6 +50,8 @@ async function handle(msg) {
     case 'set_settings': {
       const { settings } = await chrome.storage.local.get('settings');
       const next = { ...DEFAULT_SETTINGS, ...(settings || {}), ...msg.settings };
+      const invalid = invalidSetting(next);
+      if (invalid) return { error: `not saved: ${invalid}` };
       await chrome.storage.local.set({ settings: next });
       return next;
     }
@@ -41,10 +59,17 @@ async function handle(msg) {
       const { identity } = await chrome.storage.local.get('identity');
       return identity || null;
     }
-    case 'set_identity':
-      // Ciphertext only: the key that opens it never leaves IndexedDB.
-      await chrome.storage.local.set({ identity: msg.identity });
+    case 'set_identity': {
+      // The sealed record only: the key that opens it never leaves
+      // IndexedDB, and the seed never leaves the wasm. An identity is
+      // replaced only when the user asked (`replace`), and the old record
+      // is kept.
+      const { identity, identity_replaced } = await chrome.storage.local.get(['identity', 'identity_replaced']);
+      if (identity && !msg.replace) return { error: 'an identity is already stored: it is not replaced silently' };
+      const kept = identity ? [...(identity_replaced || []), { replaced_at: Date.now(), record: identity }] : identity_replaced;
+      await chrome.storage.local.set({ identity: msg.identity, ...(kept ? { identity_replaced: kept } : {}) });
       return { ok: true };
+    }
     case 'get_known_peers': {
       const { known_peers } = await chrome.storage.local.get('known_peers');
       return known_peers || '';
@@ -62,6 +87,16 @@ async function handle(msg) {
       if (all[msg.id] && !msg.replace) return { error: `wallet ${msg.id} already exists` };
       all[msg.id] = msg.file;
       await chrome.storage.local.set({ wallets: all });
+      return { ok: true };
+    }
+    case 'wallet_statuses': {
+      // Per group key: {confirmation: pending|confirmed|unconfirmed, missing?, reason?}.
+      const { wallet_status } = await chrome.storage.local.get('wallet_status');
+      return wallet_status || {};
+    }
+    case 'set_wallet_status': {
+      const { wallet_status } = await chrome.storage.local.get('wallet_status');
+      await chrome.storage.local.set({ wallet_status: { ...(wallet_status || {}), [msg.group_public_key]: msg.status } });
       return { ok: true };
     }
     default:

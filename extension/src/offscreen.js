@@ -4,32 +4,47 @@
 // core's actions are carried out in order. The one exception: a finished
 // wallet is sealed and stored before anything else in its batch (such as
 // wallet_created) goes out.
+//
+// The identity key's seed never reaches this file: the wasm opens the
+// sealed record with the WebCrypto key and hands back an opaque handle.
 
-import init, { WasmNode, fingerprint, generate_identity, identity_info, wallet_info } from './wasm/mpc_wasm.js';
+import init, {
+  WasmNode, check_seal_params, create_identity, fingerprint, open_identity, wallet_info,
+} from './wasm/mpc_wasm.js';
 
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
 
 const state = {
   connection: 'starting',
   settings_loaded: false,
+  settings: null, // the settings this run uses
   peer_id: '',
   server: '',
   fingerprint: '',
+  // {ok: true}, or {ok: false, error}: the stored identity cannot be
+  // opened, and nothing replaces it unless the user asks (new_identity).
+  identity: null,
   peers: [],
   progress: [],
   proposal: null, // needs_decision awaiting the user
   sign_request: null, // needs_sign_decision awaiting the user
   session: null,
-  result: null, // finished wallet
+  // The finished wallet, with `confirmation`: 'pending' until every other
+  // participant confirmed storing its share, then 'confirmed' or
+  // 'unconfirmed' (with `missing`, `reason`).
+  result: null,
   signature: null,
   error: null,
   wallets: [],
 };
 
 let node = null;
+let identity = null; // the wasm's Identity handle: no seed on this side
 let ws = null;
 let settings = null;
-let sessionPassphrase = null;
+// How the share of the key generation this node accepted or proposed is
+// sealed: {passphrase, log_n}, checked before the accept or proposal.
+let sessionSeal = null;
 const pcs = new Map(); // peer -> { pc, dc, remoteSet, candidates: [] }
 const t0 = performance.now();
 
@@ -43,8 +58,9 @@ function note(text) {
   publish();
 }
 
-// ---- identity: the seed is stored encrypted (AES-GCM) under a
-// non-extractable key that stays in this origin's IndexedDB ----
+// ---- identity: the seed is sealed (AES-GCM) under a non-extractable key
+// that stays in this origin's IndexedDB; the wasm seals and opens it, and
+// this side holds only the sealed record and the key's handle ----
 
 function idb() {
   return new Promise((resolve, reject) => {
@@ -74,24 +90,53 @@ async function idbPut(key, value) {
   });
 }
 
-const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
-const unhex = (s) => new Uint8Array(s.match(/../g).map((h) => parseInt(h, 16)));
+/** The stored identity can't be opened; shown to the user, never papered over. */
+class IdentityUnavailable extends Error {}
 
+/**
+ * Opens the stored identity. A new one is made only on a first start
+ * (nothing stored at all): a lost or unreadable identity is reported
+ * (finding 14), and replaced only by the user's explicit new_identity.
+ */
 async function loadIdentity() {
-  let wrap = await idbGet('identity-wrap');
+  const wrap = await idbGet('identity-wrap');
   const stored = await sw('get_identity');
-  if (stored && wrap) {
-    const plain = await crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv: unhex(stored.iv) }, wrap, unhex(stored.ciphertext));
-    return new TextDecoder().decode(plain);
+  if (!stored && !wrap) {
+    const wallets = await sw('wallets');
+    const pinned = await sw('get_known_peers');
+    if (Object.keys(wallets || {}).length === 0 && !pinned) return createIdentity(false);
+    throw new IdentityUnavailable('This extension holds wallets or pinned peers, but its identity key is gone '
+      + 'from its storage.');
   }
-  const fresh = JSON.parse(generate_identity());
-  wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  if (!stored) throw new IdentityUnavailable('The identity key\'s sealed record is missing from chrome.storage.');
+  if (!wrap) {
+    throw new IdentityUnavailable('The browser key that opens your identity is missing from this extension\'s '
+      + 'IndexedDB, so the identity cannot be opened.');
+  }
+  try {
+    return await open_identity(wrap, JSON.stringify(stored));
+  } catch (e) {
+    throw new IdentityUnavailable(`Your identity cannot be opened: ${e.message || e}.`);
+  }
+}
+
+/** A new identity, sealed in the wasm under a new non-extractable key. */
+async function createIdentity(replacing) {
+  const wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  const fresh = await create_identity(wrap);
+  if (replacing) {
+    // The old key, if any, stays: the old record might still open with it.
+    const old = await idbGet('identity-wrap');
+    if (old) await idbPut(`identity-wrap-replaced-${Date.now()}`, old);
+  }
   await idbPut('identity-wrap', wrap);
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrap, new TextEncoder().encode(fresh.seed));
-  await sw('set_identity', { identity: { iv: hex(iv), ciphertext: hex(ct), public_key: fresh.public_key } });
-  return fresh.seed;
+  const r = await sw('set_identity', { identity: JSON.parse(fresh.sealed_record()), replace: replacing });
+  if (r?.error) throw new Error(r.error);
+  return fresh;
+}
+
+function fingerprintOf(publicKey) {
+  try { return fingerprint(publicKey); } catch { return ''; }
 }
 
 // ---- the event queue: one event at a time, actions carried out in order ----
@@ -134,22 +179,41 @@ async function carryOut(actions) {
   // channel to a vanished peer can look open for many seconds. Retire
   // this session's channels: the core stops counting on them now (the
   // next session connects afresh), and they close once the last messages
-  // are out.
-  if (actions.some((a) => ['finished', 'signed', 'aborted'].includes(a.type))) {
+  // are out. A new wallet's session ends with its confirmation, not when
+  // it finished: the others' wallet_created still come on these channels.
+  if (actions.some((a) => ['wallet_confirmed', 'wallet_unconfirmed', 'signed', 'aborted'].includes(a.type))) {
     retireAll();
   }
 }
 
 async function store(w) {
-  const pass = sessionPassphrase;
-  if (!pass) throw new Error('no passphrase to encrypt the share');
-  const file = node.seal_finished(pass, settings.scrypt_log_n ?? 18, Math.floor(Date.now() / 1000));
+  // Checked before the accept or proposal; the wasm checks them again.
+  const seal = sessionSeal;
+  if (!seal) throw new Error('no passphrase to encrypt the share');
+  const file = node.seal_finished(seal.passphrase, seal.log_n, Math.floor(Date.now() / 1000));
   const info = JSON.parse(wallet_info(file, 'mainnet'));
   const r = await sw('put_wallet', { id: info.id, file });
   if (r?.error) throw new Error(r.error);
-  sessionPassphrase = null;
-  state.result = { ...w, id: info.id, addresses: info.addresses };
+  sessionSeal = null;
+  // Not to be funded until every participant confirmed storing its share.
+  await sw('set_wallet_status', { group_public_key: w.group_public_key, status: { confirmation: 'pending' } });
+  state.result = { ...w, id: info.id, addresses: info.addresses, confirmation: 'pending' };
   await refreshWallets();
+}
+
+/** A wallet_confirmed or wallet_unconfirmed: shown and kept with the wallet. */
+async function confirmation(a, confirmed) {
+  const status = confirmed
+    ? { confirmation: 'confirmed' }
+    : { confirmation: 'unconfirmed', missing: a.missing || [], reason: a.reason || '' };
+  await sw('set_wallet_status', { group_public_key: a.group_public_key, status });
+  if (state.result?.group_public_key === a.group_public_key) state.result = { ...state.result, ...status };
+  // The wallet list first, so the popup shows the result and the list alike.
+  await refreshWallets();
+  note(confirmed
+    ? `wallet ${a.group_public_key}: every participant confirmed storing its share`
+    : `wallet ${a.group_public_key} NOT confirmed: ${(a.missing || []).join(', ')} never confirmed storing `
+      + `a share (${a.reason}). Do not fund this address.`);
 }
 
 async function act(a) {
@@ -177,7 +241,13 @@ async function act(a) {
       await onProgress(a);
       break;
     case 'finished':
-      note(`wallet created: ${a.group_public_key}`);
+      note(`wallet created: ${a.group_public_key} (waiting for every participant to confirm it stored its share)`);
+      break;
+    case 'wallet_confirmed':
+      await confirmation(a, true);
+      break;
+    case 'wallet_unconfirmed':
+      await confirmation(a, false);
       break;
     case 'signed':
       state.signature = a;
@@ -188,7 +258,7 @@ async function act(a) {
       state.error = `session ${a.session_id} aborted: ${a.reason}`;
       state.proposal = null;
       state.sign_request = null;
-      sessionPassphrase = null;
+      sessionSeal = null;
       note(state.error);
       break;
     case 'rejected':
@@ -219,9 +289,11 @@ async function onProgress(p) {
       ws.send(JSON.stringify({ type: 'list_peers', watch: true }));
       break;
     case 'needs_decision':
+      state.error = null; // an earlier session's; this one starts afresh
       state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
       break;
     case 'needs_sign_decision':
+      state.error = null;
       state.sign_request = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
       break;
     case 'peers':
@@ -377,8 +449,12 @@ function watchPeers(text) {
 
 async function refreshWallets() {
   const files = await sw('wallets');
+  const statuses = (await sw('wallet_statuses')) || {};
   state.wallets = Object.values(files).map((f) => {
-    try { return JSON.parse(wallet_info(f, 'mainnet')); } catch (e) { return { error: String(e) }; }
+    try {
+      const w = JSON.parse(wallet_info(f, 'mainnet'));
+      return { ...w, ...(statuses[w.group_public_key] || {}) };
+    } catch (e) { return { error: String(e) }; }
   });
   publish();
 }
@@ -386,11 +462,24 @@ async function refreshWallets() {
 async function start() {
   await init();
   settings = await sw('get_settings');
+  state.settings = settings;
   state.peer_id = settings.peer_id;
   state.server = settings.server;
   state.settings_loaded = true;
-  const seed = await loadIdentity();
-  state.fingerprint = JSON.parse(identity_info(seed)).fingerprint;
+  try {
+    identity = await loadIdentity();
+  } catch (e) {
+    if (!(e instanceof IdentityUnavailable)) throw e;
+    // No node runs: it would have to sign as someone else.
+    const stored = await sw('get_identity');
+    state.identity = { ok: false, error: e.message };
+    state.fingerprint = stored?.public_key ? fingerprintOf(stored.public_key) : '';
+    state.connection = 'identity unavailable';
+    await refreshWallets();
+    return;
+  }
+  state.identity = { ok: true };
+  state.fingerprint = identity.fingerprint();
   await refreshWallets();
   if (!settings.peer_id) {
     state.connection = 'not configured';
@@ -399,9 +488,9 @@ async function start() {
   }
   node = new WasmNode(JSON.stringify({
     peer_id: settings.peer_id,
-    identity: seed,
     known_peers: await sw('get_known_peers'),
-  }));
+    timeout_ms: (settings.timeout_secs ?? 60) * 1000,
+  }), identity);
   connect();
   setInterval(() => enqueue({ type: 'tick', now: performance.now() - t0 }), 200);
 }
@@ -413,20 +502,46 @@ async function findWallet(groupKey) {
   return Object.values(files).find((f) => JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey);
 }
 
+// A click names the request it was made on (finding 11): one that is no
+// longer pending (it ended, or another replaced it) is refused.
+const STALE = 'That request is no longer the one waiting (it ended, or another replaced it): '
+  + 'nothing was done. Check the request shown now.';
+
+/** How the new share will be sealed, if the passphrase and settings do for it. */
+async function sealFor(passphrase) {
+  // The saved settings, even if this run started with older ones.
+  const { scrypt_log_n: logN } = await sw('get_settings');
+  try {
+    check_seal_params(passphrase ?? '', Number(logN));
+  } catch (e) {
+    const fix = /work factor/.test(e.message) ? ' (Settings: scrypt log N)' : '';
+    return { error: `${e.message}${fix}` };
+  }
+  return { passphrase, log_n: Number(logN) };
+}
+
 async function request(msg) {
   switch (msg.op) {
     case 'state':
       return state;
-    case 'create':
-      sessionPassphrase = msg.passphrase;
+    case 'create': {
+      const seal = await sealFor(msg.passphrase);
+      if (seal.error) return { error: `not proposed: ${seal.error}` };
+      sessionSeal = seal;
       state.error = null;
       state.result = null;
       await enqueue({ type: 'create', participants: msg.participants, threshold: msg.threshold, curve: msg.curve });
       return { ok: true };
+    }
     case 'decide': {
       const p = state.proposal;
-      if (!p) return { error: 'no proposal waits for a decision' };
-      if (msg.accept) sessionPassphrase = msg.passphrase;
+      if (!p || msg.session_id !== p.proposal.session_id) return { error: STALE };
+      if (msg.accept) {
+        // Before accepting, not after the DKG (finding 4).
+        const seal = await sealFor(msg.passphrase);
+        if (seal.error) return { error: `not accepted: ${seal.error}` };
+        sessionSeal = seal;
+      }
       state.proposal = null;
       state.error = null;
       await enqueue({
@@ -439,7 +554,8 @@ async function request(msg) {
     }
     case 'sign_decide': {
       const r = state.sign_request;
-      if (!r) return { error: 'no signing request waits for a decision' };
+      if (!r || msg.session_id !== r.proposal.session_id) return { error: STALE };
+      if (msg.accept && !msg.passphrase) return { error: 'not approved: enter the wallet\'s passphrase' };
       const file = msg.accept ? await findWallet(r.proposal.group_public_key) : undefined;
       state.sign_request = null;
       await enqueue({
@@ -464,6 +580,12 @@ async function request(msg) {
       return { ok: true };
     case 'restart':
       location.reload();
+      return { ok: true };
+    case 'new_identity':
+      // Only on the user's request, and only when the stored one can't be opened.
+      if (state.identity?.ok !== false) return { error: 'this extension\'s identity opens: it is not replaced' };
+      await createIdentity(true);
+      setTimeout(() => location.reload(), 50);
       return { ok: true };
     default:
       return { error: `unknown op ${msg.op}` };

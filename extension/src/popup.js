@@ -7,11 +7,41 @@ const $ = (id) => document.getElementById(id);
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
 const node = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'offscreen', op, ...extra });
 
+// What a new wallet's confirmation means for funding it (finding 4).
+function confirmationText(w) {
+  switch (w.confirmation) {
+    case 'pending':
+      return ['warn', 'Waiting for every participant to confirm it stored its share. Do not fund this address yet.'];
+    case 'confirmed':
+      return ['ok', 'Confirmed: every participant stored its share.'];
+    case 'unconfirmed': {
+      const who = (w.missing || []).join(', ') || 'a participant';
+      return ['error', `NOT confirmed: ${who} never confirmed storing its share`
+        + `${w.reason ? ` (${w.reason})` : ''}. Do not fund this address.`];
+    }
+    default:
+      return ['', ''];
+  }
+}
+
+/** Shows request `s` (or none) in `section`, tagged with its session id. */
+function showRequest(section, s, errorId) {
+  $(section).hidden = !s;
+  const id = s?.proposal?.session_id || '';
+  // A new request: the old one's messages don't apply to it.
+  if ($(section).dataset.sessionId !== id) $(errorId).textContent = '';
+  $(section).dataset.sessionId = id;
+}
+
 function render(s) {
   if (!s) return;
   $('status').textContent = s.connection;
   $('me').textContent = s.peer_id || '(no peer id)';
   $('fingerprint').textContent = s.fingerprint;
+  const lost = s.identity?.ok === false;
+  $('identity-state').textContent = lost ? '(cannot be opened)' : '';
+  $('identity-problem').hidden = !lost;
+  $('identity-error').textContent = lost ? s.identity.error : '';
   const peers = $('peers');
   const checked = new Set([...peers.querySelectorAll('input:checked')].map((i) => i.value));
   peers.replaceChildren(...s.peers.map((p) => {
@@ -25,12 +55,12 @@ function render(s) {
     li.append(label);
     return li;
   }));
-  $('proposal').hidden = !s.proposal;
+  showRequest('proposal', s.proposal, 'proposal-error');
   if (s.proposal) {
     const keys = (s.proposal.keys || []).map((k) => `${k.peer} [${k.fingerprint}]${k.new ? ' (new)' : ''}`).join('\n');
     $('proposal-text').textContent = s.proposal.text + (keys ? `\nkeys:\n${keys}` : '');
   }
-  $('sign-request').hidden = !s.sign_request;
+  showRequest('sign-request', s.sign_request, 'sign-error');
   if (s.sign_request) $('sign-text').textContent = s.sign_request.text;
   $('progress').textContent = s.progress.slice(-12).join('\n');
   $('error').textContent = s.error || '';
@@ -39,6 +69,10 @@ function render(s) {
     $('group-key').textContent = s.result.group_public_key;
     const a = s.result.addresses || {};
     $('address').textContent = a.bitcoin_taproot || a.solana || '';
+    const [cls, text] = confirmationText(s.result);
+    $('wallet-status').className = cls;
+    $('wallet-status').textContent = text;
+    $('copy').disabled = s.result.confirmation !== 'confirmed';
   }
   $('signature').textContent = s.signature ? s.signature.signature : '';
   const select = $('sign-wallet');
@@ -55,6 +89,12 @@ function render(s) {
     li.dataset.groupKey = w.group_public_key;
     const a = w.addresses || {};
     li.textContent = `${w.id}  ${w.threshold}-of-${(w.participants || []).length} ${w.curve}  ${a.bitcoin_taproot || a.solana || ''}`;
+    if (w.confirmation && w.confirmation !== 'confirmed') {
+      const tag = document.createElement('b');
+      tag.className = w.confirmation === 'pending' ? 'warn' : 'error';
+      tag.textContent = w.confirmation === 'pending' ? ' pending confirmation' : ' NOT confirmed: do not fund';
+      li.append(tag);
+    }
     return li;
   }));
 }
@@ -74,6 +114,7 @@ async function main() {
   $('server').value = settings.server;
   $('peer-id').value = settings.peer_id;
   $('log-n').value = settings.scrypt_log_n;
+  $('timeout').value = settings.timeout_secs;
   // The offscreen document may still be starting.
   for (let i = 0; i < 50; i++) {
     try { await refresh(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
@@ -81,13 +122,21 @@ async function main() {
 
   $('save-settings').onclick = async () => {
     const saved = await sw('set_settings', {
-      settings: { server: $('server').value, peer_id: $('peer-id').value, scrypt_log_n: Number($('log-n').value) },
+      settings: {
+        server: $('server').value,
+        peer_id: $('peer-id').value,
+        scrypt_log_n: Number($('log-n').value),
+        timeout_secs: Number($('timeout').value),
+      },
     });
+    $('settings-error').textContent = saved?.error || '';
+    if (saved?.error) return;
     // Restart the node with them, unless it is still starting (it then
     // reads the new settings itself); retry until it runs them.
+    const runs = (s) => s?.settings && Object.keys(saved).every((k) => s.settings[k] === saved[k]);
     for (let i = 0; i < 50; i++) {
       const s = await node('state').catch(() => null);
-      if (s && s.peer_id === saved.peer_id && s.server === saved.server) break;
+      if (runs(s)) break;
       if (s?.settings_loaded) await node('restart').catch(() => {});
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -101,12 +150,33 @@ async function main() {
       curve: $('curve').value,
       passphrase: $('passphrase-create').value,
     });
-    if (r?.error) $('error').textContent = r.error;
+    $('create-error').textContent = r?.error || '';
   };
-  $('accept').onclick = () => node('decide', { accept: true, passphrase: $('passphrase-accept').value });
-  $('decline').onclick = () => node('decide', { accept: false });
-  $('approve').onclick = () => node('sign_decide', { accept: true, passphrase: $('passphrase-sign').value });
-  $('reject').onclick = () => node('sign_decide', { accept: false });
+  // Each click carries the id of the request it was made on; the node
+  // refuses it if another is pending by the time it arrives (finding 11).
+  const decide = async (section, op, errorId, extra) => {
+    const r = await node(op, { session_id: $(section).dataset.sessionId, ...extra });
+    // Refused: show what is pending now, then why nothing was done.
+    if (r?.error) await refresh().catch(() => {});
+    $(errorId).textContent = r?.error || '';
+  };
+  $('accept').onclick = () => decide('proposal', 'decide', 'proposal-error',
+    { accept: true, passphrase: $('passphrase-accept').value });
+  $('decline').onclick = () => decide('proposal', 'decide', 'proposal-error', { accept: false });
+  $('approve').onclick = () => decide('sign-request', 'sign_decide', 'sign-error',
+    { accept: true, passphrase: $('passphrase-sign').value });
+  $('reject').onclick = () => decide('sign-request', 'sign_decide', 'sign-error', { accept: false });
+  // An error about a field goes once the field is changed.
+  for (const [field, error] of [['passphrase-create', 'create-error'], ['passphrase-accept', 'proposal-error'],
+    ['passphrase-sign', 'sign-error'], ['log-n', 'settings-error'], ['timeout', 'settings-error']]) {
+    $(field).addEventListener('input', () => { $(error).textContent = ''; });
+  }
+  $('new-identity').onclick = async () => {
+    const r = await node('new_identity').catch((e) => ({ error: String(e) }));
+    $('new-identity-error').textContent = r?.error || '';
+    // The node restarts with the new identity; its state arrives by push.
+    if (!r?.error) setTimeout(() => refresh().catch(() => {}), 1000);
+  };
   $('sign').onclick = async () => {
     const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
     const message = new TextEncoder().encode($('sign-message').value);

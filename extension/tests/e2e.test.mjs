@@ -3,9 +3,10 @@
 // loopback (scripts/test-extension.sh runs this in a loopback-only network
 // namespace). The spec's "Simulation Run Example": cli1, cli2 and chrome1.
 
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,10 @@ function startServer(listen = '127.0.0.1:0') {
   return new Promise((resolve, reject) => {
     // Every test run gives the CLI ids fresh keys only if their dirs are
     // new; the dirs live for the whole run, so bindings never clash.
-    const p = spawn(join(BIN, 'mpc-signal'), ['--listen', listen], {
+    // Every client here comes from 127.0.0.1, and each `peers` look-up
+    // binds a new observer id: the per-address limit on new key bindings
+    // (10 a minute by default) is for the internet, not for this test.
+    const p = spawn(join(BIN, 'mpc-signal'), ['--listen', listen, '--new-bindings-per-ip-per-min', '0'], {
       env: { ...process.env, RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -45,25 +49,35 @@ function cliArgs(id, args) {
 
 const cliEnv = { ...process.env, MPC_WALLET_PASSPHRASE: PASS, MPC_WALLET_SCRYPT_LOG_N: '12', RUST_LOG: 'warn' };
 
-/** Runs `mpc-wallet` in the background; resolves with {code, json, stderr}. */
-function cli(id, args, input) {
+// CLI processes still running; a failed test's are killed after it, so
+// they don't hold their peer ids into the next tests.
+const running = new Set();
+
+/**
+ * Runs `mpc-wallet` in the background; resolves with {code, json, stderr}.
+ * The promise also has `child` and `stderr()` (what it wrote so far).
+ */
+function cli(id, args, input, env = {}) {
   const p = spawn(join(BIN, 'mpc-wallet'), cliArgs(id, args), {
-    env: cliEnv,
+    env: { ...cliEnv, ...env },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   if (input !== undefined) p.stdin.end(input);
+  running.add(p);
   let out = '';
   let err = '';
   p.stdout.on('data', (d) => { out += d; });
   p.stderr.on('data', (d) => { err += d; });
   const done = new Promise((resolve) => {
     p.on('close', (code) => {
+      running.delete(p);
       let json = null;
       try { json = JSON.parse(out); } catch { /* not JSON */ }
       resolve({ code, json, out, stderr: err });
     });
   });
   done.child = p;
+  done.stderr = () => err;
   return done;
 }
 
@@ -89,12 +103,82 @@ async function waitFor(what, f, ms = 30000) {
 }
 
 async function waitRegistered(ids) {
-  await waitFor(`${ids} to register`, () => ids.every((i) => peersOnline().includes(i)));
+  try {
+    await waitFor(`${ids} to register`, () => ids.every((i) => peersOnline().includes(i)));
+  } catch (e) {
+    // What the look-up itself said (a refused observer looks like nobody online).
+    const r = spawnSync(join(BIN, 'mpc-wallet'),
+      ['--server', url, '--keystore', join(WORK, 'observer'), '--json', 'peers'], { env: cliEnv });
+    console.error('peers:', String(r.stdout), String(r.stderr));
+    throw e;
+  }
 }
 
 async function popupText(sel) {
   return (await popup.locator(sel).textContent()) ?? '';
 }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A request to the offscreen node, as the popup sends them. */
+function toNode(msg) {
+  return popup.evaluate((m) => chrome.runtime.sendMessage({ target: 'offscreen', ...m }).catch((e) => ({ error: String(e) })), msg);
+}
+
+/** Reloads the offscreen document: the node starts again from storage. */
+async function restartNode() {
+  await toNode({ op: 'restart' });
+}
+
+async function storageGet(key) {
+  return popup.evaluate(async (k) => (await chrome.storage.local.get(k))[k], key);
+}
+
+/**
+ * Clicks `button` as if `section` still showed the request `sessionId`: the
+ * id is set and the button clicked in one task, so no render comes between
+ * (the race of finding 11, made certain).
+ */
+async function clickAs(section, button, sessionId) {
+  await popup.evaluate(([sec, btn, id]) => {
+    document.querySelector(sec).dataset.sessionId = id;
+    document.querySelector(btn).click();
+  }, [section, button, sessionId]);
+}
+
+/** The identity's IndexedDB key: 'take' deletes it (keeping it in the popup), 'restore' puts it back. */
+async function identityKeyEntry(op) {
+  await popup.evaluate(async (op) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open('mpc-wallet', 1);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    const tx = db.transaction('keys', 'readwrite');
+    const keys = tx.objectStore('keys');
+    if (op === 'take') {
+      const get = keys.get('identity-wrap');
+      get.onsuccess = () => { window.takenKey = get.result; keys.delete('identity-wrap'); };
+    } else {
+      keys.put(window.takenKey, 'identity-wrap');
+    }
+    await new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = () => reject(tx.error); });
+    db.close();
+  }, op);
+}
+
+/** Saves the node's timeout in the popup and waits until the node runs with it. */
+async function setNodeTimeout(secs) {
+  await popup.fill('#timeout', String(secs));
+  await popup.click('#save-settings');
+  await waitFor(`the node to run with a ${secs} s timeout`, async () => {
+    const s = await toNode({ op: 'state' });
+    return s?.settings?.timeout_secs === secs && s.connection === 'registered';
+  });
+}
+
+// A session id of a request that is over (set by the first test).
+let endedSessionId = 'a-session-that-ended';
 
 before(async () => {
   [server, url] = await startServer();
@@ -115,9 +199,12 @@ before(async () => {
   popup = await ctx.newPage();
   popup.on('console', (m) => { if (m.type() === 'error') console.error('popup:', m.text()); });
   await popup.goto(`chrome-extension://${extId}/popup.html`);
+  // The popup fills the fields from the stored settings once its wasm is
+  // loaded; filling them before that would be overwritten.
+  await waitFor('the popup to load its settings', async () => (await popup.inputValue('#log-n')) !== '');
   await popup.fill('#server', url);
   await popup.fill('#peer-id', 'chrome1');
-  await popup.fill('#log-n', '12');
+  await popup.fill('#log-n', '15');
   await popup.click('#save-settings');
   try {
     await waitFor('chrome1 to register', async () => (await popupText('#status')) === 'registered');
@@ -127,6 +214,10 @@ before(async () => {
       'progress:', await popupText('#progress'));
     throw e;
   }
+});
+
+afterEach(() => {
+  for (const p of running) p.kill('SIGKILL');
 });
 
 after(async () => {
@@ -149,6 +240,8 @@ test('cli1 proposes, chrome1 accepts in the popup: one 2-of-3 key everywhere', a
     assert.ok(proposal.includes(`${id} [${fp}]`), `${id} [${fp}] in ${proposal}`);
   }
   assert.ok(proposal.includes(`chrome1 [${await popupText('#fingerprint')}]`), proposal);
+  endedSessionId = await popup.getAttribute('#proposal', 'data-session-id');
+  assert.ok(endedSessionId, 'the proposal shown carries its session id');
   await popup.fill('#passphrase-accept', PASS);
   await popup.click('#accept');
   const [r1, r2] = await Promise.all([cli1, cli2]);
@@ -159,6 +252,9 @@ test('cli1 proposes, chrome1 accepts in the popup: one 2-of-3 key everywhere', a
   await popup.waitForSelector('#result:not([hidden])', { timeout: 30000 });
   assert.equal(await popupText('#group-key'), key);
   assert.equal(await popupText('#address'), r1.json.addresses.bitcoin_taproot);
+  // Both CLI nodes confirmed storing their shares (wallet_confirmed).
+  await waitFor('the confirmation', async () =>
+    /Confirmed: every participant stored its share/.test(await popupText('#wallet-status')));
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-cli1-initiator.png'), fullPage: true });
 });
 
@@ -234,6 +330,109 @@ test('a declined proposal shows its reason in the popup', async () => {
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-declined.png'), fullPage: true });
 });
 
+/** The request the node holds for a decision: 'proposal' or 'sign_request'. */
+async function pending(kind) {
+  return (await toNode({ op: 'state' }))[kind]?.proposal.session_id ?? null;
+}
+
+/** `sel`'s text, or '' if the popup has no such element. */
+async function textIfAny(sel) {
+  return (await popup.locator(sel).count()) ? popupText(sel) : '';
+}
+
+test('finding 11: an Accept or Decline click carrying a stale request id does nothing', async () => {
+  const cli2 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  const current = await pending('proposal');
+  assert.ok(current && current !== endedSessionId, `${current} vs ${endedSessionId}`);
+  await popup.fill('#passphrase-accept', PASS);
+  for (const button of ['#accept', '#decline']) {
+    await clickAs('#proposal', button, endedSessionId);
+    await sleep(1500);
+    // Nothing happened: the same proposal still waits, and cli1 heard nothing.
+    assert.equal(await pending('proposal'), current, `the stale ${button} acted on the proposal`);
+    assert.equal(cli1.child.exitCode, null, 'cli1 got an answer');
+    assert.match(await textIfAny('#proposal-error'), /no longer the one waiting.*nothing was done/);
+    await popup.evaluate(() => { document.getElementById('proposal-error').textContent = ''; });
+  }
+  // The popup shows the request that waits, with its id.
+  assert.equal(await popup.isVisible('#proposal'), true);
+  assert.equal(await popup.getAttribute('#proposal', 'data-session-id'), current);
+  await clickAs('#proposal', '#accept', endedSessionId);
+  await waitFor('the refusal', async () => /nothing was done/.test(await popupText('#proposal-error')));
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-stale-click.png'), fullPage: true });
+  // A click on the request shown acts on it.
+  await popup.click('#decline');
+  const [r1, r2] = await Promise.all([cli1, cli2]);
+  assert.notEqual(r1.code, 0);
+  assert.match(r1.stderr, /chrome1 declined/);
+  assert.notEqual(r2.code, 0);
+});
+
+test('findings 4 and 18: Accept refuses an empty passphrase or a bad work factor before the key generation', async () => {
+  const cli2 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  const current = await pending('proposal');
+  await popup.fill('#passphrase-accept', '');
+  await popup.click('#accept');
+  await sleep(1000);
+  assert.equal(await pending('proposal'), current, 'accepted with an empty passphrase');
+  assert.equal(cli1.child.exitCode, null, 'cli1 got an answer');
+  assert.match(await textIfAny('#proposal-error'), /not accepted: a passphrase for the new share is needed/);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-empty-passphrase.png'), fullPage: true });
+  // A work factor stored by an older version, which let any through.
+  const settings = await storageGet('settings');
+  await popup.evaluate((s) => chrome.storage.local.set({ settings: { ...s, scrypt_log_n: 9 } }), settings);
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  await sleep(1000);
+  await popup.evaluate((s) => chrome.storage.local.set({ settings: s }), settings);
+  assert.equal(await pending('proposal'), current, 'accepted with work factor 9');
+  assert.equal(cli1.child.exitCode, null, 'cli1 got an answer');
+  assert.match(await textIfAny('#proposal-error'),
+    /not accepted: the scrypt work factor \(log N\) must be a whole number from 15 to 22, not 9/);
+  assert.equal(await popup.isVisible('#proposal'), true);
+  await popup.click('#decline');
+  const [r1] = await Promise.all([cli1, cli2]);
+  assert.match(r1.stderr, /chrome1 declined/);
+
+  // Create wallet too refuses before any proposal goes out.
+  const cli3 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2']);
+  await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+  await popup.check('#peers input[value="cli2"]');
+  await popup.fill('#passphrase-create', '');
+  await popup.click('#create');
+  await sleep(1500);
+  assert.equal(cli3.child.exitCode, null, 'cli2 got a proposal');
+  assert.match(await textIfAny('#create-error'), /not proposed: a passphrase for the new share is needed/);
+  await popup.fill('#passphrase-create', PASS);
+  cli3.child.kill();
+  await cli3;
+});
+
+test('finding 18: the settings refuse a scrypt work factor outside 15 to 22', async () => {
+  for (const bad of ['0', '9', '14', '23', '']) {
+    await popup.fill('#log-n', bad);
+    await popup.click('#save-settings');
+    await sleep(300);
+    assert.equal((await storageGet('settings')).scrypt_log_n, 15, `log N ${bad || '(empty)'} was saved`);
+    await waitFor(`log N ${bad || '(empty)'} to be refused`, async () =>
+      new RegExp(`not saved: the scrypt work factor \\(log N\\) must be a whole number from 15 to 22, not ${Number(bad)}$`)
+        .test(await popupText('#settings-error')));
+    await popup.evaluate(() => { document.getElementById('settings-error').textContent = ''; });
+  }
+  await popup.fill('#log-n', '15');
+  await popup.click('#save-settings');
+  await sleep(300);
+  assert.equal(await popupText('#settings-error'), '');
+  assert.equal(await popupText('#status'), 'registered');
+});
+
 test('cli1 and chrome1 sign 2-of-3: the popup shows the message, both get one signature', async () => {
   // The wallet of the first test: cli1, cli2, chrome1, secp256k1.
   const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
@@ -246,6 +445,15 @@ test('cli1 and chrome1 sign 2-of-3: the popup shows the message, both get one si
   assert.match(shown, new RegExp(message));
   assert.match(shown, /hello from the browser/);
   await popup.fill('#passphrase-sign', PASS);
+  // Finding 11: an Approve carrying another request's id does nothing.
+  const current = await pending('sign_request');
+  await clickAs('#sign-request', '#approve', endedSessionId);
+  await sleep(1500);
+  assert.equal(await pending('sign_request'), current, 'the stale approval signed');
+  assert.equal(signer.child.exitCode, null, 'cli1 got an answer');
+  assert.match(await textIfAny('#sign-error'), /no longer the one waiting.*nothing was done/);
+  assert.equal(await popup.isVisible('#sign-request'), true);
+  assert.equal(await popup.getAttribute('#sign-request', 'data-session-id'), current);
   await popup.click('#approve');
   const r = await signer;
   assert.equal(r.code, 0, r.stderr);
@@ -310,6 +518,103 @@ test('chrome1 proposes signing from the popup; cli2 approves; one signature', as
     (await popupText('#signature')) === r.json.signature);
 });
 
+test('finding 4: a participant that never confirms is named, and the popup says not to fund', async () => {
+  await setNodeTimeout(10);
+  // cli2 stores its share, then hangs instead of confirming it.
+  const stalled = cli('cli2', ['join', '--yes', '--timeout-secs', '10'], undefined,
+    { MPC_WALLET_TEST_STALL_BEFORE: 'wallet_created' });
+  await waitRegistered(['cli2', 'chrome1']);
+  const cli1 = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2', '--timeout-secs', '10']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  await waitFor('cli2 to stall before wallet_created', () => /test hook: stalling/.test(stalled.stderr()), 60000);
+  // chrome1 stored its share: pending until every participant confirms.
+  await waitFor('the pending wallet', async () =>
+    /Waiting for every participant.*Do not fund this address yet/.test(await popupText('#wallet-status')));
+  const key = await popupText('#group-key');
+  assert.equal(await popup.isDisabled('#copy'), true);
+  stalled.child.kill('SIGKILL');
+  const r1 = await cli1;
+  assert.notEqual(r1.code, 0);
+  assert.match(r1.stderr, /NOT confirmed: cli2 never confirmed/);
+  await waitFor('the popup to say cli2 never confirmed', async () =>
+    /NOT confirmed: cli2 never confirmed storing its share.*Do not fund this address\./
+      .test(await popupText('#wallet-status')), 30000);
+  const row = popup.locator(`#wallets li[data-group-key="${key}"]`);
+  await waitFor('the wallet list to mark it', async () => /NOT confirmed: do not fund/.test(await row.textContent()));
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-unconfirmed.png'), fullPage: true });
+  await setNodeTimeout(60);
+});
+
+test('finding 14: a lost IndexedDB key is reported, and the identity is not replaced silently', async () => {
+  const fp = await popupText('#fingerprint');
+  const record = await storageGet('identity');
+  await identityKeyEntry('take');
+  await restartNode();
+  await waitFor('the node to start again', async () => (await popupText('#status')) !== 'registered');
+  await waitFor('chrome1 to go offline', () => !peersOnline().includes('chrome1'));
+  await sleep(2000);
+  // Nothing replaced it: the same record and fingerprint, and no node runs
+  // under another key.
+  assert.deepEqual(await storageGet('identity'), record, 'the identity was replaced');
+  assert.equal(await popupText('#fingerprint'), fp);
+  assert.ok(!peersOnline().includes('chrome1'));
+  // The popup says so, and offers the way out.
+  assert.equal(await popupText('#status'), 'identity unavailable');
+  assert.equal(await popup.isVisible('#identity-problem'), true);
+  assert.match(await popupText('#identity-error'), /missing from this extension's IndexedDB/);
+  assert.equal(await popup.isVisible('#new-identity'), true);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-identity-lost.png'), fullPage: true });
+
+  // With its key back, the same identity opens again.
+  await identityKeyEntry('restore');
+  await restartNode();
+  await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
+  assert.equal(await popupText('#fingerprint'), fp);
+  assert.equal(await popup.isVisible('#identity-problem'), false);
+  // chrome.storage holds the sealed record only, and the glue offers no seed.
+  assert.deepEqual(Object.keys(record).sort(), ['ciphertext', 'iv', 'public_key', 'v']);
+  const exported = await popup.evaluate(async () => Object.keys(await import('./wasm/mpc_wasm.js')));
+  assert.ok(exported.includes('open_identity'), exported.join());
+  for (const name of exported) assert.doesNotMatch(name, /seed|generate_identity|identity_info/);
+});
+
+test('finding 14: an identity sealed by the earlier version (the seed\'s hex) still opens, to its key', async () => {
+  // An Ed25519 key made here, sealed the way the extension did before.
+  const seed = randomBytes(32);
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  const publicKey = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }))
+    .export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+  const original = await storageGet('identity');
+  const fp = await popupText('#fingerprint');
+  await identityKeyEntry('take');
+  const expected = await popup.evaluate(async ([seedHex, pk]) => {
+    const wrap = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrap, new TextEncoder().encode(seedHex));
+    const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const db = await new Promise((resolve) => { const r = indexedDB.open('mpc-wallet', 1); r.onsuccess = () => resolve(r.result); });
+    const tx = db.transaction('keys', 'readwrite');
+    tx.objectStore('keys').put(wrap, 'identity-wrap');
+    await new Promise((resolve) => { tx.oncomplete = resolve; });
+    db.close();
+    await chrome.storage.local.set({ identity: { iv: hex(iv), ciphertext: hex(ct), public_key: pk } });
+    return (await import('./wasm/mpc_wasm.js')).fingerprint(pk);
+  }, [seed.toString('hex'), publicKey]);
+  await restartNode();
+  await waitFor('the old record to open', async () => {
+    const s = await toNode({ op: 'state' });
+    return s?.identity?.ok === true && s.fingerprint === expected;
+  });
+  // Back to chrome1's own identity (the server holds its id for that key).
+  await popup.evaluate((r) => chrome.storage.local.set({ identity: r }), original);
+  await identityKeyEntry('restore');
+  await restartNode();
+  await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
+  assert.equal(await popupText('#fingerprint'), fp);
+});
+
 test('the extension reconnects and re-registers when the server comes back', async () => {
   const addr = new URL(url).host;
   server.kill();
@@ -318,4 +623,26 @@ test('the extension reconnects and re-registers when the server comes back', asy
   [server] = await startServer(addr);
   await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
   await waitRegistered(['chrome1']);
+});
+
+// Last: it gives chrome1 a new key, which the server's binding and the CLI
+// nodes' pins then refuse.
+test('finding 14: "Create a new identity" replaces an unopenable identity only when asked, keeping the old record', async () => {
+  const refused = await toNode({ op: 'new_identity' });
+  assert.match(refused.error, /identity opens: it is not replaced/);
+  const fp = await popupText('#fingerprint');
+  const record = await storageGet('identity');
+  await identityKeyEntry('take');
+  await restartNode();
+  await waitFor('the popup to report the identity', () => popup.isVisible('#identity-problem'));
+  assert.deepEqual(await storageGet('identity'), record);
+  await popup.click('#new-identity');
+  await waitFor('a new identity', async () => {
+    const now = await popupText('#fingerprint');
+    return now && now !== fp && !(await popup.isVisible('#identity-problem'));
+  });
+  const fresh = await storageGet('identity');
+  assert.notEqual(fresh.public_key, record.public_key);
+  assert.deepEqual((await storageGet('identity_replaced')).at(-1).record, record);
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-new-identity.png'), fullPage: true });
 });

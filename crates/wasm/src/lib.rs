@@ -2,9 +2,11 @@
 //! document owns the WebSocket, the `RTCPeerConnection`s and the clock; it
 //! feeds [`WasmNode::handle`] one JSON event at a time and carries out the
 //! JSON actions it gets back, exactly as the CLI's tokio driver does with
-//! the Rust types. Secrets stay inside: a finished share is sealed into a
-//! keystore file here ([`WasmNode::seal_finished`]), and a wallet is opened
-//! for signing here ([`WasmNode::sign_decision`]).
+//! the Rust types. Secrets stay inside: the identity key is opened and
+//! sealed here ([`identity`]: JavaScript holds only its ciphertext and the
+//! WebCrypto key's handle), a finished share is sealed into a keystore file
+//! here ([`WasmNode::seal_finished`]), and a wallet is opened for signing
+//! here ([`WasmNode::sign_decision`]).
 //!
 //! Events (`{"type": ...}`): `register`, `list_peers`, `create`
 //! `{participants, threshold, curve, session_id?}`, `sign` `{file,
@@ -17,18 +19,74 @@
 //! Actions: `send_signal {text}`, `send_peer {to, text}`, `connect {peer,
 //! offerer}`, `webrtc_signal {from, signal}`, `progress {event, text, ...}`,
 //! `pin_key {peer, key, fingerprint}`, `finished {session_id,
-//! group_public_key, curve, threshold, participants, addresses}`, `signed
-//! {session_id, signature, group_public_key, message_hex}`, `aborted
-//! {session_id, reason}`, `rejected {from, session_id, reason}`.
+//! group_public_key, curve, threshold, participants, addresses}`,
+//! `wallet_confirmed {session_id, group_public_key}`, `wallet_unconfirmed
+//! {session_id, group_public_key, missing, reason}`, `signed {session_id,
+//! signature, group_public_key, message_hex}`, `aborted {session_id,
+//! reason}`, `rejected {from, session_id, reason}`.
 
 mod convert;
+pub mod identity;
 
-use mpc_core::{Command, Config, Event, IdentityKey, KnownPeers, Node, WalletResult};
+use mpc_core::{Command, Config, Event, KnownPeers, Node, WalletResult};
 use mpc_keystore::KeyShareFile;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
 pub use convert::{action_json, parse_event};
+pub use identity::{create_identity, open_identity, Identity};
+
+/// The least scrypt work factor (log2 N) a new share is sealed with: below
+/// it a passphrase is cheap to guess (review finding 18).
+pub const MIN_WORK_FACTOR: u8 = 15;
+/// The most: what any reader of wallet files accepts on open.
+pub const MAX_WORK_FACTOR: u8 = mpc_keystore::MAX_WORK_FACTOR;
+
+/// The work factor `log_n` as JavaScript gives it (a number, maybe from an
+/// empty field), if it is a whole number from 15 to 22.
+pub fn work_factor(log_n: f64) -> Result<u8, String> {
+    let (lo, hi) = (f64::from(MIN_WORK_FACTOR), f64::from(MAX_WORK_FACTOR));
+    if log_n.fract() == 0.0 && (lo..=hi).contains(&log_n) {
+        Ok(log_n as u8)
+    } else {
+        Err(format!(
+            "the scrypt work factor (log N) must be a whole number from {MIN_WORK_FACTOR} \
+             to {MAX_WORK_FACTOR}, not {log_n}"
+        ))
+    }
+}
+
+/// What sealing a share needs, checked before a key generation is
+/// accepted or proposed and again before sealing: a passphrase, and a work
+/// factor [`work_factor`] accepts.
+pub fn seal_params(passphrase: &str, log_n: f64) -> Result<u8, String> {
+    if passphrase.is_empty() {
+        return Err("a passphrase for the new share is needed, and it must not be empty".into());
+    }
+    work_factor(log_n)
+}
+
+/// [`seal_params`], for the extension to ask before it accepts or proposes
+/// a key generation.
+#[wasm_bindgen]
+pub fn check_seal_params(passphrase: &str, log_n: f64) -> Result<(), JsError> {
+    seal_params(passphrase, log_n).map(|_| ()).map_err(err)
+}
+
+/// Seals `wallet`'s share into a keystore file's JSON, once [`seal_params`]
+/// accepts `passphrase` and `log_n`.
+pub fn seal(
+    wallet: &WalletResult,
+    peer_id: &str,
+    now: u64,
+    passphrase: &str,
+    log_n: f64,
+) -> Result<String, String> {
+    let log_n = seal_params(passphrase, log_n)?;
+    mpc_keystore::wallet::seal_wallet(wallet, peer_id, now, passphrase, log_n)
+        .map(|f| f.to_json())
+        .map_err(|e| e.to_string())
+}
 
 /// One node's core, driven from JavaScript.
 #[wasm_bindgen]
@@ -45,21 +103,17 @@ fn err(e: impl std::fmt::Display) -> JsError {
 
 #[wasm_bindgen]
 impl WasmNode {
-    /// `config`: `{peer_id, identity (hex seed), known_peers (text of the
-    /// address book), timeout_ms?, require_pinned?}`.
+    /// `config`: `{peer_id, known_peers (text of the address book),
+    /// timeout_ms?, require_pinned?}`; the node signs with `identity`.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: &str) -> Result<WasmNode, JsError> {
+    pub fn new(config: &str, identity: &Identity) -> Result<WasmNode, JsError> {
         let c: Value = serde_json::from_str(config).map_err(err)?;
         let peer_id = c["peer_id"]
             .as_str()
             .ok_or_else(|| err("peer_id missing"))?;
         mpc_protocol::validate_peer_id(peer_id).map_err(err)?;
         let mut config = Config::new(peer_id);
-        config.identity = Some(identity_from_hex(
-            c["identity"]
-                .as_str()
-                .ok_or_else(|| err("identity missing"))?,
-        )?);
+        config.identity = Some(identity.key.clone());
         config.known_peers =
             KnownPeers::parse(c["known_peers"].as_str().unwrap_or_default()).map_err(err)?;
         if let Some(t) = c["timeout_ms"].as_u64() {
@@ -109,23 +163,22 @@ impl WasmNode {
     }
 
     /// Seals the finished wallet's share with `passphrase` (scrypt work
-    /// factor `log_n`); returns the keystore file's JSON. `now` is Unix
-    /// seconds.
+    /// factor `log_n`, 15 to 22); returns the keystore file's JSON. `now`
+    /// is Unix seconds. A refused passphrase or work factor leaves the
+    /// share here, to be sealed with better ones.
     pub fn seal_finished(
         &mut self,
         passphrase: &str,
-        log_n: u8,
+        log_n: f64,
         now: f64,
     ) -> Result<String, JsError> {
         let w = self
             .finished
             .as_ref()
             .ok_or_else(|| err("no finished wallet to seal"))?;
-        let file =
-            mpc_keystore::wallet::seal_wallet(w, &self.peer_id, now as u64, passphrase, log_n)
-                .map_err(err)?;
+        let file = seal(w, &self.peer_id, now as u64, passphrase, log_n).map_err(err)?;
         self.finished = None;
-        Ok(file.to_json())
+        Ok(file)
     }
 
     /// This node's identity public key (hex).
@@ -181,39 +234,9 @@ impl WasmNode {
     }
 }
 
-fn identity_from_hex(seed: &str) -> Result<IdentityKey, JsError> {
-    let mut b = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(seed, b.as_mut()).map_err(|_| err("identity is not 32 bytes of hex"))?;
-    Ok(IdentityKey::from_seed(*b))
-}
-
 fn open_file(file: &str, passphrase: &str) -> Result<mpc_core::SigningWallet, String> {
     let f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
     mpc_keystore::wallet::open_signing_wallet(&f, passphrase)
-}
-
-/// A fresh identity key: its secret seed (hex, for the extension to
-/// encrypt and store), public key and fingerprint.
-#[wasm_bindgen]
-pub fn generate_identity() -> Result<String, JsError> {
-    let key = IdentityKey::generate(&mut rand_core::OsRng);
-    Ok(json!({
-        "seed": hex::encode(key.to_seed().as_slice()),
-        "public_key": key.public_key().to_hex(),
-        "fingerprint": key.public_key().fingerprint(),
-    })
-    .to_string())
-}
-
-/// The public key and fingerprint of a stored identity seed.
-#[wasm_bindgen]
-pub fn identity_info(seed: &str) -> Result<String, JsError> {
-    let key = identity_from_hex(seed)?;
-    Ok(json!({
-        "public_key": key.public_key().to_hex(),
-        "fingerprint": key.public_key().fingerprint(),
-    })
-    .to_string())
 }
 
 /// The fingerprint users compare out of band, of a hex identity key.
@@ -250,4 +273,59 @@ pub fn wallet_info(file: &str, network: &str) -> Result<String, JsError> {
 #[wasm_bindgen]
 pub fn check_passphrase(file: &str, passphrase: &str) -> Result<(), JsError> {
     open_file(file, passphrase).map(|_| ()).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpc_core::sim::{Outcome, SimConfig};
+    use mpc_protocol::peer::Curve;
+
+    fn finished_wallet() -> WalletResult {
+        let report = mpc_core::sim::run(&SimConfig::new(2, 2, Curve::Ed25519, 7));
+        match report.outcomes.into_values().next() {
+            Some(Outcome::Finished(w)) => *w,
+            other => panic!("the simulated DKG did not finish: {other:?}"),
+        }
+    }
+
+    /// Review finding 18: work factor 0 used to reach age (which panics on
+    /// it, killing the core after the DKG) and 1 to 14 sealed a share
+    /// cheap to guess. Both are refused before sealing, with the range.
+    #[test]
+    fn work_factors_outside_15_to_22_are_refused_before_sealing() {
+        let w = finished_wallet();
+        for bad in [
+            0.0,
+            1.0,
+            9.0,
+            14.0,
+            23.0,
+            255.0,
+            271.0,
+            -1.0,
+            15.5,
+            f64::NAN,
+        ] {
+            let e = seal(&w, "chrome1", 0, "pass", bad).unwrap_err();
+            assert!(e.contains("from 15 to 22"), "{bad}: {e}");
+            assert!(work_factor(bad).is_err(), "{bad}");
+        }
+        for good in [15.0, 22.0] {
+            assert_eq!(work_factor(good), Ok(good as u8));
+        }
+        let file = seal(&w, "chrome1", 0, "pass", 15.0).unwrap();
+        let f = mpc_keystore::KeyShareFile::from_json(&file).unwrap();
+        assert!(mpc_keystore::wallet::open_signing_wallet(&f, "pass").is_ok());
+    }
+
+    /// Review finding 4: an empty passphrase is refused up front (the
+    /// extension asks before accepting), never discovered after the DKG.
+    #[test]
+    fn an_empty_passphrase_is_refused_before_sealing() {
+        let e = seal_params("", 18.0).unwrap_err();
+        assert!(e.contains("passphrase"), "{e}");
+        assert!(seal(&finished_wallet(), "chrome1", 0, "", 18.0).is_err());
+        assert_eq!(seal_params("p", 18.0), Ok(18));
+    }
 }
