@@ -490,9 +490,17 @@ async function start() {
     peer_id: settings.peer_id,
     known_peers: await sw('get_known_peers'),
     timeout_ms: (settings.timeout_secs ?? 60) * 1000,
+    // A signed register names the server (review finding 16): the host
+    // the browser sends as Host for this URL.
+    server_host: serverHost(settings.server),
   }), identity);
   connect();
   setInterval(() => enqueue({ type: 'tick', now: performance.now() - t0 }), 200);
+}
+
+/** The host[:port] of a ws:// or wss:// URL, as the browser sends it in Host. */
+function serverHost(url) {
+  try { return new URL(url).host.toLowerCase() || null; } catch { return null; }
 }
 
 // ---- requests from the popup ----

@@ -120,6 +120,8 @@ impl WasmNode {
             config.timeout_ms = t;
         }
         config.require_pinned = c["require_pinned"].as_bool().unwrap_or(false);
+        // The server's host: the signed register names it (finding 16).
+        config.server_host = c["server_host"].as_str().map(str::to_ascii_lowercase);
         let node = Node::with_os_rng(config, 0).map_err(err)?;
         Ok(WasmNode {
             node,
