@@ -3,6 +3,8 @@
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
+pub mod proposals;
+
 use mpc_core::sim::{SignPlan, SimConfig};
 use mpc_core::{testing, Config, Event, Node, PublicKey};
 use mpc_protocol::peer::{Curve, SessionProposal};
