@@ -89,16 +89,6 @@ async function handle(msg) {
       await chrome.storage.local.set({ wallets: all });
       return { ok: true };
     }
-    case 'wallet_statuses': {
-      // Per group key: {confirmation: pending|confirmed|unconfirmed, missing?, reason?}.
-      const { wallet_status } = await chrome.storage.local.get('wallet_status');
-      return wallet_status || {};
-    }
-    case 'set_wallet_status': {
-      const { wallet_status } = await chrome.storage.local.get('wallet_status');
-      await chrome.storage.local.set({ wallet_status: { ...(wallet_status || {}), [msg.group_public_key]: msg.status } });
-      return { ok: true };
-    }
     default:
       return { error: `unknown op ${msg.op}` };
   }

@@ -9,7 +9,7 @@
 // sealed record with the WebCrypto key and hands back an opaque handle.
 
 import init, {
-  WasmNode, check_seal_params, create_identity, fingerprint, open_identity, wallet_info,
+  WasmNode, check_seal_params, create_identity, fingerprint, open_identity, wallet_info, with_confirmation,
 } from './wasm/mpc_wasm.js';
 
 const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
@@ -195,24 +195,33 @@ async function store(w) {
   const r = await sw('put_wallet', { id: info.id, file });
   if (r?.error) throw new Error(r.error);
   sessionSeal = null;
-  // Not to be funded until every participant confirmed storing its share.
-  await sw('set_wallet_status', { group_public_key: w.group_public_key, status: { confirmation: 'pending' } });
-  state.result = { ...w, id: info.id, addresses: info.addresses, confirmation: 'pending' };
+  // The file says 'pending': not to be funded until every participant
+  // confirmed storing its share.
+  state.result = { ...w, id: info.id, addresses: info.addresses, confirmation: info.confirmation };
   await refreshWallets();
 }
 
-/** A wallet_confirmed or wallet_unconfirmed: shown and kept with the wallet. */
+/**
+ * A wallet_confirmed or wallet_unconfirmed: recorded in the wallet's file
+ * (as the CLI records it, so an exported file carries it) and shown.
+ */
 async function confirmation(a, confirmed) {
+  const missing = confirmed ? [] : (a.missing || []);
+  const file = await findWallet(a.group_public_key);
+  if (file) {
+    const updated = with_confirmation(file, missing);
+    const r = await sw('put_wallet', { id: JSON.parse(wallet_info(updated, 'mainnet')).id, file: updated, replace: true });
+    if (r?.error) note(`could not record the confirmation: ${r.error}`);
+  }
   const status = confirmed
     ? { confirmation: 'confirmed' }
-    : { confirmation: 'unconfirmed', missing: a.missing || [], reason: a.reason || '' };
-  await sw('set_wallet_status', { group_public_key: a.group_public_key, status });
+    : { confirmation: 'unconfirmed', missing, reason: a.reason || '' };
   if (state.result?.group_public_key === a.group_public_key) state.result = { ...state.result, ...status };
   // The wallet list first, so the popup shows the result and the list alike.
   await refreshWallets();
   note(confirmed
     ? `wallet ${a.group_public_key}: every participant confirmed storing its share`
-    : `wallet ${a.group_public_key} NOT confirmed: ${(a.missing || []).join(', ')} never confirmed storing `
+    : `wallet ${a.group_public_key} NOT confirmed: ${missing.join(', ')} never confirmed storing `
       + `a share (${a.reason}). Do not fund this address.`);
 }
 
@@ -449,12 +458,12 @@ function watchPeers(text) {
 
 async function refreshWallets() {
   const files = await sw('wallets');
-  const statuses = (await sw('wallet_statuses')) || {};
-  state.wallets = Object.values(files).map((f) => {
+  // A file whose cleartext disagrees with itself is listed as an error,
+  // never with an address (finding 15).
+  state.wallets = Object.entries(files).map(([id, f]) => {
     try {
-      const w = JSON.parse(wallet_info(f, 'mainnet'));
-      return { ...w, ...(statuses[w.group_public_key] || {}) };
-    } catch (e) { return { error: String(e) }; }
+      return JSON.parse(wallet_info(f, 'mainnet'));
+    } catch (e) { return { id, error: String(e.message || e) }; }
   });
   publish();
 }
@@ -507,7 +516,9 @@ function serverHost(url) {
 
 async function findWallet(groupKey) {
   const files = await sw('wallets');
-  return Object.values(files).find((f) => JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey);
+  return Object.values(files).find((f) => {
+    try { return JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey; } catch { return false; }
+  });
 }
 
 // A click names the request it was made on (finding 11): one that is no

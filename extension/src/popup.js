@@ -86,6 +86,11 @@ function render(s) {
   if (chosen) select.value = chosen;
   $('wallets').replaceChildren(...s.wallets.map((w) => {
     const li = document.createElement('li');
+    if (w.error) {
+      li.className = 'error';
+      li.textContent = `${w.id}  unreadable: ${w.error}`;
+      return li;
+    }
     li.dataset.groupKey = w.group_public_key;
     const a = w.addresses || {};
     li.textContent = `${w.id}  ${w.threshold}-of-${(w.participants || []).length} ${w.curve}  ${a.bitcoin_taproot || a.solana || ''}`;

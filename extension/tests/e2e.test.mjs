@@ -543,8 +543,40 @@ test('finding 4: a participant that never confirms is named, and the popup says 
       .test(await popupText('#wallet-status')), 30000);
   const row = popup.locator(`#wallets li[data-group-key="${key}"]`);
   await waitFor('the wallet list to mark it', async () => /NOT confirmed: do not fund/.test(await row.textContent()));
+  // The wallet's own file records it, as the CLI's does, so an exported
+  // copy carries it.
+  const stored = Object.values(await storageGet('wallets')).map((f) => JSON.parse(f))
+    .find((f) => f.group_public_key === key);
+  assert.deepEqual(stored.confirmation, { state: 'unconfirmed', missing: ['cli2'] });
   await popup.screenshot({ path: join(ARTIFACTS, 'popup-unconfirmed.png'), fullPage: true });
   await setNodeTimeout(60);
+});
+
+test('finding 15: a wallet file with an edited group key shows no address and is not imported', async () => {
+  const files = Object.values(await storageGet('wallets')).map((f) => JSON.parse(f));
+  const f = files.find((w) => w.curve === 'secp256k1');
+  const other = files.find((w) => w.curve === f.curve && w.group_public_key !== f.group_public_key);
+  // Its id made to match the edited key: only the key package tells.
+  const tampered = JSON.stringify({ ...f, id: other.id, group_public_key: other.group_public_key });
+  const setTampered = (t) => popup.evaluate(async (t) => {
+    const { wallets } = await chrome.storage.local.get('wallets');
+    if (t) wallets.tampered = t; else delete wallets.tampered;
+    await chrome.storage.local.set({ wallets });
+  }, t);
+  await setTampered(tampered);
+  await toNode({ op: 'refresh_wallets' });
+  const row = popup.locator('#wallets li.error');
+  await waitFor('the edited file listed as unreadable', async () => (await row.count()) === 1);
+  const text = await row.textContent();
+  assert.match(text, /unreadable: .*not consistent/);
+  assert.doesNotMatch(text, /bc1p/);
+  await popup.fill('#import-text', tampered);
+  await popup.fill('#import-pass', PASS);
+  await popup.click('#import');
+  await waitFor('the refusal', async () => /import failed/.test(await popupText('#error')));
+  await setTampered(null);
+  await toNode({ op: 'refresh_wallets' });
+  await waitFor('the list without it', async () => (await row.count()) === 0);
 });
 
 test('finding 14: a lost IndexedDB key is reported, and the identity is not replaced silently', async () => {

@@ -12,7 +12,9 @@
 //!   connection. A client that does not authenticate ignores it.
 //! * `register {pubkey, signature}`: optional identity proof. `pubkey` is
 //!   the hex Ed25519 identity key, `signature` the hex signature over
-//!   `mpc_identity::statement::register(hex_decode(nonce), peer_id)`. A
+//!   `mpc_identity::statement::register_at(hex_decode(nonce), peer_id,
+//!   server_host)`, the host as the client wrote it in its URL (the older
+//!   `register(nonce, peer_id)` only with `--accept-unbound-register`). A
 //!   server started with `--require-auth` accepts only signed registrations;
 //!   either way a peer id registered with a key stays bound to that key for
 //!   a while after its holder leaves (`docs/protocol.md`).
@@ -167,7 +169,8 @@ pub enum ClientMessage {
         pubkey: Option<String>,
         /// Hex Ed25519 signature over
         /// `mpc_identity::statement::register_at(challenge nonce, peer_id,
-        /// server host)` (or the older `register(nonce, peer_id)`).
+        /// server host)` (the older `register(nonce, peer_id)` only where
+        /// the server accepts unbound registrations).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<String>,
     },

@@ -54,6 +54,10 @@ pub struct Config {
     /// signed `register` may name. Empty: the `Host` the client sent.
     /// Set it behind a proxy that rewrites `Host`.
     pub public_hosts: Vec<String>,
+    /// Also accept the older signed `register` that names no server
+    /// (`statement::register`). It can be replayed from another server
+    /// (review finding 16), so it is off unless old clients need it.
+    pub accept_unbound_register: bool,
     /// How long a peer id registered with an identity key stays bound to
     /// that key after its holder disconnects. Meanwhile only that key may
     /// register the id. Zero: the binding ends with the connection.
@@ -87,6 +91,7 @@ impl Default for Config {
             rate_limit_strikes: 50,
             require_auth: false,
             public_hosts: Vec::new(),
+            accept_unbound_register: false,
             key_binding: Duration::from_secs(86_400),
             max_key_bindings: 100_000,
             cluster: None,

@@ -516,8 +516,11 @@ fn check_proof(
             let key: PublicKey = pubkey
                 .parse()
                 .map_err(|e| format!("register: invalid pubkey: {e}"))?;
-            // Bound to this server (v2), or the older statement that names
-            // no server (replayable: kept for clients that predate v2).
+            let sig: mpc_identity::Signature = signature
+                .parse()
+                .map_err(|e| format!("register: invalid signature: {e}"))?;
+            // Bound to this server (v2); the older statement that names
+            // no server only when the operator allows it (replayable).
             let hosts: Vec<&str> = if state.config.public_hosts.is_empty() {
                 conn.host.as_deref().into_iter().collect()
             } else {
@@ -529,23 +532,22 @@ fn check_proof(
                     .collect()
             };
             let bound = hosts.iter().any(|h| {
-                key.verify_hex(&statement::register_at(&conn.nonce, peer_id, h), &signature)
+                key.verify(&statement::register_at(&conn.nonce, peer_id, h), &sig)
                     .is_ok()
             });
-            let verified = if bound {
-                Ok(())
-            } else {
-                key.verify_hex(&statement::register(&conn.nonce, peer_id), &signature)
+            let unbound = || {
+                state.config.accept_unbound_register
+                    && key
+                        .verify(&statement::register(&conn.nonce, peer_id), &sig)
+                        .is_ok()
             };
-            match verified {
-                Ok(()) => Ok(Some(key)),
-                Err(mpc_identity::Error::BadSignatureEncoding) => Err(format!(
-                    "register: invalid signature: {}",
-                    mpc_identity::Error::BadSignatureEncoding
-                )),
-                Err(_) => {
-                    Err("register: signature does not verify for this challenge and peer_id".into())
-                }
+            if bound || unbound() {
+                Ok(Some(key))
+            } else {
+                Err(
+                    "register: signature does not verify for this challenge, peer_id and server"
+                        .into(),
+                )
             }
         }
     }

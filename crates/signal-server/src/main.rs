@@ -50,6 +50,11 @@ struct Args {
         value_delimiter = ','
     )]
     public_host: Vec<String>,
+    /// Also accept signed registrations that do not name this server
+    /// (older clients). Such a signature can be replayed from another
+    /// server. Env: 1/0, true/false.
+    #[arg(long, env = "MPC_SIGNAL_ACCEPT_UNBOUND_REGISTER", value_parser = clap::builder::BoolishValueParser::new())]
+    accept_unbound_register: bool,
     /// Seconds a peer id registered with an identity key stays bound to
     /// that key after its holder disconnects (0: only while connected).
     #[arg(long, env = "MPC_SIGNAL_KEY_BINDING_SECS", default_value_t = 86400)]
@@ -160,6 +165,7 @@ async fn run(args: Args) -> std::process::ExitCode {
         ice_servers: args.ice_server,
         require_auth: args.require_auth,
         public_hosts: args.public_host,
+        accept_unbound_register: args.accept_unbound_register,
         key_binding: Duration::from_secs(args.key_binding_secs),
         max_key_bindings: args.max_key_bindings,
         new_bindings_per_ip_per_min: args.new_bindings_per_ip_per_min,

@@ -221,7 +221,7 @@ async fn connections_per_address_are_limited_by_default() {
     }
     assert_eq!(refused_status(&url, None).await, 429);
     // From another address it works.
-    Client::from_ws(connect_from(&url, "127.0.0.2").await.unwrap()).await;
+    Client::from_ws(connect_from(&url, "127.0.0.2").await.unwrap(), &url).await;
     drop(open);
     stop(child);
 }

@@ -32,6 +32,9 @@ pub struct Client {
     events: mpsc::UnboundedReceiver<Event>,
     reader: tokio::task::JoinHandle<()>,
     nonce: String,
+    /// The server's host as written in the URL: what a signed `register`
+    /// names.
+    host: String,
 }
 
 /// Dropping a client drops its TCP connection (no close frame), like a
@@ -51,11 +54,11 @@ pub async fn connect_raw(url: &str) -> Ws {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        Client::from_ws(connect_raw(url).await).await
+        Client::from_ws(connect_raw(url).await, url).await
     }
 
-    /// Wraps an open WebSocket and reads the challenge.
-    pub async fn from_ws(ws: Ws) -> Client {
+    /// Wraps a WebSocket open to `url` and reads the challenge.
+    pub async fn from_ws(ws: Ws, url: &str) -> Client {
         let (sink, mut stream) = ws.split();
         let (tx, events) = mpsc::unbounded_channel();
         let reader = tokio::spawn(async move {
@@ -81,6 +84,7 @@ impl Client {
             events,
             reader,
             nonce: String::new(),
+            host: host_of(url),
         };
         match c.recv().await {
             ServerMessage::Challenge { nonce } => c.nonce = nonce,
@@ -99,10 +103,15 @@ impl Client {
         hex::decode(&self.nonce).expect("challenge nonce is hex")
     }
 
+    /// The server's host, as a signed `register` names it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// A `register` for `peer_id` signed by `key` over this connection's
-    /// challenge.
+    /// challenge and the server's host.
     pub fn signed_register(&self, peer_id: &str, key: &IdentityKey) -> String {
-        let sig = key.sign(&statement::register(&self.nonce(), peer_id));
+        let sig = key.sign(&statement::register_at(&self.nonce(), peer_id, &self.host));
         register_json(peer_id, &key.public_key().to_hex(), &sig.to_hex())
     }
 
@@ -327,6 +336,12 @@ pub async fn next_text(ws: &mut Ws) -> String {
     }
 }
 
+/// The host (and port) of a `ws://host:port/path` URL.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
 /// A 64-character peer id: `prefix` and `i`, zero-padded.
 pub fn long_id(prefix: &str, i: usize) -> String {
     format!("{prefix}{i:0>width$}", width = 64 - prefix.len())
@@ -354,7 +369,7 @@ pub async fn register_many(urls: &[String], ids: &[String]) -> Vec<Ws> {
                 other => panic!("{other:?}"),
             };
             let key = many_key(i);
-            let sig = key.sign(&statement::register(&nonce, &id));
+            let sig = key.sign(&statement::register_at(&nonce, &id, &host_of(&url)));
             let msg = register_json(&id, &key.public_key().to_hex(), &sig.to_hex());
             ws.send(Message::text(msg)).await.unwrap();
             let reply = next_text(&mut ws).await;

@@ -269,7 +269,7 @@ async fn origin_allowlist() {
         403
     );
     let ws = connect_with_origin(&s.ws_url(), "chrome-extension://abcdefghijklmnop").await;
-    let mut c = Client::from_ws(ws).await;
+    let mut c = Client::from_ws(ws, &s.ws_url()).await;
     c.send(r#"{"type":"register","peer_id":"chrome1"}"#).await;
     assert!(matches!(c.recv().await, ServerMessage::Registered { .. }));
     // Non-browser clients send no Origin and are allowed.
@@ -732,10 +732,6 @@ async fn signed_register_is_accepted_and_list_peers_shows_the_key() {
 #[tokio::test]
 async fn a_registration_signed_for_another_server_is_refused() {
     let (_s, url) = default_server().await;
-    let host = url
-        .trim_start_matches("ws://")
-        .trim_end_matches("/ws")
-        .to_string();
     let k = key(1);
     let pk = k.public_key().to_hex();
     let mut c = Client::connect(&url).await;
@@ -745,15 +741,45 @@ async fn a_registration_signed_for_another_server_is_refused() {
         ))
         .to_hex()
     };
+    let no_verify = "register: signature does not verify for this challenge, peer_id and server";
     let elsewhere = at("evil.example:8787", &c.nonce());
+    refused(&mut c, &register_json("alice", &pk, &elsewhere), no_verify).await;
+    // The older statement names no server, so it is refused too.
+    let unbound = k
+        .sign(&mpc_identity::statement::register(&c.nonce(), "alice"))
+        .to_hex();
+    refused(&mut c, &register_json("alice", &pk, &unbound), no_verify).await;
+    let here = at(c.host(), &c.nonce());
+    registered(&mut c, &register_json("alice", &pk, &here)).await;
+}
+
+#[tokio::test]
+async fn the_older_unbound_registration_is_accepted_only_when_allowed() {
+    let s = server(Config {
+        accept_unbound_register: true,
+        ..Config::default()
+    })
+    .await;
+    let k = key(1);
+    let pk = k.public_key().to_hex();
+    let mut c = Client::connect(&s.ws_url()).await;
+    let elsewhere = k
+        .sign(&mpc_identity::statement::register_at(
+            &c.nonce(),
+            "alice",
+            "evil.example:8787",
+        ))
+        .to_hex();
     refused(
         &mut c,
         &register_json("alice", &pk, &elsewhere),
-        "register: signature does not verify for this challenge and peer_id",
+        "register: signature does not verify for this challenge, peer_id and server",
     )
     .await;
-    let here = at(&host, &c.nonce());
-    registered(&mut c, &register_json("alice", &pk, &here)).await;
+    let unbound = k
+        .sign(&mpc_identity::statement::register(&c.nonce(), "alice"))
+        .to_hex();
+    registered(&mut c, &register_json("alice", &pk, &unbound)).await;
 }
 
 #[tokio::test]
@@ -763,16 +789,21 @@ async fn bad_proofs_are_refused_and_the_connection_stays() {
     let pk = k.public_key().to_hex();
     let mut c = Client::connect(&url).await;
     let other = Client::connect(&url).await;
+    let host = c.host().to_string();
     let sign = |nonce: &[u8], id: &str| {
-        k.sign(&mpc_identity::statement::register(nonce, id))
+        k.sign(&mpc_identity::statement::register_at(nonce, id, &host))
             .to_hex()
     };
 
     // A signature by another key.
     let by_other = key(2)
-        .sign(&mpc_identity::statement::register(&c.nonce(), "alice"))
+        .sign(&mpc_identity::statement::register_at(
+            &c.nonce(),
+            "alice",
+            &host,
+        ))
         .to_hex();
-    let no_verify = "register: signature does not verify for this challenge and peer_id";
+    let no_verify = "register: signature does not verify for this challenge, peer_id and server";
     refused(&mut c, &register_json("alice", &pk, &by_other), no_verify).await;
     // A signature for another peer id.
     let for_bob = sign(&c.nonce(), "bob");
@@ -1075,7 +1106,7 @@ async fn connections_are_limited_per_source_address() {
         1
     );
     // Another address is counted apart.
-    let other = Client::from_ws(connect_from(&url, "127.0.0.2").await.unwrap()).await;
+    let other = Client::from_ws(connect_from(&url, "127.0.0.2").await.unwrap(), &url).await;
     drop(other);
     // A closed connection frees its address's slot.
     drop(open.pop());
@@ -1095,7 +1126,7 @@ async fn signed_from(
     id: &str,
     k: &mpc_identity::IdentityKey,
 ) -> ServerMessage {
-    let mut c = Client::from_ws(connect_from(url, source).await.unwrap()).await;
+    let mut c = Client::from_ws(connect_from(url, source).await.unwrap(), url).await;
     let msg = c.signed_register(id, k);
     c.send(&msg).await;
     c.recv().await

@@ -29,7 +29,7 @@ mod convert;
 pub mod identity;
 
 use mpc_core::{Command, Config, Event, KnownPeers, Node, WalletResult};
-use mpc_keystore::KeyShareFile;
+use mpc_keystore::{Confirmation, KeyShareFile};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
@@ -83,9 +83,11 @@ pub fn seal(
     log_n: f64,
 ) -> Result<String, String> {
     let log_n = seal_params(passphrase, log_n)?;
-    mpc_keystore::wallet::seal_wallet(wallet, peer_id, now, passphrase, log_n)
-        .map(|f| f.to_json())
-        .map_err(|e| e.to_string())
+    let mut file = mpc_keystore::wallet::seal_wallet(wallet, peer_id, now, passphrase, log_n)
+        .map_err(|e| e.to_string())?;
+    // Not to be funded until every participant confirmed storing its share.
+    file.confirmation = Some(Confirmation::Pending);
+    Ok(file.to_json())
 }
 
 /// One node's core, driven from JavaScript.
@@ -248,15 +250,31 @@ pub fn fingerprint(public_key: &str) -> Result<String, JsError> {
     Ok(key.fingerprint())
 }
 
-/// A keystore file's cleartext facts, with its addresses: no passphrase
-/// needed. `network` as in the CLI (`mainnet`, `testnet`, ...).
+/// A keystore file's cleartext facts, with its addresses recomputed from
+/// its group key: no passphrase needed. A file whose cleartext disagrees
+/// with itself (an edited key or id) is refused, never shown with an
+/// address (review finding 15). `network` as in the CLI (`mainnet`,
+/// `testnet`, ...). `confirmation` is `pending`, `confirmed`,
+/// `unconfirmed` (with `missing`) or absent (older files).
 #[wasm_bindgen]
 pub fn wallet_info(file: &str, network: &str) -> Result<String, JsError> {
-    let f = KeyShareFile::from_json(file).map_err(err)?;
+    wallet_facts(file, network)
+        .map(|v| v.to_string())
+        .map_err(err)
+}
+
+/// [`wallet_info`]'s answer.
+pub fn wallet_facts(file: &str, network: &str) -> Result<Value, String> {
+    let f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
     let m = &f.metadata;
-    let network = network.parse().map_err(err)?;
-    let addresses = mpc_address::addresses(&m.curve, &m.group_public_key, network).map_err(err)?;
-    Ok(json!({
+    mpc_keystore::wallet::check_public(m)
+        .map_err(|e| format!("wallet file {} is not consistent: {e}", m.id))?;
+    let network = network
+        .parse::<mpc_address::Network>()
+        .map_err(|e| e.to_string())?;
+    let addresses = mpc_address::addresses(&m.curve, &m.group_public_key, network)
+        .map_err(|e| e.to_string())?;
+    let mut info = json!({
         "id": m.id,
         "curve": m.curve,
         "threshold": m.threshold,
@@ -266,8 +284,36 @@ pub fn wallet_info(file: &str, network: &str) -> Result<String, JsError> {
         "session_id": m.session_id,
         "created_at": m.created_at,
         "addresses": addresses,
-    })
-    .to_string())
+    });
+    match &f.confirmation {
+        Some(Confirmation::Pending) => info["confirmation"] = "pending".into(),
+        Some(Confirmation::Confirmed) => info["confirmation"] = "confirmed".into(),
+        Some(Confirmation::Unconfirmed { missing }) => {
+            info["confirmation"] = "unconfirmed".into();
+            info["missing"] = json!(missing);
+        }
+        None => {}
+    }
+    Ok(info)
+}
+
+/// `file` with its confirmation recorded (review finding 4): `missing`
+/// empty means every participant confirmed, otherwise they never did.
+/// Only that field changes; the sealed share and metadata stay as they are.
+#[wasm_bindgen]
+pub fn with_confirmation(file: &str, missing: Vec<String>) -> Result<String, JsError> {
+    confirmed_file(file, missing).map_err(err)
+}
+
+/// [`with_confirmation`]'s answer.
+pub fn confirmed_file(file: &str, missing: Vec<String>) -> Result<String, String> {
+    let mut f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
+    f.confirmation = Some(if missing.is_empty() {
+        Confirmation::Confirmed
+    } else {
+        Confirmation::Unconfirmed { missing }
+    });
+    Ok(f.to_json())
 }
 
 /// Checks that `file` opens with `passphrase` (for import), without
@@ -329,5 +375,46 @@ mod tests {
         assert!(e.contains("passphrase"), "{e}");
         assert!(seal(&finished_wallet(), "chrome1", 0, "", 18.0).is_err());
         assert_eq!(seal_params("p", 18.0), Ok(18));
+    }
+
+    /// Review findings 4 and 15: a new file is pending until confirmed,
+    /// the confirmation is kept in the file (as the CLI keeps it), and a
+    /// file whose group key was edited is refused, never shown with an
+    /// address.
+    #[test]
+    fn the_file_keeps_its_confirmation_and_an_edited_key_is_refused() {
+        let file = seal(&finished_wallet(), "chrome1", 0, "pass", 15.0).unwrap();
+        let info = wallet_facts(&file, "mainnet").unwrap();
+        assert_eq!(info["confirmation"], "pending");
+        let missed = confirmed_file(&file, vec!["cli2".into()]).unwrap();
+        let info = wallet_facts(&missed, "mainnet").unwrap();
+        assert_eq!(info["confirmation"], "unconfirmed");
+        assert_eq!(info["missing"], json!(["cli2"]));
+        let f = KeyShareFile::from_json(&missed).unwrap();
+        assert_eq!(
+            f.confirmation,
+            Some(Confirmation::Unconfirmed {
+                missing: vec!["cli2".into()]
+            })
+        );
+        assert!(mpc_keystore::wallet::open_signing_wallet(&f, "pass").is_ok());
+        let done = confirmed_file(&file, vec![]).unwrap();
+        assert_eq!(
+            wallet_facts(&done, "mainnet").unwrap()["confirmation"],
+            "confirmed"
+        );
+
+        // Another valid ed25519 key in place of the group key.
+        let mut v: Value = serde_json::from_str(&file).unwrap();
+        let other = mpc_core::IdentityKey::from_seed([9; 32])
+            .public_key()
+            .to_hex();
+        v["group_public_key"] = other.clone().into();
+        let e = wallet_facts(&v.to_string(), "mainnet").unwrap_err();
+        assert!(e.contains("is not"), "{e}");
+        // With the id made to match, the key package still tells.
+        v["id"] = mpc_keystore::wallet_id(&other).into();
+        let e = wallet_facts(&v.to_string(), "mainnet").unwrap_err();
+        assert!(e.contains("not consistent"), "{e}");
     }
 }

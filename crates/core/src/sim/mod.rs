@@ -91,6 +91,7 @@ impl<'a> Sim<'a> {
             net.rng().fill_bytes(&mut seed);
             let mut c = Config::new(net.id(i));
             c.timeout_ms = cfg.timeout_ms;
+            c.server_host = Some(server::HOST.into());
             #[allow(unused_mut)]
             let mut node = Node::new(c, seed, 0);
             #[cfg(feature = "faults")]

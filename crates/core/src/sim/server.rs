@@ -13,6 +13,10 @@ use super::network::{Item, Network};
 use super::report::Path;
 use crate::node::Event;
 
+/// The host the model server answers to: what a node's signed
+/// `register` names, as with `mpc-signal`.
+pub(super) const HOST: &str = "signal.sim:8787";
+
 #[derive(Default)]
 pub(super) struct Server {
     /// Per-connection challenges, by node index.
@@ -53,7 +57,7 @@ impl Server {
             } => {
                 net.record(&me, "server", Path::Server, text);
                 let verified = self.challenges.get(i).is_some_and(|challenge| {
-                    let statement = mpc_identity::statement::register(challenge, &peer_id);
+                    let statement = mpc_identity::statement::register_at(challenge, &peer_id, HOST);
                     pubkey
                         .as_deref()
                         .and_then(|k| k.parse::<mpc_identity::PublicKey>().ok())
