@@ -207,10 +207,10 @@ async function store(w) {
  */
 async function confirmation(a, confirmed) {
   const missing = confirmed ? [] : (a.missing || []);
-  const file = await findWallet(a.group_public_key);
-  if (file) {
-    const updated = with_confirmation(file, missing);
-    const r = await sw('put_wallet', { id: JSON.parse(wallet_info(updated, 'mainnet')).id, file: updated, replace: true });
+  const found = await findWallet(a.group_public_key);
+  if (found) {
+    const updated = with_confirmation(found.file, missing);
+    const r = await sw('put_wallet', { id: found.id, file: updated, replace: true });
     if (r?.error) note(`could not record the confirmation: ${r.error}`);
   }
   const status = confirmed
@@ -514,11 +514,13 @@ function serverHost(url) {
 
 // ---- requests from the popup ----
 
+/** The stored wallet with this group key, as `{id, file}` (bad files skipped). */
 async function findWallet(groupKey) {
   const files = await sw('wallets');
-  return Object.values(files).find((f) => {
+  const found = Object.entries(files).find(([, f]) => {
     try { return JSON.parse(wallet_info(f, 'mainnet')).group_public_key === groupKey; } catch { return false; }
   });
+  return found && { id: found[0], file: found[1] };
 }
 
 // A click names the request it was made on (finding 11): one that is no
@@ -575,7 +577,7 @@ async function request(msg) {
       const r = state.sign_request;
       if (!r || msg.session_id !== r.proposal.session_id) return { error: STALE };
       if (msg.accept && !msg.passphrase) return { error: 'not approved: enter the wallet\'s passphrase' };
-      const file = msg.accept ? await findWallet(r.proposal.group_public_key) : undefined;
+      const file = msg.accept ? (await findWallet(r.proposal.group_public_key))?.file : undefined;
       state.sign_request = null;
       await enqueue({
         type: 'sign_decision',
@@ -587,7 +589,7 @@ async function request(msg) {
       return { ok: true };
     }
     case 'sign': {
-      const file = await findWallet(msg.group_public_key);
+      const file = (await findWallet(msg.group_public_key))?.file;
       if (!file) return { error: 'no such wallet' };
       state.signature = null;
       state.error = null;

@@ -118,15 +118,6 @@ pub enum NodeError {
     Other(String),
 }
 
-/// The host (and port, as written) of a `ws://` or `wss://` URL: what the
-/// WebSocket client sends as `Host`, and what a signed `register` names.
-pub fn server_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
-}
-
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -197,7 +188,7 @@ impl Driver {
     ) -> Result<Driver, NodeError> {
         let mut config = Config::new(opts.peer_id.clone());
         config.timeout_ms = opts.timeout.as_millis() as u64;
-        config.server_host = server_host(&opts.server);
+        config.server_host = mpc_protocol::signal::server_host(&opts.server);
         let store = &opts.identity_store;
         config.identity = Some(
             store
@@ -454,21 +445,3 @@ impl Driver {
 
 /// Decrypts a wallet file's key package into what the core signs with.
 pub use mpc_keystore::wallet::open_signing_wallet;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_server_host_is_the_urls_authority() {
-        use super::server_host;
-        assert_eq!(
-            server_host("ws://127.0.0.1:8787/ws").as_deref(),
-            Some("127.0.0.1:8787")
-        );
-        assert_eq!(
-            server_host("wss://Signal.Example/ws?x=1").as_deref(),
-            Some("signal.example")
-        );
-        assert_eq!(server_host("ws://user:pw@h:1/ws").as_deref(), Some("h:1"));
-        assert_eq!(server_host("ws:///ws"), None);
-    }
-}

@@ -1164,7 +1164,7 @@ fn hostile_decliner(url: &str, id: &str, reason: &str) -> std::thread::JoinHandl
         let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
         let mut config = Config::new(id);
         config.identity = Some(mpc_core::IdentityKey::from_seed([0x66; 32]));
-        config.server_host = mpc_node::driver::server_host(&url);
+        config.server_host = mpc_protocol::signal::server_host(&url);
         let mut node = Node::with_os_rng(config, 0).unwrap();
         let mut events = vec![Event::Command(Command::Register)];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -443,6 +443,15 @@ fn required<T>(kind: &'static str, field: &'static str, v: Option<T>) -> Result<
     v.ok_or(ParseError::MissingField { kind, field })
 }
 
+/// The host (and port, as written) of a `ws://` or `wss://` URL: what the
+/// WebSocket client sends as `Host`, and what a signed `register` names.
+pub fn server_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,5 +669,19 @@ mod tests {
                 assert_eq!(ServerMessage::relay_json(from, &data), serde, "{from} {d}");
             }
         }
+    }
+
+    #[test]
+    fn the_server_host_is_the_urls_authority() {
+        assert_eq!(
+            server_host("ws://127.0.0.1:8787/ws").as_deref(),
+            Some("127.0.0.1:8787")
+        );
+        assert_eq!(
+            server_host("wss://Signal.Example/ws?x=1").as_deref(),
+            Some("signal.example")
+        );
+        assert_eq!(server_host("ws://user:pw@h:1/ws").as_deref(), Some("h:1"));
+        assert_eq!(server_host("ws:///ws"), None);
     }
 }

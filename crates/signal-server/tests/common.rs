@@ -336,10 +336,10 @@ pub async fn next_text(ws: &mut Ws) -> String {
     }
 }
 
-/// The host (and port) of a `ws://host:port/path` URL.
+/// The host (and port) of a `ws://host:port/path` URL, as a signed
+/// `register` names it.
 pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest).to_string()
+    mpc_protocol::signal::server_host(url).expect("a server URL with a host")
 }
 
 /// A 64-character peer id: `prefix` and `i`, zero-padded.

@@ -263,17 +263,33 @@ pub fn wallet_info(file: &str, network: &str) -> Result<String, JsError> {
         .map_err(err)
 }
 
+/// Why a wallet file is not shown or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(transparent)]
+    Unreadable(mpc_keystore::KeystoreError),
+    /// Its cleartext disagrees with itself: an edited key or id.
+    #[error("wallet file {id} is not consistent: {source}")]
+    Inconsistent {
+        id: String,
+        source: mpc_keystore::KeystoreError,
+    },
+    #[error("{0}")]
+    Network(String),
+    #[error(transparent)]
+    Address(#[from] mpc_address::AddressError),
+}
+
 /// [`wallet_info`]'s answer.
-pub fn wallet_facts(file: &str, network: &str) -> Result<Value, String> {
-    let f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
+pub fn wallet_facts(file: &str, network: &str) -> Result<Value, FileError> {
+    let f = KeyShareFile::from_json(file).map_err(FileError::Unreadable)?;
     let m = &f.metadata;
-    mpc_keystore::wallet::check_public(m)
-        .map_err(|e| format!("wallet file {} is not consistent: {e}", m.id))?;
-    let network = network
-        .parse::<mpc_address::Network>()
-        .map_err(|e| e.to_string())?;
-    let addresses = mpc_address::addresses(&m.curve, &m.group_public_key, network)
-        .map_err(|e| e.to_string())?;
+    mpc_keystore::wallet::check_public(m).map_err(|source| FileError::Inconsistent {
+        id: m.id.clone(),
+        source,
+    })?;
+    let network = network.parse().map_err(FileError::Network)?;
+    let addresses = mpc_address::addresses(&m.curve, &m.group_public_key, network)?;
     let mut info = json!({
         "id": m.id,
         "curve": m.curve,
@@ -306,8 +322,8 @@ pub fn with_confirmation(file: &str, missing: Vec<String>) -> Result<String, JsE
 }
 
 /// [`with_confirmation`]'s answer.
-pub fn confirmed_file(file: &str, missing: Vec<String>) -> Result<String, String> {
-    let mut f = KeyShareFile::from_json(file).map_err(|e| e.to_string())?;
+pub fn confirmed_file(file: &str, missing: Vec<String>) -> Result<String, FileError> {
+    let mut f = KeyShareFile::from_json(file).map_err(FileError::Unreadable)?;
     f.confirmation = Some(if missing.is_empty() {
         Confirmation::Confirmed
     } else {
@@ -410,11 +426,24 @@ mod tests {
             .public_key()
             .to_hex();
         v["group_public_key"] = other.clone().into();
+        use mpc_keystore::KeystoreError as K;
         let e = wallet_facts(&v.to_string(), "mainnet").unwrap_err();
-        assert!(e.contains("is not"), "{e}");
+        assert!(
+            matches!(e, FileError::Unreadable(K::IdMismatch { .. })),
+            "{e}"
+        );
         // With the id made to match, the key package still tells.
         v["id"] = mpc_keystore::wallet_id(&other).into();
         let e = wallet_facts(&v.to_string(), "mainnet").unwrap_err();
-        assert!(e.contains("not consistent"), "{e}");
+        assert!(
+            matches!(
+                e,
+                FileError::Inconsistent {
+                    source: K::GroupKeyMismatch(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }
