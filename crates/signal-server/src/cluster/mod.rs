@@ -36,18 +36,21 @@
 //! than look registered to nobody.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use futures_util::StreamExt;
 use mpc_identity::PublicKey;
 use mpc_protocol::ServerMessage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::Script;
-use tracing::{debug, info, warn};
+use tracing::warn;
 
-use crate::registry::{ConnId, Delivery, Refusal};
-use crate::AppState;
+use crate::registry::{ConnId, Refusal};
+
+mod scripts;
+mod tasks;
+
+use scripts::Scripts;
+pub use tasks::run;
 
 /// Every Redis call gives up after this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -60,185 +63,6 @@ pub struct Unavailable(String);
 impl From<redis::RedisError> for Unavailable {
     fn from(e: redis::RedisError) -> Self {
         Unavailable(e.to_string())
-    }
-}
-
-/// `now` in ms on Redis's clock, so instances need no synchronized clocks.
-const NOW: &str = "local t = redis.call('TIME') \
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
-
-/// Is `inst` alive at `now`? (`dl` is its deadline or false.)
-const ALIVE: &str = "local function alive(inst) \
-local dl = redis.call('ZSCORE', KEYS_INSTANCES, inst) \
-return dl and tonumber(dl) > now end ";
-
-/// Starts the countdown of `id`'s binding (key `binding`), or ends it at
-/// once with `ms` 0, in the binding key and in the `bindings` count.
-const LET_GO: &str = "local function let_go(binding, bindings, id, ms) \
-if tonumber(ms) > 0 then redis.call('PEXPIRE', binding, ms) \
-redis.call('ZADD', bindings, now + tonumber(ms), id) \
-else redis.call('DEL', binding) redis.call('ZREM', bindings, id) end end ";
-
-/// KEYS: peers, binding:<id>, instances, members:<me>, ids, bindings.
-/// ARGV: id, me, conn, key hex or '', presence channel, peer_joined JSON,
-/// '1' if a new binding may be made, the most bindings kept.
-/// Answers 'ok_new' when it made a new binding.
-const CLAIM: &str = r#"
-if not alive(ARGV[2]) then return 'not_alive' end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and alive(string.match(cur, '^(%S+)')) then return 'taken' end
-local b = redis.call('GET', KEYS[2])
-local answer = 'ok'
-if b then
-  if ARGV[4] == '' then return 'needs_signature' end
-  if b ~= ARGV[4] then return 'other_key' end
-  redis.call('PERSIST', KEYS[2])
-  redis.call('ZADD', KEYS[6], '+inf', ARGV[1])
-elseif ARGV[4] ~= '' then
-  if ARGV[7] ~= '1' then return 'rate_limited' end
-  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
-  if redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[8]) then return 'full' end
-  redis.call('SET', KEYS[2], ARGV[4])
-  redis.call('ZADD', KEYS[6], '+inf', ARGV[1])
-  answer = 'ok_new'
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
-redis.call('ZADD', KEYS[5], 0, ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('PUBLISH', ARGV[5], ARGV[2] .. '\n' .. ARGV[6])
-return answer
-"#;
-
-/// Frees an id this instance's connection holds, and starts its binding's
-/// countdown. KEYS: peers, binding:<id>, members:<me>, ids, bindings.
-/// ARGV: id, me, conn, binding ms, presence channel, peer_left JSON.
-const RELEASE: &str = r#"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 0 end
-local inst, conn, key = string.match(cur, '^(%S+) (%S+) (%S*)$')
-if inst ~= ARGV[2] or conn ~= ARGV[3] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-if key ~= '' then let_go(KEYS[2], KEYS[5], ARGV[1], ARGV[4]) end
-redis.call('PUBLISH', ARGV[5], ARGV[2] .. '\n' .. ARGV[6])
-return 1
-"#;
-
-/// Publishes a relay frame to the instance holding `to`; returns how many
-/// subscribers got it (0: no live holder). KEYS: peers, instances.
-/// ARGV: to, channel prefix (`<prefix>:to:`), frame.
-const RELAY: &str = r#"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 0 end
-local inst = string.match(cur, '^(%S+)')
-if not alive(inst) then return 0 end
-return redis.call('PUBLISH', ARGV[2] .. inst, ARGV[1] .. '\n' .. ARGV[3])
-"#;
-
-/// Of `ids`, those held by a live instance, as [tail, id, key, id, key,
-/// ...]: with `ARGV[1]` '1', ARGV[2..] are the ids (a filtered list, tail
-/// ''); otherwise one page of the full list: at most ARGV[3] ids after
-/// ARGV[2] ('' from the start), and tail is the last id looked at if the
-/// page was full (more may follow), else ''.
-/// KEYS: peers, instances, ids.
-const LIST: &str = r#"
-local ids, tail = {}, ''
-if ARGV[1] == '1' then
-  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
-else
-  local from = ARGV[2] == '' and '-' or ('(' .. ARGV[2])
-  local limit = tonumber(ARGV[3])
-  ids = redis.call('ZRANGEBYLEX', KEYS[3], from, '+', 'LIMIT', 0, limit)
-  if #ids == limit then tail = ids[#ids] end
-end
-local out = {tail}
-if #ids == 0 then return out end
-local vals = redis.call('HMGET', KEYS[1], unpack(ids))
-local seen = {}
-for i = 1, #ids do
-  if vals[i] then
-    local inst, conn, key = string.match(vals[i], '^(%S+) (%S+) (%S*)$')
-    if seen[inst] == nil then seen[inst] = alive(inst) end
-    if seen[inst] then
-      out[#out + 1] = ids[i]
-      out[#out + 1] = key
-    end
-  end
-end
-return out
-"#;
-
-/// Renews this instance's deadline; returns 1 if it was still alive
-/// (0: it had lapsed, and others may have freed its ids).
-/// KEYS: instances. ARGV: me, ttl ms.
-const HEARTBEAT: &str = r#"
-local was = alive(ARGV[1])
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-if was then return 1 else return 0 end
-"#;
-
-/// Frees the ids of every instance whose deadline passed; returns them.
-/// KEYS: instances, peers, ids, bindings. ARGV: prefix, binding ms,
-/// presence channel.
-const SWEEP: &str = r#"
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-local gone = {}
-for _, inst in ipairs(dead) do
-  local members = ARGV[1] .. ':members:' .. inst
-  for _, id in ipairs(redis.call('SMEMBERS', members)) do
-    local cur = redis.call('HGET', KEYS[2], id)
-    if cur then
-      local i, conn, key = string.match(cur, '^(%S+) (%S+) (%S*)$')
-      if i == inst then
-        redis.call('HDEL', KEYS[2], id)
-        redis.call('ZREM', KEYS[3], id)
-        if key ~= '' then let_go(ARGV[1] .. ':binding:' .. id, KEYS[4], id, ARGV[2]) end
-        redis.call('PUBLISH', ARGV[3], inst .. '\n{"type":"peer_left","peer_id":"' .. id .. '"}')
-        gone[#gone + 1] = id
-      end
-    end
-  end
-  redis.call('DEL', members)
-  redis.call('ZREM', KEYS[1], inst)
-end
-return gone
-"#;
-
-/// Removes this instance at a clean shutdown (its ids are released by
-/// then). KEYS: instances, members:<me>. ARGV: me.
-const LEAVE: &str = r#"
-redis.call('DEL', KEYS[2])
-return redis.call('ZREM', KEYS[1], ARGV[1])
-"#;
-
-struct Scripts {
-    claim: Script,
-    release: Script,
-    relay: Script,
-    list: Script,
-    heartbeat: Script,
-    sweep: Script,
-    leave: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        // `instances`: which of KEYS is the instances set.
-        let timed = |instances: u8, body: &str| {
-            Script::new(&format!(
-                "{NOW}local KEYS_INSTANCES = KEYS[{instances}] {ALIVE}{body}"
-            ))
-        };
-        Scripts {
-            claim: timed(3, CLAIM),
-            release: Script::new(&format!("{NOW}{LET_GO}{RELEASE}")),
-            relay: timed(2, RELAY),
-            list: timed(2, LIST),
-            heartbeat: timed(1, HEARTBEAT),
-            sweep: Script::new(&format!("{NOW}{LET_GO}{SWEEP}")),
-            leave: Script::new(LEAVE),
-        }
     }
 }
 
@@ -574,118 +398,6 @@ async fn timed<T>(
             CALL_TIMEOUT.as_secs()
         ))),
     }
-}
-
-/// The cluster's background work, until shutdown: the subscription
-/// (relays for this instance's peers, other instances' joins and leaves),
-/// the heartbeat with retried releases, and the sweep of dead instances.
-pub async fn run(state: Arc<AppState>, cluster: Arc<Cluster>) {
-    let stop = state.shutdown.clone();
-    tokio::select! {
-        _ = stop.cancelled() => {}
-        _ = subscribe(&state, &cluster) => {}
-        _ = upkeep(&state, &cluster) => {}
-    }
-}
-
-async fn upkeep(state: &AppState, cluster: &Cluster) {
-    let every = (cluster.config.instance_ttl / 4).max(Duration::from_millis(100));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_ok = Instant::now();
-    let mut lapsed = false;
-    let mut n: u64 = 0;
-    loop {
-        tick.tick().await;
-        n += 1;
-        match cluster.heartbeat().await {
-            Ok(was_alive) => {
-                if !was_alive && !lapsed {
-                    warn!("this instance's heartbeat had lapsed; disconnecting its clients so they register again");
-                    cluster.reset(&state.registry);
-                }
-                last_ok = Instant::now();
-                lapsed = false;
-                cluster.healthy.store(true, Ordering::Relaxed);
-                cluster.retry_releases().await;
-            }
-            Err(e) => {
-                warn!("heartbeat failed: {e}");
-                if !lapsed && last_ok.elapsed() >= cluster.config.instance_ttl {
-                    warn!("Redis unreachable for the instance TTL; disconnecting this instance's clients");
-                    cluster.healthy.store(false, Ordering::Relaxed);
-                    cluster.reset(&state.registry);
-                    lapsed = true;
-                }
-            }
-        }
-        // Sweeping every other tick is often enough: a dead instance's
-        // ids are freed within 1.5 TTL.
-        if n % 2 == 0 {
-            match cluster.sweep().await {
-                Ok(gone) if !gone.is_empty() => {
-                    info!(count = gone.len(), "freed the peer ids of dead instances")
-                }
-                Ok(_) => {}
-                Err(e) => debug!("sweep failed: {e}"),
-            }
-        }
-    }
-}
-
-async fn subscribe(state: &AppState, cluster: &Cluster) {
-    let mine = cluster.key(&["to", &cluster.me]);
-    let presence = cluster.key(&["presence"]);
-    loop {
-        let pubsub = async {
-            let mut p = timed(cluster.client.get_async_pubsub()).await?;
-            timed(p.subscribe(&mine)).await?;
-            timed(p.subscribe(&presence)).await?;
-            Ok::<_, Unavailable>(p)
-        };
-        let pubsub = match pubsub.await {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("cannot subscribe to the cluster's channels: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        debug!(instance = %cluster.me, "subscribed");
-        let mut messages = pubsub.into_on_message();
-        while let Some(msg) = messages.next().await {
-            let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
-                continue;
-            };
-            let Some((head, body)) = payload.split_once('\n') else {
-                continue;
-            };
-            if msg.get_channel_name() == presence {
-                // Our own joins and leaves reached our watchers directly.
-                if head != cluster.me {
-                    state.registry.notify_watchers(body.into(), &state.metrics);
-                }
-            } else {
-                deliver_here(state, head, body);
-            }
-        }
-        warn!("lost the cluster subscription; resubscribing");
-    }
-}
-
-/// A relay another instance published for `to`, one of ours.
-fn deliver_here(state: &AppState, to: &str, frame: &str) {
-    let m = &state.metrics;
-    match state.registry.deliver_routed(to, frame.into(), m) {
-        Delivery::Queued => {
-            m.messages_relayed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        // The sender's instance already answered; nothing to tell it.
-        Delivery::Busy | Delivery::Gone => debug!(%to, "cluster relay not delivered"),
-    }
-    m.cluster_relays_in
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[cfg(test)]
