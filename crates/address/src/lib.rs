@@ -21,6 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod descriptor;
+pub use descriptor::{descriptor_checksum, rawtr_descriptor};
+
 /// Which Bitcoin network an address is for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +102,44 @@ pub fn taproot_address(group_key_hex: &str, network: Network) -> Result<String, 
 pub fn bech32m_p2tr(q: &[u8; 32], network: Network) -> String {
     let hrp = bech32::Hrp::parse(network.hrp()).expect("valid hrp");
     bech32::segwit::encode_v1(hrp, q).expect("32-byte program")
+}
+
+/// The address of any standard output script, or `None` for scripts that
+/// have none (OP_RETURN, bare multisig, P2PK, anything non-standard):
+///
+/// * P2PKH, P2SH: base58check with the network's version byte;
+/// * segwit v0 (20- or 32-byte program): bech32 (BIP173);
+/// * segwit v1..=v16 (2..=40-byte program): bech32m (BIP350).
+///
+/// Pure Rust, so a signer shows the same addresses in wasm32.
+pub fn script_address(script_pubkey: &[u8], network: Network) -> Option<String> {
+    // (P2PKH, P2SH) version bytes.
+    let (pkh, sh) = match network {
+        Network::Bitcoin => (0x00, 0x05),
+        Network::Testnet | Network::Signet | Network::Regtest => (0x6f, 0xc4),
+    };
+    let base58 =
+        |version: u8, hash: &[u8]| bs58::encode(hash).with_check_version(version).into_string();
+    match script_pubkey {
+        // OP_DUP OP_HASH160 <20> OP_EQUALVERIFY OP_CHECKSIG
+        [0x76, 0xa9, 0x14, hash @ .., 0x88, 0xac] if hash.len() == 20 => Some(base58(pkh, hash)),
+        // OP_HASH160 <20> OP_EQUAL
+        [0xa9, 0x14, hash @ .., 0x87] if hash.len() == 20 => Some(base58(sh, hash)),
+        // OP_n <direct push of the whole rest>: a witness program (BIP141).
+        [op, len, program @ ..] if usize::from(*len) == program.len() => {
+            let version = match *op {
+                0x00 => 0,
+                0x51..=0x60 => op - 0x50,
+                _ => return None,
+            };
+            let hrp = bech32::Hrp::parse(network.hrp()).ok()?;
+            let version = bech32::Fe32::try_from(version).ok()?;
+            // Refuses v0 programs other than 20 or 32 bytes, and any
+            // outside 2..=40.
+            bech32::segwit::encode(hrp, version, program).ok()
+        }
+        _ => None,
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -202,6 +243,107 @@ mod tests {
         assert!(taproot_address(BIP86_Q, Network::Testnet)
             .unwrap()
             .starts_with("tb1p"));
+    }
+
+    const NETWORKS: [Network; 4] = [
+        Network::Bitcoin,
+        Network::Testnet,
+        Network::Signet,
+        Network::Regtest,
+    ];
+
+    fn rust_bitcoin_net(n: Network) -> bitcoin::Network {
+        match n {
+            Network::Bitcoin => bitcoin::Network::Bitcoin,
+            Network::Testnet => bitcoin::Network::Testnet,
+            Network::Signet => bitcoin::Network::Signet,
+            Network::Regtest => bitcoin::Network::Regtest,
+        }
+    }
+
+    #[test]
+    fn script_addresses_agree_with_rust_bitcoin() {
+        let h20 = [0x5au8; 20];
+        let h32 = [0xa5u8; 32];
+        let mut scripts: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "p2pkh",
+                [&[0x76, 0xa9, 0x14][..], &h20, &[0x88, 0xac]].concat(),
+            ),
+            ("p2sh", [&[0xa9, 0x14][..], &h20, &[0x87]].concat()),
+            ("p2wpkh", [&[0x00, 0x14][..], &h20].concat()),
+            ("p2wsh", [&[0x00, 0x20][..], &h32].concat()),
+            ("p2tr", [&[0x51, 0x20][..], &h32].concat()),
+            ("v1 short", vec![0x51, 0x02, 0xab, 0xcd]),
+            ("v16 40 bytes", [&[0x60, 0x28][..], &[7; 40]].concat()),
+        ];
+        for v in 2..=15u8 {
+            scripts.push(("future version", [&[0x50 + v, 0x10][..], &[v; 16]].concat()));
+        }
+        for net in NETWORKS {
+            for (kind, spk) in &scripts {
+                let ours = script_address(spk, net);
+                let theirs = bitcoin::Address::from_script(
+                    bitcoin::Script::from_bytes(spk),
+                    rust_bitcoin_net(net),
+                )
+                .map(|a| a.to_string())
+                .ok();
+                assert!(ours.is_some(), "{kind} on {net:?}");
+                assert_eq!(ours, theirs, "{kind} on {net:?}");
+            }
+        }
+        // Known mainnet strings (BIP173's P2WPKH example and the genesis
+        // coinbase key's hash as P2PKH).
+        let wpkh = hex::decode("0014751e76e8199196d454941c45d1b3a323f1433bd6").unwrap();
+        assert_eq!(
+            script_address(&wpkh, Network::Bitcoin).as_deref(),
+            Some("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")
+        );
+        let pkh = hex::decode("76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac").unwrap();
+        assert_eq!(
+            script_address(&pkh, Network::Bitcoin).as_deref(),
+            Some("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")
+        );
+        assert!(script_address(&pkh, Network::Testnet)
+            .unwrap()
+            .starts_with(['m', 'n']));
+        let q: [u8; 32] = hex::decode(BIP86_Q).unwrap().try_into().unwrap();
+        let p2tr = [&[0x51, 0x20][..], &q].concat();
+        assert_eq!(
+            script_address(&p2tr, Network::Bitcoin).as_deref(),
+            Some(BIP86_ADDR)
+        );
+    }
+
+    #[test]
+    fn scripts_without_an_address() {
+        let h20 = [1u8; 20];
+        let none: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0x6a, 0x04, 1, 2, 3, 4],           // OP_RETURN
+            [&[0x00, 0x15][..], &[1; 21]].concat(), // v0, 21 bytes
+            vec![0x51, 0x01, 0xaa],                 // v1, 1 byte
+            [&[0x51, 0x29][..], &[1; 41]].concat(), // v1, 41 bytes
+            [&[0x51, 0x20][..], &[1; 31]].concat(), // push longer than the rest
+            [&[0x4f, 0x14][..], &h20].concat(),     // OP_1NEGATE is no version
+            [&[0x76, 0xa9, 0x14][..], &h20, &[0x88]].concat(), // P2PKH missing CHECKSIG
+            [&[0xa9, 0x14][..], &h20, &[0x87, 0x00]].concat(),
+            [&[0x21][..], &[2; 33], &[0xac]].concat(), // P2PK
+        ];
+        for spk in none {
+            assert_eq!(
+                script_address(&spk, Network::Bitcoin),
+                None,
+                "{}",
+                hex::encode(&spk)
+            );
+            assert!(bitcoin::Address::from_script(
+                bitcoin::Script::from_bytes(&spk),
+                bitcoin::Network::Bitcoin
+            )
+            .is_err());
+        }
     }
 
     #[test]

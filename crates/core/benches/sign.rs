@@ -9,6 +9,10 @@
 //!   all parties on one thread (so it is the sum of every party's CPU).
 //! * `raw frost`: commit, sign, aggregate and verify for both signers with
 //!   bare frost calls, as the floor.
+//! * `psbt, 10 inputs`: the core session signing a 10-input PSBT that pays
+//!   the wallet on every input: each signer parses it, derives the ten
+//!   BIP341 sighashes, and the session makes ten FROST signatures; each
+//!   signer then finalizes the PSBT and extracts the transaction.
 //!
 //! Run: `cargo bench -p mpc-core --bench sign` (release profile). Prints a
 //! Markdown table for BENCHMARKS.md.
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use mpc_core::sim::{self, NetConfig, SignPlan, SimConfig};
 use mpc_core::{Action, KeyPackage, PublicKeyPackage, WalletResult};
-use mpc_protocol::peer::Curve;
+use mpc_protocol::peer::{Curve, SignFormat};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -35,13 +39,10 @@ fn ms(d: Duration) -> String {
 
 /// One simulated DKG + signing; returns the signing part's wall time and
 /// the wallets.
-fn core_session(curve: Curve, seed: u64) -> (Duration, Vec<WalletResult>) {
+fn core_session(curve: Curve, seed: u64, plan: SignPlan) -> (Duration, Vec<WalletResult>) {
     let mut c = SimConfig::new(3, 2, curve, seed);
     c.net = NetConfig::ideal();
-    c.sign = Some(SignPlan {
-        signers: vec![0, 1],
-        message: vec![0x5a; 32],
-    });
+    c.sign = Some(plan);
     let mut finished = 0;
     let mut signed = 0;
     let mut start = None;
@@ -71,6 +72,43 @@ fn core_session(curve: Curve, seed: u64) -> (Duration, Vec<WalletResult>) {
         })
         .collect();
     (end.unwrap() - start.unwrap(), wallets)
+}
+
+/// A PSBT spending ten outputs of the wallet's own address, with change.
+fn psbt10(group_key: &str) -> Vec<u8> {
+    use bitcoin::hashes::Hash;
+    use bitcoin::key::{TweakedPublicKey, XOnlyPublicKey};
+    use bitcoin::{Amount, OutPoint, ScriptBuf, TxIn, TxOut, Txid};
+    let q = XOnlyPublicKey::from_slice(&hex::decode(&group_key[2..]).unwrap()).unwrap();
+    let spk = ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(q));
+    let tx = bitcoin::Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: (0..10u8)
+            .map(|i| TxIn {
+                previous_output: OutPoint::new(Txid::from_byte_array([i + 1; 32]), 0),
+                ..Default::default()
+            })
+            .collect(),
+        output: vec![
+            TxOut {
+                value: Amount::from_sat(500_000),
+                script_pubkey: ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::all_zeros()),
+            },
+            TxOut {
+                value: Amount::from_sat(495_000),
+                script_pubkey: spk.clone(),
+            },
+        ],
+    };
+    let mut psbt = bitcoin::psbt::Psbt::from_unsigned_tx(tx).unwrap();
+    for input in &mut psbt.inputs {
+        input.witness_utxo = Some(TxOut {
+            value: Amount::from_sat(100_000),
+            script_pubkey: spk.clone(),
+        });
+    }
+    psbt.serialize()
 }
 
 macro_rules! raw_sign {
@@ -134,10 +172,25 @@ fn main() {
         let mut core = Vec::new();
         let mut bare = Vec::new();
         for seed in 0..RUNS as u64 {
-            let (d, wallets) = core_session(curve, seed + 1);
+            let plan = SignPlan::message(vec![0, 1], vec![0x5a; 32]);
+            let (d, wallets) = core_session(curve, seed + 1, plan);
             core.push(d);
             bare.push(raw(&wallets, &mut rng));
         }
         println!("| {curve} | {} | {} |", ms(median(core)), ms(median(bare)));
     }
+    let psbt: Vec<Duration> = (0..RUNS as u64)
+        .map(|seed| {
+            let plan = SignPlan {
+                format: SignFormat::BitcoinPsbt,
+                build: Some(psbt10),
+                ..SignPlan::message(vec![0, 1], Vec::new())
+            };
+            core_session(Curve::Secp256k1, seed + 1, plan).0
+        })
+        .collect();
+    println!(
+        "| secp256k1, PSBT with 10 inputs | {} | — |",
+        ms(median(psbt))
+    );
 }

@@ -5,6 +5,7 @@ use mpc_identity::PublicKey;
 use mpc_protocol::peer::{SessionProposal, SignProposal};
 
 use crate::node::Progress;
+use crate::payload::Review;
 use crate::trust::NewKey;
 
 /// One line describing a proposal, for prompts and logs.
@@ -80,9 +81,25 @@ pub fn printable_text(message: &[u8]) -> Option<&str> {
     .then_some(text)
 }
 
-/// What a sign proposal asks, for prompts and logs: the message in hex
-/// and, if printable, as text; the wallet; the signers.
-pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> String {
+/// What a sign proposal asks, for prompts and logs: the wallet, the
+/// signers, and what is signed: a transaction as this node decoded it
+/// (`review`), or the message in hex and, if printable, as text.
+pub fn describe_sign(
+    from: &str,
+    p: &SignProposal,
+    wallet_id: Option<&str>,
+    review: Option<&Review>,
+) -> String {
+    if let Some(review) = review {
+        let body = review.to_string();
+        return format!(
+            "session {} from {from}: sign a transaction with wallet {} (signers {})\n    {}",
+            p.session_id,
+            wallet_id.unwrap_or(&p.group_public_key),
+            with_fingerprints(&p.signers, p.keys.as_ref()),
+            body.trim_end().replace('\n', "\n    ")
+        );
+    }
     let message = hex::decode(&p.message_hex).unwrap_or_default();
     let mut s = format!(
         "session {} from {from}: sign {} bytes with wallet {} (signers {})\n    message hex:  {}",
@@ -130,10 +147,11 @@ impl std::fmt::Display for Progress {
                 from,
                 proposal,
                 new_keys,
+                review,
             } => with_note(
                 format!(
                     "sign proposal received: {}",
-                    describe_sign(from, proposal, None)
+                    describe_sign(from, proposal, None, review.as_ref())
                 ),
                 vouched_note(from, new_keys),
             ),

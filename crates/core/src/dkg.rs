@@ -96,7 +96,14 @@ pub struct Misbehaviour {
     /// In signing, send these peers a commitment to other nonces than
     /// everyone else gets.
     pub equivocate_sign_to: BTreeSet<String>,
+    /// As a sign proposer, send these peers a proposal whose payload the
+    /// function altered.
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
+    pub tamper_proposal_to: BTreeMap<String, Tamper>,
 }
+
+/// How a lying proposer alters a payload (`faults` only).
+pub type Tamper = fn(&[u8]) -> Vec<u8>;
 
 /// What a completed DKG yields.
 pub(crate) struct DkgOutput {

@@ -13,6 +13,7 @@ pub mod describe;
 mod dkg;
 pub mod mesh;
 pub mod node;
+pub mod payload;
 mod roster;
 pub mod session;
 mod sign;

@@ -4,8 +4,10 @@
 //! The secret half ([`SecretKeyPackage`]) never prints itself: its `Debug`
 //! is redacted, and frost zeroizes the signing share when it is dropped.
 
-use mpc_protocol::peer::Curve;
+use mpc_protocol::peer::{Curve, SignFormat};
 use zeroize::Zeroizing;
+
+use crate::payload::SignedTransaction;
 
 /// A frost key package for one of the supported curves.
 #[derive(Clone, PartialEq, Eq)]
@@ -229,10 +231,17 @@ pub struct SignatureResult {
     pub curve: Curve,
     /// Hex of the group verifying key.
     pub group_public_key: String,
-    /// The bytes signed.
+    /// The proposal's bytes: the message signed, or the transaction.
     pub message: Vec<u8>,
+    /// What `message` is.
+    pub format: SignFormat,
     /// Sorted peer ids of the signers.
     pub signers: Vec<String>,
-    /// 64 bytes: BIP340 (x-only R, s) for secp256k1, R || s for ed25519.
+    /// 64 bytes: BIP340 (x-only R, s) for secp256k1, R || s for ed25519;
+    /// for several messages, their signatures concatenated.
     pub signature: Vec<u8>,
+    /// Each message's signature, in order.
+    pub signatures: Vec<Vec<u8>>,
+    /// For a transaction: it, with the signatures in place.
+    pub transaction: Option<SignedTransaction>,
 }

@@ -1,7 +1,7 @@
 //! Identities as a node sees them: signed proposals and messages, pinned
 //! and changed keys, signed DTLS fingerprints and registrations.
 
-use mpc_core::{testing, Action, Command, Event, Node, Progress};
+use mpc_core::{testing, AbortReason, Action, Command, Event, Node, Progress};
 use mpc_protocol::peer::{SessionProposal, SessionResponse};
 use mpc_protocol::signal::{ClientMessage, RawJson, ServerMessage};
 use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
@@ -43,12 +43,14 @@ fn a_forged_proposal_for_a_running_session_gets_no_answer() {
     assert_eq!(n.active_session(), Some("s1"));
 }
 
-/// An answer names the proposal it answers: a decline of another proposal
-/// with the same session id does not end this session.
+/// An answer names the proposal it answers. A participant's signed answer
+/// to another proposal for this very session says the proposer sent them
+/// different ones (issue 14: another PSBT to each signer): the session
+/// ends, blaming the proposer, and this node's decline tells the others.
+/// A forged proposal draws no signed answer at all (finding 9), so it can't
+/// be used to frame a proposer.
 #[test]
-fn a_response_to_another_proposal_does_not_end_the_session() {
-    let mut n = node("cli2");
-    deliver(&mut n, "cli1", proposal());
+fn a_response_to_another_proposal_ends_the_session_naming_the_proposer() {
     let decline = |hash: &str| {
         PeerMessage::SessionResponse(SessionResponse {
             session_id: "s1".into(),
@@ -57,16 +59,28 @@ fn a_response_to_another_proposal_does_not_end_the_session() {
             proposal_hash: Some(hash.into()),
         })
     };
+    let mut n = node("cli2");
+    deliver(&mut n, "cli1", proposal());
     let actions = n.handle(relayed("chrome1", "cli2", &decline(&"00".repeat(32))));
     assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, Action::Rejected { reason, .. }
-            if reason.contains("answers another proposal"))),
+        actions.iter().any(|a| matches!(a, Action::Aborted {
+            reason: AbortReason::ProposalsDiffer { proposer, peer }, ..
+        } if proposer == "cli1" && peer == "chrome1")),
         "{actions:?}"
     );
-    assert_eq!(n.active_session(), Some("s1"));
+    let declined = actions
+        .iter()
+        .filter(|a| {
+            matches!(a, Action::SendSignal(ClientMessage::Relay { data, .. })
+            if data.get().contains("\"session_response\""))
+        })
+        .count();
+    assert_eq!(declined, 2, "a decline to cli1 and chrome1: {actions:?}");
+    assert_eq!(n.active_session(), None);
+
     // The same decline naming this proposal ends it, blaming chrome1.
+    let mut n = node("cli2");
+    deliver(&mut n, "cli1", proposal());
     let json = PeerMessage::SessionProposal(with_keys(&[])).to_json();
     let hash = hex::encode(sha2::Sha256::digest(json));
     let actions = n.handle(relayed("chrome1", "cli2", &decline(&hash)));

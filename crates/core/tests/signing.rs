@@ -301,6 +301,7 @@ fn a_joiner_declines_with_a_reason_when_its_wallet_does_not_fit() {
         message_hex: "00ff".into(),
         signers: signers[..2].to_vec(),
         keys: Some(testing::keys(&signers, &[])),
+        format: Default::default(),
     };
     let node02 = || {
         let mut c = Config::new("node02");

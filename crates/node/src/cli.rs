@@ -51,6 +51,10 @@ pub struct Cli {
     /// instead of pinning new keys on first use.
     #[arg(long, global = true, env = "MPC_WALLET_PINNED_ONLY")]
     pub pinned_only: bool,
+    /// Flag a transaction whose fee is more than this share of what it
+    /// sends, in percent.
+    #[arg(long, global = true, default_value_t = 5.0, value_parser = fee_percent)]
+    pub max_fee_percent: f64,
     #[command(subcommand)]
     pub command: Commands,
 }
@@ -96,6 +100,11 @@ pub enum Commands {
         /// if a co-signer proposes exactly them (repeatable).
         #[arg(long, value_name = "HEX")]
         approve_message_hex: Vec<String>,
+        /// Sign this PSBT (a file, binary or base64) without asking, if a
+        /// co-signer proposes exactly it (repeatable). What is signed are
+        /// the sighashes this node computes from it.
+        #[arg(long, value_name = "FILE")]
+        approve_psbt: Vec<String>,
         /// Sign ANYTHING a co-signer proposes with this wallet (id, id
         /// prefix or group key), without asking: any one other participant
         /// then signs what it wants. Needs --i-understand-this-signs-anything.
@@ -130,6 +139,29 @@ pub enum Commands {
         /// node and the next participants in sorted order, up to the threshold].
         #[arg(long, value_delimiter = ',')]
         signers: Vec<String>,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Sign a Bitcoin PSBT with a Taproot wallet: every input that pays the
+    /// wallet gets a key-path signature, made in one session in which each
+    /// signer decodes the PSBT and computes every sighash itself.
+    SignPsbt {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The PSBT: a file (binary or base64), or the base64 itself.
+        #[arg(long)]
+        psbt: String,
+        /// Signers, comma-separated; this node is always one.
+        #[arg(long, value_delimiter = ',')]
+        signers: Vec<String>,
+        /// Also write the signed PSBT (base64) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Session id (random by default).
         #[arg(long)]
         session_id: Option<String>,
@@ -200,6 +232,11 @@ pub enum WalletCommand {
         /// replaced wholesale by anyone who can write the file).
         #[arg(long)]
         verify: bool,
+        /// Print only the wallet's watch-only output descriptor,
+        /// `rawtr(<output key>)#<checksum>`, for Bitcoin Core's
+        /// `importdescriptors` (secp256k1 wallets).
+        #[arg(long)]
+        descriptor: bool,
     },
     /// Print a wallet's file (its share stays encrypted), to move it to
     /// another node, such as the browser extension.
@@ -220,7 +257,27 @@ pub fn node_options(cli: &Cli, peer_id: String, timeout_secs: u64) -> Result<Nod
         timeout: Duration::from_secs(timeout_secs.max(1)),
         identity_store: keystore(cli)?,
         require_pinned: cli.pinned_only,
+        signing: mpc_core::payload::SignSettings {
+            network: cli.network,
+            policy: mpc_core::payload::Policy {
+                max_fee_basis_points: cli.max_fee_basis_points(),
+            },
+        },
     })
+}
+
+fn fee_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a percentage between 0 and 100")),
+    }
+}
+
+impl Cli {
+    /// `--max-fee-percent` in basis points.
+    pub fn max_fee_basis_points(&self) -> u32 {
+        (self.max_fee_percent * 100.0).round() as u32
+    }
 }
 
 /// `--keystore`, else the wallets directory under the XDG data directory.

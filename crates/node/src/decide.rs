@@ -15,6 +15,7 @@ use mpc_core::Event;
 use mpc_keystore::fs::Keystore;
 use mpc_keystore::wallet::open_signing_wallet;
 use mpc_keystore::KeyShareFile;
+use mpc_protocol::peer::SignFormat;
 
 /// Why this node refuses a proposal or a signing request. `Display` is the
 /// reason sent to the proposer, who prints it after "PEER declined: ".
@@ -58,6 +59,10 @@ pub enum SignRule {
     /// Exactly these bytes, with any wallet of this keystore
     /// (`--approve-message TEXT`, `--approve-message-hex HEX`).
     Message(Vec<u8>),
+    /// Exactly this PSBT, with any wallet of this keystore
+    /// (`--approve-psbt FILE`): the inputs it signs are the sighashes this
+    /// node derives from it, never a hash a peer sent.
+    Psbt(Vec<u8>),
     /// Anything at all with the wallet of this group key
     /// (`--approve-wallet W --i-understand-this-signs-anything`): any one
     /// other participant can then sign what it wants.
@@ -65,11 +70,12 @@ pub enum SignRule {
 }
 
 impl SignRule {
-    /// Whether this rule approves signing `message` with the wallet of
-    /// `group_key`.
-    pub fn allows(&self, group_key: &str, message: &[u8]) -> bool {
+    /// Whether this rule approves signing `message` (of `format`) with
+    /// the wallet of `group_key`.
+    pub fn allows(&self, group_key: &str, format: SignFormat, message: &[u8]) -> bool {
         match self {
-            SignRule::Message(m) => m == message,
+            SignRule::Message(m) => format == SignFormat::Message && m == message,
+            SignRule::Psbt(p) => format == SignFormat::BitcoinPsbt && p == message,
             SignRule::AnyMessage { group_key: k } => k.eq_ignore_ascii_case(group_key),
         }
     }
@@ -120,10 +126,14 @@ impl Policy {
         }
     }
 
-    /// What to answer a request to sign `message` with the wallet of
-    /// `group_key`. Accepting key generation has no say here.
-    pub fn sign(&self, group_key: &str, message: &[u8]) -> Verdict {
-        if self.sign.iter().any(|r| r.allows(group_key, message)) {
+    /// What to answer a request to sign `message` (of `format`) with the
+    /// wallet of `group_key`. Accepting key generation has no say here.
+    pub fn sign(&self, group_key: &str, format: SignFormat, message: &[u8]) -> Verdict {
+        if self
+            .sign
+            .iter()
+            .any(|r| r.allows(group_key, format, message))
+        {
             Verdict::Accept
         } else if self.ask {
             Verdict::Ask
@@ -219,6 +229,8 @@ pub fn confirm(question: &str) -> bool {
 mod tests {
     use super::*;
 
+    const MSG: SignFormat = SignFormat::Message;
+
     const KEY: &str = "02abab";
 
     #[test]
@@ -251,7 +263,7 @@ mod tests {
         let p = Policy::new(None, true, vec![]);
         assert_eq!(p.keygen(), Verdict::Accept);
         assert_eq!(
-            p.sign(KEY, b"anything"),
+            p.sign(KEY, MSG, b"anything"),
             Verdict::Refuse(Refusal::SignNotApproved)
         );
     }
@@ -259,9 +271,23 @@ mod tests {
     #[test]
     fn a_signature_is_approved_only_by_a_rule_naming_it() {
         let p = Policy::new(None, false, vec![SignRule::Message(b"hello".to_vec())]);
-        assert_eq!(p.sign(KEY, b"hello"), Verdict::Accept);
+        assert_eq!(p.sign(KEY, MSG, b"hello"), Verdict::Accept);
         assert_eq!(
-            p.sign(KEY, b"hello!"),
+            p.sign(KEY, MSG, b"hello!"),
+            Verdict::Refuse(Refusal::SignNotApproved)
+        );
+        // The same bytes as a PSBT are another request.
+        assert_eq!(
+            p.sign(KEY, SignFormat::BitcoinPsbt, b"hello"),
+            Verdict::Refuse(Refusal::SignNotApproved)
+        );
+        let psbt = Policy::new(None, false, vec![SignRule::Psbt(b"psbt".to_vec())]);
+        assert_eq!(
+            psbt.sign(KEY, SignFormat::BitcoinPsbt, b"psbt"),
+            Verdict::Accept
+        );
+        assert_eq!(
+            psbt.sign(KEY, MSG, b"psbt"),
             Verdict::Refuse(Refusal::SignNotApproved)
         );
         // Unattended: a key generation is refused, not asked about.
@@ -270,9 +296,9 @@ mod tests {
             group_key: KEY.to_uppercase(),
         };
         let p = Policy::new(None, false, vec![any]);
-        assert_eq!(p.sign(KEY, b"whatever"), Verdict::Accept);
+        assert_eq!(p.sign(KEY, MSG, b"whatever"), Verdict::Accept);
         assert_eq!(
-            p.sign("03cdcd", b"whatever"),
+            p.sign("03cdcd", MSG, b"whatever"),
             Verdict::Refuse(Refusal::SignNotApproved)
         );
     }
@@ -281,6 +307,6 @@ mod tests {
     fn without_flags_a_person_is_asked_everything() {
         let p = Policy::new(Some("cli1".into()), false, vec![]);
         assert_eq!(p.keygen(), Verdict::Ask);
-        assert_eq!(p.sign(KEY, b"x"), Verdict::Ask);
+        assert_eq!(p.sign(KEY, MSG, b"x"), Verdict::Ask);
     }
 }

@@ -260,6 +260,7 @@ async fn sign(
                 session_id: None,
                 wallet: Box::new(mpc_core::SigningWallet::from(&*results[0].wallet)),
                 message: DEMO_MESSAGE.as_bytes().to_vec(),
+                format: Default::default(),
                 signers: signers.clone(),
             })
         } else {
@@ -316,6 +317,7 @@ fn demo_node(url: &str, dir: &std::path::Path, id: &str) -> Result<(NodeOptions,
         timeout: Duration::from_secs(60),
         identity_store: Keystore::open(dir.join(id)).map_err(|e| e.to_string())?,
         require_pinned: false,
+        signing: Default::default(),
     };
     let storage = Storage {
         keystore: options.identity_store.clone(),

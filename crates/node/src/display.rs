@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
+use mpc_core::payload::Review;
 use mpc_protocol::peer::{SessionProposal, SignProposal};
 
 /// Whether `c` must not reach a terminal as it is: the C0 controls
@@ -79,16 +80,25 @@ pub fn describe(from: &str, p: &SessionProposal) -> String {
 
 /// The core's description of a signing request (several lines: the line
 /// breaks are its own), with every field the proposer chose escaped first.
-pub fn describe_sign(from: &str, p: &SignProposal, wallet_id: Option<&str>) -> String {
+/// A transaction's review is this node's own decoding, escaped line by
+/// line all the same.
+pub fn describe_sign(
+    from: &str,
+    p: &SignProposal,
+    wallet_id: Option<&str>,
+    review: Option<&Review>,
+) -> String {
     let p = SignProposal {
         session_id: owned(&p.session_id),
         group_public_key: owned(&p.group_public_key),
         message_hex: owned(&p.message_hex),
         signers: p.signers.iter().map(|s| owned(s)).collect(),
         keys: p.keys.clone(),
+        format: p.format,
     };
     let wallet_id = wallet_id.map(owned);
-    mpc_core::describe::describe_sign(&owned(from), &p, wallet_id.as_deref())
+    let text = mpc_core::describe::describe_sign(&owned(from), &p, wallet_id.as_deref(), review);
+    text.lines().map(owned).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
@@ -122,8 +132,9 @@ mod tests {
             message_hex: hex::encode("hi"),
             signers: vec!["cli1".into(), "cli2\r".into()],
             keys: None,
+            format: Default::default(),
         };
-        let text = describe_sign("cli1\n", &p, Some("w\x1b"));
+        let text = describe_sign("cli1\n", &p, Some("w\x1b"), None);
         assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
         assert!(
             text.contains("s\\x1b[2K") && text.contains("cli2\\r"),

@@ -51,6 +51,8 @@ pub struct NodeOptions {
     pub identity_store: Keystore,
     /// Refuse peer keys that are not pinned yet (no trust on first use).
     pub require_pinned: bool,
+    /// How transactions to sign are read: network, fee policy.
+    pub signing: mpc_core::payload::SignSettings,
 }
 
 /// Where and how a finished wallet is stored.
@@ -199,6 +201,7 @@ impl Driver {
             .known_peers()
             .map_err(|e| NodeError::Other(e.to_string()))?;
         config.require_pinned = opts.require_pinned;
+        config.signing = opts.signing.clone();
         let node = Node::with_os_rng(config, 0)
             .map_err(|e| NodeError::Other(format!("no randomness: {e}")))?;
         let (rtc_tx, rtc_rx) = mpsc::channel(1024);

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`cli`] | flags, subcommands, and the settings read from them |
 //! | [`online`] | commands that run a node: `peers`, `create`, `join`, `sign` |
+//! | [`spend`] | `sign-psbt`: spending from a wallet |
 //! | [`local`] | commands on the keystore alone: `identity`, `trust`, `wallet export/import` |
 //!
 //! `wallets`, `wallet show`, `simulate` and `demo` are in the library.
@@ -11,6 +12,7 @@
 mod cli;
 mod local;
 mod online;
+mod spend;
 
 use std::process::ExitCode;
 
@@ -88,12 +90,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallet {
-            command: WalletCommand::Show { wallet, verify },
+            command:
+                WalletCommand::Show {
+                    wallet,
+                    verify,
+                    descriptor,
+                },
         } => {
             let ks = keystore(&cli)?;
             let passphrase = verify.then(|| cli::unlock_passphrase(wallet)).transpose()?;
             let passphrase = passphrase.as_deref();
-            mpc_node::wallets::show(&ks, wallet, cli.network, cli.json, passphrase)?;
+            let how = mpc_node::wallets::Show {
+                network: cli.network,
+                json: cli.json,
+                verify: passphrase,
+                descriptor: *descriptor,
+            };
+            mpc_node::wallets::show(&ks, wallet, &how)?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Wallet {
@@ -139,10 +152,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             session_id.clone(),
             *timeout_secs,
         ),
+        Commands::SignPsbt {
+            wallet,
+            psbt,
+            signers,
+            out,
+            session_id,
+            timeout_secs,
+        } => spend::sign_psbt(
+            &cli,
+            spend::SignPsbt {
+                wallet,
+                psbt,
+                signers,
+                out: out.as_deref(),
+                session_id: session_id.clone(),
+                timeout: *timeout_secs,
+            },
+        ),
         Commands::Join {
             accept_keygen,
             approve_message,
             approve_message_hex,
+            approve_psbt,
             approve_wallet,
             i_understand_this_signs_anything: _,
             from,
@@ -151,6 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let approvals = online::Approvals {
                 messages: approve_message,
                 messages_hex: approve_message_hex,
+                psbts: approve_psbt,
                 wallets: approve_wallet,
             };
             online::join(

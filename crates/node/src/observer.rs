@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use mpc_core::payload::Review;
 use mpc_core::Progress;
 use mpc_protocol::peer::{SessionProposal, SignProposal};
 use serde_json::Value;
@@ -18,6 +19,8 @@ pub use crate::display::{describe, describe_sign};
 pub struct SignRequest {
     pub from: String,
     pub proposal: SignProposal,
+    /// For a transaction: what it does, as this node decoded it.
+    pub review: Option<Review>,
     /// The id of the wallet in this node's keystore.
     pub wallet_id: String,
 }
@@ -50,10 +53,15 @@ pub fn progress_text(p: &Progress) -> Option<String> {
     Some(match p {
         // The only milestone of several lines: escape its fields, keep its
         // own line breaks.
-        Progress::NeedsSignDecision { from, proposal, .. } => {
+        Progress::NeedsSignDecision {
+            from,
+            proposal,
+            review,
+            ..
+        } => {
             format!(
                 "sign proposal received: {}",
-                describe_sign(from, proposal, None)
+                describe_sign(from, proposal, None, review.as_ref())
             )
         }
         other => sanitize(&other.to_string()).into_owned(),
@@ -156,7 +164,12 @@ impl Observer for Terminal {
 
     fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
         self.ask(|req: SignRequest| {
-            let what = describe_sign(&req.from, &req.proposal, Some(&req.wallet_id));
+            let what = describe_sign(
+                &req.from,
+                &req.proposal,
+                Some(&req.wallet_id),
+                req.review.as_ref(),
+            );
             format!("Sign? {what}\n")
         })
     }

@@ -8,7 +8,7 @@ use mpc_node::decide::{Policy, SignRule};
 use mpc_node::display::Remote;
 use mpc_node::driver::{self, Goal, Outcome, Storage};
 use mpc_node::observer::{Quiet, Terminal};
-use mpc_protocol::peer::Curve;
+use mpc_protocol::peer::{Curve, SignFormat};
 use serde_json::json;
 
 use crate::cli::{self, keystore, node_options, Cli};
@@ -76,6 +76,7 @@ pub fn create(
 pub struct Approvals<'a> {
     pub messages: &'a [String],
     pub messages_hex: &'a [String],
+    pub psbts: &'a [String],
     pub wallets: &'a [String],
 }
 
@@ -92,6 +93,10 @@ impl Approvals<'_> {
             let bytes = hex::decode(h.trim_start_matches("0x"))
                 .map_err(|_| ApprovalError::NotHex(h.clone()))?;
             rules.push(SignRule::Message(bytes));
+        }
+        for p in self.psbts {
+            let psbt = crate::spend::read_psbt(p).map_err(ApprovalError::Psbt)?;
+            rules.push(SignRule::Psbt(psbt));
         }
         if self.wallets.is_empty() {
             return Ok(rules);
@@ -124,6 +129,8 @@ impl Approvals<'_> {
 enum ApprovalError {
     #[error("--approve-message-hex {0:?} is not hex")]
     NotHex(String),
+    #[error("--approve-psbt {0}")]
+    Psbt(String),
     #[error("--approve-wallet {query:?}: {error}")]
     NoWallet { query: String, error: String },
     #[error("{0}")]
@@ -144,7 +151,7 @@ pub fn join(
     };
     let rules = match approvals.rules(cli) {
         Ok(rules) => rules,
-        Err(e @ ApprovalError::NotHex(_)) => return usage(e),
+        Err(e @ (ApprovalError::NotHex(_) | ApprovalError::Psbt(_))) => return usage(e),
         Err(e) => return Err(e.to_string()),
     };
     let policy = Policy::new(from, accept_keygen, rules);
@@ -235,16 +242,56 @@ pub fn sign(
             mpc_core::session::MAX_SIGN_MESSAGE_LEN
         ));
     }
-    let (_, file) = keystore(cli)?.find(query).map_err(|e| e.to_string())?;
+    let request = SignRun {
+        query,
+        message,
+        format: SignFormat::Message,
+        signers,
+        session_id,
+        timeout,
+    };
+    match run_sign(cli, request)? {
+        Ok(sig) => {
+            print_signature(&sig, cli.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(bad) => usage(bad),
+    }
+}
+
+/// A signing session this node proposes.
+pub struct SignRun<'a> {
+    /// The wallet: id, id prefix or group key.
+    pub query: &'a str,
+    /// The message, or the transaction.
+    pub message: Vec<u8>,
+    pub format: SignFormat,
+    /// Named signers; this node is always one.
+    pub signers: &'a [String],
+    pub session_id: Option<String>,
+    pub timeout: u64,
+}
+
+/// Finds the wallet, picks the signers, opens the share (passphrase
+/// first) and runs the session. `Ok(Err(_))` is a usage error, found
+/// before anything was sent.
+pub fn run_sign(
+    cli: &Cli,
+    r: SignRun,
+) -> Result<Result<mpc_core::SignatureResult, String>, String> {
+    let (_, file) = keystore(cli)?.find(r.query).map_err(|e| e.to_string())?;
     let me = cli
         .peer_id
         .clone()
         .unwrap_or_else(|| file.metadata.peer_id.clone());
     let meta = &file.metadata;
     if !meta.participants.contains(&me) {
-        return usage(format!("{me} is not a participant of wallet {}", meta.id));
+        return Ok(Err(format!(
+            "{me} is not a participant of wallet {}",
+            meta.id
+        )));
     }
-    let mut signers: Vec<String> = signers.to_vec();
+    let mut signers: Vec<String> = r.signers.to_vec();
     if signers.is_empty() {
         signers = std::iter::once(me.clone())
             .chain(meta.participants.iter().filter(|p| **p != me).cloned())
@@ -254,33 +301,34 @@ pub fn sign(
         signers.insert(0, me.clone());
     }
     if let Some(x) = signers.iter().find(|x| !meta.participants.contains(x)) {
-        return usage(format!("{x} is not a participant of wallet {}", meta.id));
+        return Ok(Err(format!(
+            "{x} is not a participant of wallet {}",
+            meta.id
+        )));
     }
     if signers.len() < usize::from(meta.threshold) {
-        return usage(format!(
+        return Ok(Err(format!(
             "wallet {} needs {} signers; {} given",
             meta.id,
             meta.threshold,
             signers.len()
-        ));
+        )));
     }
     let passphrase = cli::unlock_passphrase(&meta.id)?;
     let wallet = driver::open_signing_wallet(&file, &passphrase)?;
-    let opts = node_options(cli, me, timeout)?;
+    let opts = node_options(cli, me, r.timeout)?;
     let goal = Goal::Command(Command::Sign {
-        session_id,
+        session_id: r.session_id,
         wallet: Box::new(wallet),
-        message,
+        message: r.message,
+        format: r.format,
         signers,
     });
     let mut term = Terminal::new(cli.json);
     let result = runtime()?.block_on(driver::run(opts, goal, None, &mut term));
     term.finish();
     match result {
-        Ok(Outcome::Signed(sig)) => {
-            print_signature(&sig, cli.json);
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(Outcome::Signed(sig)) => Ok(Ok(*sig)),
         Ok(_) => Err("unexpected outcome".into()),
         Err(e) => Err(e.to_string()),
     }
@@ -295,8 +343,23 @@ fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
                 "signature": hex::encode(&sig.signature),
                 "group_public_key": sig.group_public_key,
                 "message_hex": hex::encode(&sig.message),
+                "format": sig.format,
+                "transaction": sig.transaction,
             })
         );
+    } else if let Some(mpc_core::payload::SignedTransaction::Bitcoin {
+        txid,
+        tx_hex,
+        signed_inputs,
+        psbt,
+    }) = &sig.transaction
+    {
+        println!("signed inputs {signed_inputs:?} of Bitcoin transaction {txid}");
+        println!("  signers:     {}", Remote(sig.signers.join(", ")));
+        println!("  signed PSBT: {psbt}");
+        if let Some(tx) = tx_hex {
+            println!("  transaction: {tx}");
+        }
     } else {
         let scheme = match sig.curve {
             Curve::Secp256k1 => "BIP340 Schnorr (Taproot key path)",

@@ -9,7 +9,7 @@
 //! consistent: only `wallet show --verify`, which opens the share with the
 //! passphrase and checks the metadata sealed with it, can tell.
 
-use mpc_address::{addresses, AddressError, Addresses, Network};
+use mpc_address::{addresses, rawtr_descriptor, AddressError, Addresses, Network};
 use mpc_keystore::fs::Keystore;
 use mpc_keystore::wallet::{check_public, open_signing_wallet};
 use mpc_keystore::{KeystoreError, Metadata};
@@ -103,16 +103,27 @@ pub fn list(ks: &Keystore, network: Network, json_out: bool) -> Result<(), Strin
     Ok(())
 }
 
+/// How `wallet show` prints.
+pub struct Show<'a> {
+    pub network: Network,
+    pub json: bool,
+    /// A passphrase: also open the share and check the sealed metadata.
+    pub verify: Option<&'a str>,
+    /// Print only the watch-only descriptor (or, with `json`, add it).
+    pub descriptor: bool,
+}
+
+/// The wallet's `rawtr` descriptor, for secp256k1 wallets.
+fn descriptor(m: &Metadata) -> Option<String> {
+    (m.curve == "secp256k1")
+        .then(|| rawtr_descriptor(&m.group_public_key).ok())
+        .flatten()
+}
+
 /// Prints one wallet, found by id (or prefix) or group public key; refuses
-/// one whose cleartext disagrees with itself. `verify` (a passphrase
-/// given): also opens the share and checks the metadata sealed with it.
-pub fn show(
-    ks: &Keystore,
-    query: &str,
-    network: Network,
-    json_out: bool,
-    verify: Option<&str>,
-) -> Result<(), String> {
+/// one whose cleartext disagrees with itself.
+pub fn show(ks: &Keystore, query: &str, how: &Show) -> Result<(), String> {
+    let (network, json_out, verify) = (how.network, how.json, how.verify);
     let (path, f) = ks.find(query).map_err(|e| e.to_string())?;
     let m = &f.metadata;
     let refuse = |e: &dyn std::fmt::Display| {
@@ -122,8 +133,23 @@ pub fn show(
     if let Some(passphrase) = verify {
         open_signing_wallet(&f, passphrase).map_err(|e| refuse(&e))?;
     }
+    let desc = descriptor(m);
+    if how.descriptor && desc.is_none() {
+        return Err(format!(
+            "wallet {} is on {}: only secp256k1 (Taproot) wallets have a Bitcoin descriptor",
+            Remote(&m.id),
+            Remote(&m.curve)
+        ));
+    }
+    if how.descriptor && !json_out {
+        println!("{}", desc.unwrap_or_default());
+        return Ok(());
+    }
     if json_out {
         let mut v = summary(m, network);
+        if let Some(d) = &desc {
+            v["descriptor"] = json!(d);
+        }
         v["peer_id"] = json!(m.peer_id);
         v["session_id"] = json!(m.session_id);
         v["created_at"] = json!(m.created_at);
@@ -144,6 +170,9 @@ pub fn show(
     println!("  group public key: {}", Remote(&m.group_public_key));
     if let Some(x) = a.bitcoin_taproot {
         println!("  bitcoin taproot:  {x}");
+    }
+    if let Some(d) = desc {
+        println!("  descriptor:       {d}");
     }
     if let Some(x) = a.solana {
         println!("  solana:           {x}");

@@ -194,13 +194,36 @@ pub struct SignProposal {
     pub session_id: String,
     /// Hex of the wallet's group verifying key, as in `wallet_created`.
     pub group_public_key: String,
-    /// Hex of the exact bytes to sign.
+    /// Hex of the thing to sign: the exact bytes, or (see `format`) a
+    /// transaction each signer decodes and derives its messages from.
     pub message_hex: String,
     /// Peer ids of every signer, the proposer included.
     pub signers: Vec<String>,
     /// Signer → hex Ed25519 identity key, as in `session_proposal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<BTreeMap<String, String>>,
+    /// Ours: what `message_hex` is. Absent means [`SignFormat::Message`].
+    #[serde(default, skip_serializing_if = "SignFormat::is_message")]
+    pub format: SignFormat,
+}
+
+/// What a `sign_proposal` carries. A signer never signs a hash a peer
+/// handed it: for a transaction, each signer computes what it signs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignFormat {
+    /// The bytes themselves, signed as they are.
+    #[default]
+    Message,
+    /// A BIP174 PSBT: one BIP341 key-path signature for every input that
+    /// pays the wallet, each over the sighash the signer computes itself.
+    BitcoinPsbt,
+}
+
+impl SignFormat {
+    pub fn is_message(&self) -> bool {
+        *self == SignFormat::Message
+    }
 }
 
 /// `sign_commitment`: a FROST signing round-1 commitment (hiding and
@@ -210,6 +233,10 @@ pub struct SignCommitment {
     pub session_id: String,
     /// Hex of frost's serialized `SigningCommitments`.
     pub data: String,
+    /// Ours: the commitments for the session's second and later messages
+    /// (a PSBT's inputs), in order; one fresh nonce pair per message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<String>,
 }
 
 /// `signature_share`: a FROST signing round-2 share, broadcast to every
@@ -219,8 +246,12 @@ pub struct SignatureShare {
     pub session_id: String,
     /// Hex of frost's serialized `SignatureShare`.
     pub data: String,
-    /// Ours: SHA-256 (hex) of the signing package (every signer's
-    /// commitment and the message) this share was made over. A share over
+    /// Ours: the shares for the second and later messages, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<String>,
+    /// Ours: SHA-256 (hex) of the signing packages (every signer's
+    /// commitments and the messages, concatenated in order) this share was
+    /// made over. A share over
     /// another package than the receiver's says a signer sent different
     /// commitments to different signers; it is no evidence against the
     /// share's sender.
@@ -233,7 +264,7 @@ pub struct SignatureShare {
 pub struct SignatureCreated {
     pub session_id: String,
     /// Hex of the 64-byte signature (BIP340 for secp256k1, RFC 8032 for
-    /// ed25519).
+    /// ed25519); for several messages, their signatures concatenated.
     pub signature: String,
 }
 

@@ -117,7 +117,9 @@ pub fn action_json(a: Action) -> Value {
             "signature": hex::encode(&s.signature),
             "group_public_key": s.group_public_key,
             "message_hex": hex::encode(&s.message),
+            "format": s.format,
             "signers": s.signers,
+            "transaction": s.transaction,
         }),
         Action::Aborted { session_id, reason } => json!({
             "type": "aborted", "session_id": session_id, "reason": reason.to_string(),
@@ -148,8 +150,11 @@ fn progress_json(p: Progress) -> Value {
             from,
             proposal,
             new_keys,
+            review,
         } => json!({
             "event": "needs_sign_decision", "from": from, "proposal": proposal,
+            // Decoded by the core, shown as it is: never re-parsed in JS.
+            "review": review, "review_text": review.as_ref().map(|r| r.to_string()),
             "new_keys": new_keys.iter().map(|k| json!({"peer": k.peer, "fingerprint": k.fingerprint()})).collect::<Vec<_>>(),
         }),
         Progress::Accepted {

@@ -30,6 +30,7 @@ pub mod identity;
 
 use mpc_core::{Command, Config, Event, KnownPeers, Node, WalletResult};
 use mpc_keystore::{Confirmation, KeyShareFile};
+use mpc_protocol::peer::SignFormat;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
@@ -122,6 +123,10 @@ impl WasmNode {
             config.timeout_ms = t;
         }
         config.require_pinned = c["require_pinned"].as_bool().unwrap_or(false);
+        // Which network a PSBT's addresses are shown for (mainnet unless set).
+        if let Some(n) = c["network"].as_str() {
+            config.signing.network = n.parse().map_err(err)?;
+        }
         // The server's host: the signed register names it (finding 16).
         config.server_host = c["server_host"].as_str().map(str::to_ascii_lowercase);
         let node = Node::with_os_rng(config, 0).map_err(err)?;
@@ -220,7 +225,20 @@ impl WasmNode {
                 .ok_or_else(|| err(format!("sign: {k} missing")))
         };
         let wallet = open_file(s("file")?, s("passphrase")?).map_err(err)?;
-        let message = hex::decode(s("message_hex")?).map_err(|_| err("message_hex is not hex"))?;
+        let format: SignFormat = match v.get("format") {
+            None | Some(Value::Null) => SignFormat::Message,
+            Some(f) => serde_json::from_value(f.clone())
+                .map_err(|_| err(format!("sign: unknown format {f}")))?,
+        };
+        // A PSBT may come as base64, as wallets and Bitcoin Core write it.
+        let message = match v["psbt"].as_str() {
+            Some(b64) if format == SignFormat::BitcoinPsbt => {
+                mpc_chain::bitcoin::Psbt::from_base64(b64)
+                    .map_err(|e| err(format!("psbt: {e}")))?
+                    .to_bytes()
+            }
+            _ => hex::decode(s("message_hex")?).map_err(|_| err("message_hex is not hex"))?,
+        };
         let signers = v["signers"]
             .as_array()
             .map(|a| {
@@ -233,6 +251,7 @@ impl WasmNode {
             session_id: v["session_id"].as_str().map(String::from),
             wallet: Box::new(wallet),
             message,
+            format,
             signers,
         }))
     }

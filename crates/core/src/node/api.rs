@@ -3,11 +3,12 @@
 //! ([`Action`], [`Progress`]).
 
 use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
-use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
+use mpc_protocol::peer::{Curve, SessionProposal, SignFormat, SignProposal};
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, ServerMessage};
 use mpc_protocol::SignedMessage;
 
+use crate::payload::{Review, SignSettings};
 use crate::session::{AbortReason, DEFAULT_TIMEOUT_MS};
 use crate::trust::NewKey;
 use crate::wallet::{SignatureResult, SigningWallet, WalletResult};
@@ -35,6 +36,8 @@ pub struct Config {
     /// `register` names it, so it cannot be replayed to another server.
     /// `None` signs the older statement, which does not.
     pub server_host: Option<String>,
+    /// How transactions this node is asked to sign are read and reviewed.
+    pub signing: SignSettings,
 }
 
 impl Config {
@@ -50,6 +53,7 @@ impl Config {
             known_peers: KnownPeers::new(),
             require_pinned: false,
             server_host: None,
+            signing: SignSettings::default(),
         }
     }
 }
@@ -81,8 +85,10 @@ pub enum Command {
         session_id: Option<String>,
         /// The wallet to sign with, with this node's key package.
         wallet: Box<SigningWallet>,
-        /// The bytes to sign.
+        /// The bytes to sign, or the transaction (see `format`).
         message: Vec<u8>,
+        /// What `message` is: each signer derives what it signs from it.
+        format: SignFormat,
         /// Everyone who will sign, this node included.
         signers: Vec<String>,
     },
@@ -308,6 +314,8 @@ pub enum Progress {
         proposal: SignProposal,
         /// Signers whose keys are not pinned yet: accepting pins them.
         new_keys: Vec<NewKey>,
+        /// For a transaction: what it does, as this node decoded it.
+        review: Option<Review>,
     },
     /// 1: signing commitment broadcast; 2: signature share sent;
     /// 3: signature aggregated and verified.

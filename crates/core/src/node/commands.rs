@@ -12,6 +12,7 @@ use super::phase::dkg::KeygenState;
 use super::phase::signing::{check_signers, SignState};
 use super::session::{relay_action, Common, Kind, Session, Stage};
 use super::Node;
+use crate::payload::{derive, Derived};
 use crate::session::{
     validate_proposal, validate_sign_proposal, AbortReason, ProposalError, SessionKind,
     ValidProposal,
@@ -157,6 +158,7 @@ impl Node {
             Command::Sign {
                 wallet,
                 message,
+                format,
                 signers,
                 ..
             } => {
@@ -166,10 +168,18 @@ impl Node {
                     message_hex: hex::encode(&message),
                     signers,
                     keys: None,
+                    format,
                 };
+                let settings = &self.config.signing;
                 let checked = validate_sign_proposal(&proposal, &me, &me)
-                    .and_then(|(v, _)| check_signers(&wallet, &v.participants).map(|_| v))
-                    .map(|v| (v, Draft::Sign(proposal, wallet, message)));
+                    .and_then(|(v, message)| {
+                        check_signers(&wallet, &v.participants)?;
+                        let key = &wallet.group_public_key;
+                        let derived = derive(format, message, v.curve, key, settings)
+                            .map_err(ProposalError::Payload)?;
+                        Ok((v, derived))
+                    })
+                    .map(|(v, derived)| (v, Draft::Sign(proposal, wallet, Box::new(derived))));
                 (SessionKind::Sign, checked)
             }
             _ => return,
@@ -196,10 +206,29 @@ impl Node {
         common.keys = keys;
         common.new_keys = new_keys;
         for p in &common.others {
-            out.push(relay_action(&self.identity, &me, p, msg.clone()));
+            let msg = self.tampered(p, &msg).unwrap_or_else(|| msg.clone());
+            out.push(relay_action(&self.identity, &me, p, msg));
         }
         self.session = Some(Session { common, kind });
         self.replay_pending(&session_id, out);
+    }
+
+    /// The altered proposal a lying proposer sends `to` (`faults` only).
+    #[cfg(feature = "faults")]
+    fn tampered(&self, to: &str, msg: &PeerMessage) -> Option<PeerMessage> {
+        let tamper = self.misbehaviour.tamper_proposal_to.get(to)?;
+        let PeerMessage::SignProposal(p) = msg else {
+            return None;
+        };
+        let payload = hex::decode(&p.message_hex).ok()?;
+        let mut p = p.clone();
+        p.message_hex = hex::encode(tamper(&payload));
+        Some(PeerMessage::SignProposal(p))
+    }
+
+    #[cfg(not(feature = "faults"))]
+    fn tampered(&self, _to: &str, _msg: &PeerMessage) -> Option<PeerMessage> {
+        None
     }
 
     /// For a session this node proposes: checks that it is free to start
@@ -226,7 +255,11 @@ impl Node {
 /// A proposal this node is about to send, before it lists the keys.
 enum Draft {
     Keygen(SessionProposal),
-    Sign(SignProposal, Box<crate::wallet::SigningWallet>, Vec<u8>),
+    Sign(
+        SignProposal,
+        Box<crate::wallet::SigningWallet>,
+        Box<Derived>,
+    ),
 }
 
 impl Draft {
@@ -238,10 +271,10 @@ impl Draft {
                 let kind = Kind::Keygen(Box::<KeygenState>::default());
                 (PeerMessage::SessionProposal(p), kind)
             }
-            Draft::Sign(mut p, wallet, message) => {
+            Draft::Sign(mut p, wallet, derived) => {
                 p.keys = Some(keys);
                 let key = wallet.group_public_key.clone();
-                let g = SignState::new(p.clone(), message, key, Some(wallet));
+                let g = SignState::new(p.clone(), *derived, key, Some(wallet));
                 (PeerMessage::SignProposal(p), Kind::Sign(Box::new(g)))
             }
         }

@@ -12,6 +12,7 @@ use super::phase::negotiation;
 use super::phase::signing::{check_wallet, SignState};
 use super::session::{proposal_hash, relay_action, Common, Kind, Session, Stage};
 use super::Node;
+use crate::payload::{derive, SignSettings};
 use crate::session::{validate_proposal, validate_sign_proposal, ProposalError, ValidProposal};
 use crate::trust::{self, NewKey, SessionKeys};
 use crate::wallet::SigningWallet;
@@ -64,21 +65,32 @@ impl Incoming {
         }
     }
 
-    /// The proposal's own checks, and the kind of session it opens.
-    fn validate(&self, from: &str, me: &str) -> Result<(ValidProposal, Kind), ProposalError> {
+    /// The proposal's own checks, and the kind of session it opens. A
+    /// sign proposal's payload is decoded here: what this node signs, it
+    /// derives itself.
+    fn validate(
+        &self,
+        from: &str,
+        me: &str,
+        settings: &SignSettings,
+    ) -> Result<(ValidProposal, Kind), ProposalError> {
         match self {
             Incoming::Keygen(p) => validate_proposal(p, from, me)
                 .map(|v| (v, Kind::Keygen(Box::<KeygenState>::default()))),
-            Incoming::Sign(p) => validate_sign_proposal(p, from, me).map(|(v, message)| {
+            Incoming::Sign(p) => {
+                let (v, message) = validate_sign_proposal(p, from, me)?;
                 let key = p.group_public_key.to_ascii_lowercase();
-                let g = SignState::new(p.clone(), message, key, None);
-                (v, Kind::Sign(Box::new(g)))
-            }),
+                let derived = derive(p.format, message, v.curve, &key, settings)
+                    .map_err(ProposalError::Payload)?;
+                let g = SignState::new(p.clone(), derived, key, None);
+                Ok((v, Kind::Sign(Box::new(g))))
+            }
         }
     }
 
-    /// What the user is asked.
-    fn question(self, from: String, new_keys: Vec<NewKey>) -> Progress {
+    /// What the user is asked, with the review of what a signing session
+    /// would sign.
+    fn question(self, from: String, new_keys: Vec<NewKey>, kind: &Kind) -> Progress {
         match self {
             Incoming::Keygen(proposal) => Progress::NeedsDecision {
                 from,
@@ -89,6 +101,10 @@ impl Incoming {
                 from,
                 proposal,
                 new_keys,
+                review: match kind {
+                    Kind::Sign(g) => g.derived.review.clone(),
+                    Kind::Keygen(_) => None,
+                },
             },
         }
     }
@@ -128,10 +144,12 @@ impl Node {
         // The signature first: only a proposal its sender really signed
         // gets an answer, so a forgery cannot draw a decline that ends a
         // real session.
-        let checked = p.validate(&from, &me).and_then(|(v, kind)| {
-            let keys = self.proposal_keys(&from, &p, &v.participants, sig.as_deref())?;
-            Ok((v, kind, keys))
-        });
+        let checked = p
+            .validate(&from, &me, &self.config.signing)
+            .and_then(|(v, kind)| {
+                let keys = self.proposal_keys(&from, &p, &v.participants, sig.as_deref())?;
+                Ok((v, kind, keys))
+            });
         let checked = checked.and_then(|x| self.check_free(&x.0).map(|_| x));
         let (v, kind, (keys, new_keys)) = match checked {
             Ok(x) => x,
@@ -155,8 +173,9 @@ impl Node {
         let mut common = Common::new(v, &p.to_message(), &me, self.now + self.config.timeout_ms);
         common.keys = keys;
         common.new_keys = new_keys.clone();
+        let question = p.question(from, new_keys, &kind);
         self.session = Some(Session { common, kind });
-        out.push(Action::Progress(p.question(from, new_keys)));
+        out.push(Action::Progress(question));
         self.replay_pending(&id, out);
     }
 

@@ -146,6 +146,14 @@ pub enum AbortReason {
         /// The session that waits.
         session_id: String,
     },
+    /// A participant answered another proposal for this session than the
+    /// one this node got: the proposer sent them different ones.
+    ProposalsDiffer {
+        /// Who proposed, and is blamed.
+        proposer: String,
+        /// Who answered the other proposal.
+        peer: String,
+    },
     /// A local failure no peer is to blame for.
     Internal(String),
 }
@@ -161,6 +169,7 @@ impl AbortReason {
             | AbortReason::InvalidSignatureShare { peer, .. }
             | AbortReason::SignerLeft { peer }
             | AbortReason::ProtocolViolation { peer, .. } => Some(peer),
+            AbortReason::ProposalsDiffer { proposer, .. } => Some(proposer),
             _ => None,
         }
     }
@@ -185,6 +194,11 @@ impl std::fmt::Display for AbortReason {
                     "data channel to {peer} closed before the wallet was stored"
                 )
             }
+            AbortReason::ProposalsDiffer { proposer, peer } => write!(
+                f,
+                "{proposer} sent {peer} another proposal for this session than this \
+                 node (or {peer} misreports it): refusing to sign either"
+            ),
             AbortReason::InvalidCommitment { peer, detail } => {
                 write!(f, "invalid commitment from {peer}: {detail}")
             }

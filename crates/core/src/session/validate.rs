@@ -5,6 +5,7 @@ use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
 use mpc_protocol::{validate_peer_id, PeerIdError};
 
 use super::{ValidProposal, MAX_PARTICIPANTS, MAX_SESSION_ID_LEN, MAX_SIGN_MESSAGE_LEN};
+use crate::payload::PayloadError;
 use crate::trust::TrustError;
 
 /// Who a proposal's listed peers are: key-generation participants or
@@ -138,6 +139,8 @@ pub enum ProposalError {
         /// The curve the proposal's group key is of.
         proposal: Curve,
     },
+    /// The transaction to sign is malformed, or not this wallet's to sign.
+    Payload(PayloadError),
 }
 
 impl From<TrustError> for ProposalError {
@@ -212,6 +215,7 @@ impl std::fmt::Display for ProposalError {
             E::OtherCurve { wallet, proposal } => {
                 write!(f, "the wallet is {wallet}, the proposal {proposal}")
             }
+            E::Payload(e) => write!(f, "cannot sign this transaction: {e}"),
         }
     }
 }
@@ -432,6 +436,7 @@ mod tests {
             message_hex: "00".into(),
             signers: vec!["cli1".into(), "cli1".into()],
             keys: None,
+            format: Default::default(),
         };
         let e = validate_sign_proposal(&sign, "cli1", "cli1").unwrap_err();
         assert_eq!(

@@ -3,7 +3,7 @@
 //! signing session ([`SignPlan`]) and the whole run ([`SimConfig`]). Plain
 //! public data; the other modules only read it.
 
-use mpc_protocol::peer::Curve;
+use mpc_protocol::peer::{Curve, SignFormat};
 
 /// Network behaviour. Delays are `(min, max)` in ms, drawn uniformly.
 #[derive(Clone, Debug)]
@@ -117,6 +117,17 @@ pub enum Fault {
         /// The sender.
         node: usize,
     },
+    /// The sign proposer sends `to` a proposal whose payload `tamper`
+    /// changed (another amount, another destination).
+    #[cfg(feature = "faults")]
+    TamperProposal {
+        /// The lying proposer.
+        node: usize,
+        /// Who gets the altered proposal.
+        to: Vec<usize>,
+        /// What it does to the payload.
+        tamper: fn(&[u8]) -> Vec<u8>,
+    },
 }
 
 /// A signing session run after the wallet is created, over the mesh the
@@ -127,6 +138,23 @@ pub struct SignPlan {
     pub signers: Vec<usize>,
     /// What they sign.
     pub message: Vec<u8>,
+    /// What `message` is.
+    pub format: SignFormat,
+    /// Builds the payload from the new wallet's group key instead (a
+    /// transaction spending from its address), when set.
+    pub build: Option<fn(&str) -> Vec<u8>>,
+}
+
+impl SignPlan {
+    /// `signers` (the first proposes) sign `message` as it is.
+    pub fn message(signers: Vec<usize>, message: impl Into<Vec<u8>>) -> Self {
+        SignPlan {
+            signers,
+            message: message.into(),
+            format: SignFormat::Message,
+            build: None,
+        }
+    }
 }
 
 /// One simulated session.

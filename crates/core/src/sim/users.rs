@@ -174,8 +174,12 @@ impl<'a> Users<'a> {
             .collect();
         let sign = Command::Sign {
             session_id: Some("sign-1".into()),
+            message: match plan.build {
+                Some(build) => build(&wallet.group_public_key),
+                None => plan.message.clone(),
+            },
             wallet,
-            message: plan.message.clone(),
+            format: plan.format,
             signers,
         };
         net.schedule(net.now() + 1, proposer, Item::Event(Event::Command(sign)));
@@ -280,6 +284,11 @@ pub(super) fn misbehaviour_for(
                     .extend(to.iter().map(|t| ids[*t].clone()));
             }
             Fault::PlaintextShares { node } if *node == i => m.plaintext_shares = true,
+            Fault::TamperProposal { node, to, tamper } if *node == i => {
+                for t in to {
+                    m.tamper_proposal_to.insert(ids[*t].clone(), *tamper);
+                }
+            }
             _ => {}
         }
     }

@@ -68,9 +68,6 @@ pub fn sign_plan(
     message: &[u8],
 ) -> SimConfig {
     let mut c = SimConfig::new(n, t, curve, seed);
-    c.sign = Some(SignPlan {
-        signers,
-        message: message.to_vec(),
-    });
+    c.sign = Some(SignPlan::message(signers, message));
     c
 }

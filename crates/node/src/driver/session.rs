@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use futures_util::SinkExt;
+use mpc_core::payload::Review;
 use mpc_core::{Action, Command, Event, Progress, WalletResult};
 use mpc_protocol::peer::SignProposal;
 use tokio_tungstenite::tungstenite::Message;
@@ -155,9 +156,12 @@ impl Driver {
                     }
                 }
             }
-            Progress::NeedsSignDecision { from, proposal, .. } => {
-                self.on_sign_proposal(from, proposal, obs)
-            }
+            Progress::NeedsSignDecision {
+                from,
+                proposal,
+                review,
+                ..
+            } => self.on_sign_proposal(from, proposal, review.as_ref(), obs),
             Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,
             _ => {}
         }
@@ -187,13 +191,23 @@ impl Driver {
 
     /// A sign proposal: find the wallet by its group key, decide (or ask),
     /// and answer with the decrypted key package (or decline, saying why).
-    fn on_sign_proposal(&mut self, from: &str, proposal: &SignProposal, obs: &mut dyn Observer) {
+    fn on_sign_proposal(
+        &mut self,
+        from: &str,
+        proposal: &SignProposal,
+        review: Option<&Review>,
+        obs: &mut dyn Observer,
+    ) {
         let sid = proposal.session_id.clone();
         let decline = |reason: Refusal| decide::decline_sign(&proposal.session_id, reason);
         let group_key = &proposal.group_public_key;
         // The core checked that the message is hex.
         let message = hex::decode(&proposal.message_hex).unwrap_or_default();
-        let Some(verdict) = self.policy(from).map(|p| p.sign(group_key, &message)) else {
+        let format = proposal.format;
+        let Some(verdict) = self
+            .policy(from)
+            .map(|p| p.sign(group_key, format, &message))
+        else {
             self.internal.push(decline(Refusal::Unexpected));
             return;
         };
@@ -221,6 +235,7 @@ impl Driver {
         let req = SignRequest {
             from: from.to_string(),
             proposal: proposal.clone(),
+            review: review.cloned(),
             wallet_id: file.metadata.id.clone(),
         };
         let tx = self.events_tx.clone();

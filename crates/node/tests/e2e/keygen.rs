@@ -45,6 +45,24 @@ fn three_processes_create_a_2_of_3_taproot_wallet() {
             .starts_with("bcrt1p"));
     }
 
+    // `--descriptor`: the watch-only `rawtr` of the output key, untweaked.
+    let show = |args: &[&str]| {
+        Command::new(wallet_bin())
+            .args(args)
+            .arg("--keystore")
+            .arg(dir.join("cli1"))
+            .args(["wallet", "show", "--descriptor", key])
+            .output()
+            .unwrap()
+    };
+    let out = show(&[]);
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (body, sum) = line.trim().split_once('#').unwrap();
+    assert_eq!(body, format!("rawtr({})", &key[2..]));
+    assert_eq!(mpc_address::descriptor_checksum(body).unwrap(), sum);
+    assert_eq!(json_of(&show(&["--json"]))["descriptor"], line.trim());
+
     // `wallet export` then `wallet import` moves a wallet to another
     // keystore, only with its passphrase, and never over an existing one.
     let exported = Command::new(wallet_bin())
@@ -79,6 +97,16 @@ fn three_processes_create_a_2_of_3_taproot_wallet() {
 fn five_processes_create_a_3_of_5_ed25519_wallet() {
     let (dir, results) = create_wallet("3of5", 5, 3, "ed25519");
     check_wallet(&dir, &results, 3, "ed25519");
+    // Only a Taproot wallet has a Bitcoin descriptor.
+    let out = Command::new(wallet_bin())
+        .arg("--keystore")
+        .arg(dir.join("cli1"))
+        .args(["wallet", "show", "--descriptor"])
+        .arg(results[0].1["group_public_key"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is on ed25519: only secp256k1"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

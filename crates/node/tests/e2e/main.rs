@@ -19,6 +19,7 @@ mod files;
 mod keygen;
 mod signaling;
 mod signing;
+mod spending;
 mod terminal;
 
 const PASS: &str = "e2e passphrase";

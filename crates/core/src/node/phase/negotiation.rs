@@ -65,6 +65,31 @@ pub(in crate::node) fn on_response(
         .as_ref()
         .is_some_and(|h| *h != s.common.proposal_hash)
     {
+        let proposer = s.common.v.initiator.clone();
+        // A participant signed an answer to another proposal for this very
+        // session: the proposer sent different proposals (say, another
+        // PSBT) to different participants. Nothing signed can come of it.
+        if proposer != cx.me && proposer != from && s.common.stage <= Stage::Negotiating {
+            let reason = AbortReason::ProposalsDiffer {
+                proposer,
+                peer: from.to_string(),
+            };
+            if s.common.stage == Stage::AwaitingDecision {
+                // Not answered yet: a decline naming our proposal tells the
+                // others, who may not have seen the difference yet.
+                let c = &s.common;
+                let response = PeerMessage::SessionResponse(SessionResponse {
+                    session_id: c.id().to_string(),
+                    accepted: false,
+                    reason: Some(reason.to_string()),
+                    proposal_hash: Some(c.proposal_hash.clone()),
+                });
+                for p in &c.others {
+                    cx.relay(p, &response);
+                }
+            }
+            return Err(reason);
+        }
         cx.reject(
             Some(from),
             Some(s.common.id()),

@@ -10,6 +10,7 @@ use mpc_protocol::PeerMessage;
 use crate::dkg::Added;
 use crate::node::api::{Action, Progress};
 use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
+use crate::payload::Derived;
 use crate::session::{AbortReason, ProposalError, Violation, MAX_SIGN_MESSAGE_LEN};
 use crate::sign::{SignError, Signing};
 use crate::wallet::{SignatureResult, SigningWallet};
@@ -17,7 +18,8 @@ use crate::wallet::{SignatureResult, SigningWallet};
 /// A signing session's own state.
 pub(in crate::node) struct SignState {
     pub proposal: SignProposal,
-    message: Vec<u8>,
+    /// What this node derived from the proposal, and signs.
+    pub derived: Derived,
     group_public_key: String,
     /// The wallet with this node's key package, once the user accepted.
     pub wallet: Option<Box<SigningWallet>>,
@@ -33,13 +35,13 @@ pub(in crate::node) struct SignState {
 impl SignState {
     pub fn new(
         proposal: SignProposal,
-        message: Vec<u8>,
+        derived: Derived,
         group_public_key: String,
         wallet: Option<Box<SigningWallet>>,
     ) -> Self {
         SignState {
             proposal,
-            message,
+            derived,
             group_public_key,
             wallet,
             signing: None,
@@ -106,10 +108,26 @@ pub(in crate::node) fn check_wallet(
             proposal: c.v.curve,
         });
     }
-    if g.message.len() > MAX_SIGN_MESSAGE_LEN {
+    if g.derived.payload.len() > MAX_SIGN_MESSAGE_LEN {
         return Err(ProposalError::MessageTooLong);
     }
     check_signers(w, &c.v.participants)
+}
+
+/// A round's items as the wire carries them: the first, and the rest.
+fn first_and_more(mut items: Vec<String>) -> Result<(String, Vec<String>), AbortReason> {
+    if items.is_empty() {
+        return Err(AbortReason::Internal("a round with nothing to send".into()));
+    }
+    let first = items.remove(0);
+    Ok((first, items))
+}
+
+/// The wire's `data` and `more`, as one list.
+fn items<'a>(data: &'a str, more: &'a [String]) -> Vec<&'a str> {
+    std::iter::once(data)
+        .chain(more.iter().map(String::as_str))
+        .collect()
 }
 
 fn sign_abort(e: SignError) -> AbortReason {
@@ -136,20 +154,24 @@ pub(in crate::node) fn start(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> 
         wallet,
         cx.me,
         &c.v.participants,
-        g.message.clone(),
+        g.derived.messages.clone(),
         cx.misbehaviour.bad_signature_share,
     )
     .map_err(sign_abort)?;
-    let data = signing.round1(cx.rng).map_err(sign_abort)?;
+    let (data, more) = first_and_more(signing.round1(cx.rng).map_err(sign_abort)?)?;
     let msg = PeerMessage::SignCommitment(SignCommitment {
         session_id: sid.clone(),
         data,
+        more,
     });
     for p in &c.others {
         let msg = if cx.misbehaviour.equivocate_sign_to.contains(p) {
+            let decoy = signing.decoy_commitment(cx.rng).map_err(sign_abort)?;
+            let (data, more) = first_and_more(decoy)?;
             PeerMessage::SignCommitment(SignCommitment {
                 session_id: sid.clone(),
-                data: signing.decoy_commitment(cx.rng).map_err(sign_abort)?,
+                data,
+                more,
             })
         } else {
             msg.clone()
@@ -208,18 +230,22 @@ fn on_commitment(
     let Some(signing) = g.signing.as_mut() else {
         return Ok(());
     };
-    if signing.add_commitment(from, &m.data).map_err(sign_abort)? == Added::Duplicate
+    if signing
+        .add_commitment(from, &items(&m.data, &m.more))
+        .map_err(sign_abort)?
+        == Added::Duplicate
         || g.round2_done
         || !signing.missing_commitments().is_empty()
     {
         return Ok(());
     }
-    let data = signing.round2().map_err(sign_abort)?;
+    let (data, more) = first_and_more(signing.round2().map_err(sign_abort)?)?;
     g.round2_done = true;
     let sid = c.id().to_string();
     let msg = PeerMessage::SignatureShare(SignatureShare {
         session_id: sid.clone(),
         data,
+        more,
         package_digest: signing.package_digest(),
     });
     cx.send_all(&c.others, &msg);
@@ -249,7 +275,11 @@ fn on_share(
         );
         return Ok(());
     }
-    if signing.add_share(from, &sh.data).map_err(sign_abort)? == Added::Duplicate {
+    if signing
+        .add_share(from, &items(&sh.data, &sh.more))
+        .map_err(sign_abort)?
+        == Added::Duplicate
+    {
         return Ok(());
     }
     if let Some(d) = sh.package_digest {
@@ -278,7 +308,8 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
     {
         return Err(AbortReason::SigningPackageMismatch { peer: peer.clone() });
     }
-    let signature = signing.finish().map_err(sign_abort)?;
+    let signatures = signing.finish().map_err(sign_abort)?;
+    let signature = signatures.concat();
     let own = hex::encode(&signature);
     // Peers that already reported must agree with this signature.
     if let Some((peer, _)) = g.reported.iter().find(|(_, sig)| **sig != own) {
@@ -293,6 +324,12 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
         signature: own,
     });
     cx.send_all(&c.others, &created);
+    // Putting the signatures in the transaction can't fail on what peers
+    // sent: every one of them verified under the group key above.
+    let transaction = g
+        .derived
+        .finish(&signatures)
+        .map_err(|e| AbortReason::Internal(format!("finishing the transaction: {e}")))?;
     g.signing = None;
     g.signature = Some(signature.clone());
     // The key package is no longer needed by this session.
@@ -307,9 +344,12 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
         session_id: sid.clone(),
         curve: c.v.curve,
         group_public_key: g.group_public_key.clone(),
-        message: g.message.clone(),
+        message: g.derived.payload.clone(),
+        format: g.derived.format,
         signers: c.v.participants.clone(),
         signature,
+        signatures,
+        transaction,
     })));
     for p in c.stored_by.clone() {
         cx.progress(peer_signed(sid.clone(), p));
