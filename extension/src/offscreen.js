@@ -593,7 +593,10 @@ async function request(msg) {
       if (!file) return { error: 'no such wallet' };
       state.signature = null;
       state.error = null;
-      await enqueue({ type: 'sign', file, passphrase: msg.passphrase, message_hex: msg.message_hex, signers: msg.signers });
+      await enqueue({
+        type: 'sign', file, passphrase: msg.passphrase, message_hex: msg.message_hex,
+        format: msg.format, psbt: msg.psbt, signers: msg.signers,
+      });
       return { ok: true };
     }
     case 'refresh_wallets':

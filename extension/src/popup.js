@@ -75,6 +75,11 @@ function render(s) {
     $('copy').disabled = s.result.confirmation !== 'confirmed';
   }
   $('signature').textContent = s.signature ? s.signature.signature : '';
+  // A transaction as the core finished it: the raw hex once every input
+  // is final, else the PSBT with this wallet's inputs signed.
+  const tx = s.signature?.transaction;
+  $('transaction-row').hidden = !tx;
+  $('transaction').textContent = tx ? (tx.tx_hex || tx.psbt) : '';
   const select = $('sign-wallet');
   const chosen = select.value;
   select.replaceChildren(...s.wallets.filter((w) => w.group_public_key).map((w) => {
@@ -185,13 +190,27 @@ async function main() {
   $('sign').onclick = async () => {
     const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
     const message = new TextEncoder().encode($('sign-message').value);
+    const psbt = $('sign-psbt').value.trim();
+    // A PSBT goes as it is: the core decodes it, here and at every signer.
+    const what = psbt
+      ? { format: 'bitcoin_psbt', psbt }
+      : { message_hex: [...message].map((b) => b.toString(16).padStart(2, '0')).join('') };
     const r = await node('sign', {
       group_public_key: $('sign-wallet').value,
-      message_hex: [...message].map((b) => b.toString(16).padStart(2, '0')).join(''),
+      ...what,
       signers,
       passphrase: $('passphrase-propose').value,
     });
     if (r?.error) $('error').textContent = r.error;
+  };
+  $('sign-psbt-file').onchange = async (e) => {
+    const f = e.target.files[0];
+    if (!f) return;
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    const binary = [0x70, 0x73, 0x62, 0x74, 0xff].every((m, i) => bytes[i] === m);
+    $('sign-psbt').value = binary
+      ? btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''))
+      : new TextDecoder().decode(bytes).trim();
   };
   $('copy').onclick = () => navigator.clipboard.writeText($('address').textContent);
   $('export').onclick = async () => {

@@ -518,6 +518,88 @@ test('chrome1 proposes signing from the popup; cli2 approves; one signature', as
     (await popupText('#signature')) === r.json.signature);
 });
 
+/**
+ * A BIP174 PSBT, built by hand so the test needs no Bitcoin library:
+ * inputs of `amounts` sat, each paying the wallet's P2TR output key
+ * (its 33-byte group key without the prefix byte), 70,000 sat out to a
+ * P2WPKH and the rest less a 1,000 sat fee back to the wallet.
+ */
+function psbtFor(groupKey, amounts) {
+  const le = (n, bytes) => {
+    const b = Buffer.alloc(bytes);
+    if (bytes === 8) b.writeBigUInt64LE(BigInt(n)); else b.writeUInt32LE(n);
+    return b;
+  };
+  const compact = (n) => (n < 0xfd ? Buffer.from([n]) : Buffer.from([0xfd, n & 0xff, n >> 8]));
+  const wallet = Buffer.concat([Buffer.from([0x51, 0x20]), Buffer.from(groupKey.slice(2), 'hex')]);
+  const outside = Buffer.concat([Buffer.from([0x00, 0x14]), Buffer.alloc(20, 7)]);
+  const txOut = (sat, script) => Buffer.concat([le(sat, 8), compact(script.length), script]);
+  const total = amounts.reduce((a, b) => a + b, 0);
+  const tx = Buffer.concat([
+    le(2, 4), compact(amounts.length),
+    ...amounts.map((_, i) => Buffer.concat([Buffer.alloc(32, i + 1), le(i, 4), Buffer.from([0]), le(0xfffffffd, 4)])),
+    compact(2), txOut(70_000, outside), txOut(total - 71_000, wallet), le(0, 4),
+  ]);
+  const pair = (key, value) => Buffer.concat([compact(key.length), key, compact(value.length), value]);
+  return Buffer.concat([
+    Buffer.from([0x70, 0x73, 0x62, 0x74, 0xff]),
+    pair(Buffer.from([0]), tx), Buffer.from([0]),
+    ...amounts.map((a) => Buffer.concat([pair(Buffer.from([1]), txOut(a, wallet)), Buffer.from([0])])),
+    Buffer.from([0]), Buffer.from([0]),
+  ]);
+}
+
+function chromeWallet(keystoreOf) {
+  const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, keystoreOf), '--json', 'wallets'], { env: cliEnv }).stdout);
+  return wallets.wallets.find((w) => w.curve === 'secp256k1' && w.participants.includes('chrome1')).group_public_key;
+}
+
+test('issue 14: cli1 spends with a PSBT; the popup shows what the wasm core decoded; chrome1 co-signs', async () => {
+  const key = chromeWallet('cli1');
+  const psbt = psbtFor(key, [50_000, 40_000]).toString('base64');
+  const signer = cli('cli1', ['sign-psbt', '--wallet', key, '--psbt', psbt, '--signers', 'cli1,chrome1']);
+  await popup.waitForSelector('#sign-request:not([hidden])', { timeout: 30000 });
+  const shown = await popupText('#sign-text');
+  // The review is the core's own decoding, not the proposer's say-so.
+  for (const needle of ['sign a transaction', '0.00070000 BTC', '0.00019000 BTC (change back to this wallet)',
+    'fee 0.00001000 BTC', '(this wallet)']) {
+    assert.ok(shown.includes(needle), `${needle} not shown:\n${shown}`);
+  }
+  assert.ok(!shown.includes(Buffer.from(psbt, 'base64').toString('hex')), 'the raw PSBT is shown instead');
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-psbt-review.png'), fullPage: true });
+  await popup.fill('#passphrase-sign', PASS);
+  await popup.click('#approve');
+  const r = await signer;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.json.signed_inputs, [0, 1]);
+  assert.match(r.json.tx_hex, /^02000000000102/); // version 2, segwit marker, two inputs
+  await waitFor('the popup to show the same transaction', async () =>
+    (await popupText('#transaction')) === r.json.tx_hex);
+});
+
+test('issue 14: chrome1 proposes a PSBT loaded from a file; cli2 approves exactly it', async () => {
+  const key = chromeWallet('cli2');
+  const file = join(WORK, 'popup.psbt');
+  writeFileSync(file, psbtFor(key, [120_000]));
+  const joiner = cli('cli2', ['join', '--approve-psbt', file]);
+  await waitRegistered(['cli2']);
+  await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+  await popup.check('#peers input[value="cli2"]');
+  await popup.selectOption('#sign-wallet', key);
+  await popup.setInputFiles('#sign-psbt-file', file);
+  await waitFor('the PSBT read from the file', async () => (await popup.inputValue('#sign-psbt')).startsWith('cHNidP8'));
+  await popup.fill('#passphrase-propose', PASS);
+  await popup.click('#sign');
+  const r = await joiner;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.format, 'bitcoin_psbt');
+  assert.deepEqual(r.json.transaction.signed_inputs, [0]);
+  await waitFor('the popup to show the same transaction', async () =>
+    (await popupText('#transaction')) === r.json.transaction.tx_hex);
+  await popup.fill('#sign-psbt', '');
+});
+
 test('finding 4: a participant that never confirms is named, and the popup says not to fund', async () => {
   await setNodeTimeout(10);
   // cli2 stores its share, then hangs instead of confirming it.

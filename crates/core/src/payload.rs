@@ -170,3 +170,28 @@ impl Derived {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_psbt_needs_a_taproot_wallet_and_a_real_psbt() {
+        let s = SignSettings::default();
+        let key = format!("02{}", "11".repeat(32));
+        let e = derive(SignFormat::BitcoinPsbt, vec![1], Curve::Ed25519, &key, &s);
+        assert_eq!(e.unwrap_err(), PayloadError::WrongCurve(Curve::Ed25519));
+        let e = derive(
+            SignFormat::BitcoinPsbt,
+            b"psbt".to_vec(),
+            Curve::Secp256k1,
+            &key,
+            &s,
+        );
+        assert_eq!(e.unwrap_err(), PayloadError::Psbt(PsbtError::BadMagic));
+        // A message is signed as it is, with nothing to review.
+        let d = derive(SignFormat::Message, b"hi".to_vec(), Curve::Ed25519, "", &s).unwrap();
+        assert_eq!(d.finish(&[vec![0; 64]]), Ok(None));
+        assert_eq!((d.messages, d.review), (vec![b"hi".to_vec()], None));
+    }
+}
