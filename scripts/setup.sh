@@ -20,6 +20,9 @@ command -v pkg-config >/dev/null 2>&1 || pkgs+=(pkg-config)
 # system-wide one the package may start is not used.
 if [ "${1:-}" = tests ]; then
     command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
+    # The Solana tests submit transactions to LiteSVM, from python solders.
+    [ -x /usr/bin/python3 ] || pkgs+=(python3)
+    dpkg -s python3-venv >/dev/null 2>&1 || pkgs+=(python3-venv)
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
     echo "setup: installing ${pkgs[*]}"
@@ -27,3 +30,15 @@ if [ ${#pkgs[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
+
+# The Solana tests' runtime: LiteSVM, shipped in solders (pinned: the
+# tests' expectations of its API are this version's).
+if [ "${1:-}" = tests ]; then
+    pyenv="$HOME/.cache/mpc-wallet/pyenv"
+    if ! "$pyenv/bin/python" -c 'import solders.litesvm' >/dev/null 2>&1; then
+        echo "setup: installing solders (LiteSVM) into $pyenv"
+        rm -rf "$pyenv"
+        /usr/bin/python3 -m venv "$pyenv"
+        "$pyenv/bin/pip" install -q 'solders==0.29.0'
+    fi
+fi

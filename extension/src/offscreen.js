@@ -595,7 +595,7 @@ async function request(msg) {
       state.error = null;
       await enqueue({
         type: 'sign', file, passphrase: msg.passphrase, message_hex: msg.message_hex,
-        format: msg.format, psbt: msg.psbt, signers: msg.signers,
+        format: msg.format, psbt: msg.psbt, transaction: msg.transaction, signers: msg.signers,
       });
       return { ok: true };
     }

@@ -79,7 +79,7 @@ function render(s) {
   // is final, else the PSBT with this wallet's inputs signed.
   const tx = s.signature?.transaction;
   $('transaction-row').hidden = !tx;
-  $('transaction').textContent = tx ? (tx.tx_hex || tx.psbt) : '';
+  $('transaction').textContent = tx ? (tx.tx_hex || tx.psbt || tx.transaction) : '';
   const select = $('sign-wallet');
   const chosen = select.value;
   select.replaceChildren(...s.wallets.filter((w) => w.group_public_key).map((w) => {
@@ -190,14 +190,18 @@ async function main() {
   $('sign').onclick = async () => {
     const signers = [...$('peers').querySelectorAll('input:checked')].map((i) => i.value);
     const message = new TextEncoder().encode($('sign-message').value);
-    const psbt = $('sign-psbt').value.trim();
-    // A PSBT goes as it is: the core decodes it, here and at every signer.
-    const what = psbt
-      ? { format: 'bitcoin_psbt', psbt }
-      : { message_hex: [...message].map((b) => b.toString(16).padStart(2, '0')).join('') };
+    const tx = $('sign-psbt').value.trim();
+    // A transaction goes as it is: the core decodes it, here and at every
+    // signer. Base64 of a PSBT starts with its magic "psbt\xff"; anything
+    // else is taken for a Solana transaction or message.
+    const what = !tx
+      ? null
+      : tx.startsWith('cHNidP8')
+        ? { format: 'bitcoin_psbt', psbt: tx }
+        : { format: 'solana_transaction', transaction: tx };
     const r = await node('sign', {
       group_public_key: $('sign-wallet').value,
-      ...what,
+      ...(what || { message_hex: [...message].map((b) => b.toString(16).padStart(2, '0')).join('') }),
       signers,
       passphrase: $('passphrase-propose').value,
     });

@@ -600,6 +600,76 @@ test('issue 14: chrome1 proposes a PSBT loaded from a file; cli2 approves exactl
   await popup.fill('#sign-psbt', '');
 });
 
+/**
+ * A legacy Solana message, built by hand: `lamports` by System transfer
+ * from `from` (32 bytes, the fee payer) to `to`, at `blockhash`. Accounts
+ * as the SDK orders them: payer, writable `to`, the System program.
+ */
+function solanaTransfer(from, to, lamports, blockhash) {
+  const data = Buffer.alloc(12);
+  data.writeUInt32LE(2);
+  data.writeBigUInt64LE(BigInt(lamports), 4);
+  return Buffer.concat([
+    Buffer.from([1, 0, 1, 3]), from, to, Buffer.alloc(32), blockhash,
+    Buffer.from([1, 2, 2, 0, 1, data.length]), data,
+  ]);
+}
+
+test('issue 14: an ed25519 wallet with chrome1; cli1 sends SOL, the popup shows the decoded transfer, chrome1 co-signs', async () => {
+  const cli2 = cli('cli2', ['join', '--yes']);
+  await waitRegistered(['cli2', 'chrome1']);
+  const made = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2', '--curve', 'ed25519']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  const [r1, r2] = await Promise.all([made, cli2]);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(r2.code, 0, r2.stderr);
+  const key = r1.json.group_public_key;
+  const to = '9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM';
+  const signer = cli('cli1', ['solana-transfer', '--wallet', key, '--to', to, '--lamports', '250000000',
+    '--blockhash', '4uQeVj5tqViQh7yWWGStvkEG1Zmhx6uasJtWCJziofM', '--signers', 'cli1,chrome1']);
+  await popup.waitForSelector('#sign-request:not([hidden])', { timeout: 30000 });
+  const shown = await popupText('#sign-text');
+  for (const needle of ['Solana transaction (legacy)', `fee payer ${r1.json.addresses.solana} (this wallet)`,
+    `transfer 0.250000000 SOL (250000000 lamports) from ${r1.json.addresses.solana} to ${to}`]) {
+    assert.ok(shown.includes(needle), `${needle} not shown:\n${shown}`);
+  }
+  await popup.screenshot({ path: join(ARTIFACTS, 'popup-solana-review.png'), fullPage: true });
+  await popup.fill('#passphrase-sign', PASS);
+  await popup.click('#approve');
+  const r = await signer;
+  assert.equal(r.code, 0, r.stderr);
+  const tx = Buffer.from(r.json.transaction, 'base64');
+  assert.equal(tx[0], 1, 'one signature slot');
+  await waitFor('the popup to show the same transaction', async () =>
+    (await popupText('#transaction')) === r.json.transaction);
+});
+
+test('issue 14: chrome1 proposes a pasted Solana message; cli2 approves exactly it', async () => {
+  const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, 'cli2'), '--json', 'wallets'], { env: cliEnv }).stdout);
+  const key = wallets.wallets.find((w) => w.curve === 'ed25519' && w.participants.includes('chrome1')).group_public_key;
+  const message = solanaTransfer(Buffer.from(key, 'hex'), Buffer.alloc(32, 0x42), 5000, Buffer.alloc(32, 3))
+    .toString('base64');
+  const joiner = cli('cli2', ['join', '--approve-solana', message]);
+  await waitRegistered(['cli2']);
+  await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+  await popup.check('#peers input[value="cli2"]');
+  await popup.selectOption('#sign-wallet', key);
+  await popup.fill('#sign-psbt', message);
+  await popup.fill('#passphrase-propose', PASS);
+  await popup.click('#sign');
+  const r = await joiner;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.format, 'solana_transaction');
+  const tx = Buffer.from(r.json.transaction.transaction, 'base64');
+  assert.deepEqual(tx.subarray(65), Buffer.from(message, 'base64'));
+  await waitFor('the popup to show the same transaction', async () =>
+    (await popupText('#transaction')) === r.json.transaction.transaction);
+  await popup.fill('#sign-psbt', '');
+});
+
 test('finding 4: a participant that never confirms is named, and the popup says not to fund', async () => {
   await setNodeTimeout(10);
   // cli2 stores its share, then hangs instead of confirming it.

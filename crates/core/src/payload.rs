@@ -1,10 +1,13 @@
 //! What a signing session signs, which every signer derives itself from
 //! the proposal ("what you sign, you derive"): the message as it is, or the
-//! BIP341 sighash of each PSBT input that pays the wallet. Also the decoded
+//! BIP341 sighash of each PSBT input that pays the wallet, or a Solana
+//! transaction's message when the wallet is one of its signers. Also the decoded
 //! review its user is shown, and the finished transaction once the
 //! signatures exist. The CLI and the extension both get these from here.
 
+use base64::Engine as _;
 use mpc_chain::bitcoin::{self, Plan, Psbt, PsbtError};
+use mpc_chain::solana::{self, SolanaError, SolanaTx};
 use mpc_protocol::peer::{Curve, SignFormat};
 use serde::Serialize;
 
@@ -29,11 +32,20 @@ pub enum PayloadError {
     /// The PSBT is malformed or can't be signed as it is.
     #[error("{0}")]
     Psbt(PsbtError),
-    /// A PSBT for a wallet that is not a Taproot (secp256k1) wallet.
-    #[error("a Bitcoin transaction needs a secp256k1 (Taproot) wallet, not {0}")]
-    WrongCurve(Curve),
-    /// The group key has no Taproot output key.
-    #[error("the group key is not a Taproot output key")]
+    /// The Solana transaction is malformed, or not the wallet's to sign.
+    #[error("{0}")]
+    Solana(SolanaError),
+    /// A transaction for a chain the wallet's curve does not sign for.
+    #[error("this transaction needs a {needs} wallet, not a {wallet} one")]
+    WrongCurve {
+        /// The wallet's curve.
+        wallet: Curve,
+        /// The curve the transaction's chain signs with.
+        needs: Curve,
+    },
+    /// The group key is not a key of its curve (no Taproot output key, or
+    /// not 32 bytes of ed25519).
+    #[error("the group key is not a valid wallet key")]
     BadGroupKey,
     /// More inputs to sign than [`MAX_SIGN_MESSAGES`].
     #[error("{0} inputs to sign; at most {MAX_SIGN_MESSAGES} in one session")]
@@ -46,12 +58,15 @@ pub enum PayloadError {
 pub enum Review {
     /// A Bitcoin transaction from a PSBT.
     Bitcoin(Box<bitcoin::Review>),
+    /// A Solana transaction or message.
+    Solana(Box<solana::SolanaReview>),
 }
 
 impl std::fmt::Display for Review {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Review::Bitcoin(r) => r.fmt(f),
+            Review::Solana(r) => r.fmt(f),
         }
     }
 }
@@ -66,8 +81,25 @@ pub(crate) struct Derived {
     pub messages: Vec<Vec<u8>>,
     /// For a transaction: what the user is shown.
     pub review: Option<Review>,
-    /// For a PSBT: the input and sighash type of each message.
-    plan: Option<Plan>,
+    decoded: Decoded,
+}
+
+/// What the signatures are put into at the end.
+#[derive(Clone, Debug)]
+enum Decoded {
+    Message,
+    /// The input and sighash type of each message.
+    Bitcoin(Box<Plan>),
+    /// The transaction and the wallet's signer slot in it.
+    Solana(Box<SolanaTx>, usize),
+}
+
+fn needs(wallet: Curve, needs: Curve) -> Result<(), PayloadError> {
+    if wallet == needs {
+        Ok(())
+    } else {
+        Err(PayloadError::WrongCurve { wallet, needs })
+    }
 }
 
 /// Derives what `payload` (of `format`) makes a wallet of `curve` and
@@ -85,12 +117,10 @@ pub(crate) fn derive(
             messages: vec![payload.clone()],
             payload,
             review: None,
-            plan: None,
+            decoded: Decoded::Message,
         }),
         SignFormat::BitcoinPsbt => {
-            if curve != Curve::Secp256k1 {
-                return Err(PayloadError::WrongCurve(curve));
-            }
+            needs(curve, Curve::Secp256k1)?;
             let q = mpc_address::taproot_output_key(group_key_hex)
                 .map_err(|_| PayloadError::BadGroupKey)?;
             let psbt = Psbt::from_bytes(&payload).map_err(PayloadError::Psbt)?;
@@ -104,7 +134,23 @@ pub(crate) fn derive(
                 messages: plan.to_sign.iter().map(|t| t.sighash.to_vec()).collect(),
                 review: Some(Review::Bitcoin(Box::new(plan.review.clone()))),
                 payload,
-                plan: Some(plan),
+                decoded: Decoded::Bitcoin(Box::new(plan)),
+            })
+        }
+        SignFormat::SolanaTransaction => {
+            needs(curve, Curve::Ed25519)?;
+            let wallet: [u8; 32] = hex::decode(group_key_hex)
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .ok_or(PayloadError::BadGroupKey)?;
+            let tx = SolanaTx::from_bytes(&payload).map_err(PayloadError::Solana)?;
+            let plan = solana::plan(&tx, &wallet).map_err(PayloadError::Solana)?;
+            Ok(Derived {
+                format,
+                messages: vec![plan.message],
+                review: Some(Review::Solana(Box::new(plan.review))),
+                payload,
+                decoded: Decoded::Solana(Box::new(tx), plan.signer_index),
             })
         }
     }
@@ -137,38 +183,73 @@ pub enum SignedTransaction {
         /// The inputs this wallet signed.
         signed_inputs: Vec<usize>,
     },
+    /// A Solana transaction.
+    Solana {
+        /// The transaction with the wallet's signature in its slot, in
+        /// base64 (other signers' slots as they were given).
+        transaction: String,
+        /// The wallet's signature in base58, which is also the
+        /// transaction id once the wallet pays the fee.
+        signature: String,
+    },
 }
 
 impl Derived {
     /// The transaction with `signatures` (one per message, 64 bytes each)
     /// in place; `None` for a plain message.
-    pub fn finish(&self, signatures: &[Vec<u8>]) -> Result<Option<SignedTransaction>, PsbtError> {
-        let Some(plan) = &self.plan else {
-            return Ok(None);
-        };
-        let mut psbt = Psbt::from_bytes(&self.payload)?;
-        let sigs: Vec<(usize, Vec<u8>)> = plan
-            .to_sign
-            .iter()
-            .zip(signatures)
-            .map(|(t, s)| {
-                let mut sig = s.clone();
-                // BIP341: a 65th byte names any type but SIGHASH_DEFAULT.
-                if t.sighash_type != 0 {
-                    sig.push(t.sighash_type);
-                }
-                (t.input, sig)
-            })
-            .collect();
-        psbt.finalize_key_path(&sigs)?;
-        let tx_hex = psbt.extract_tx().ok().map(hex::encode);
-        Ok(Some(SignedTransaction::Bitcoin {
-            psbt: psbt.to_base64(),
-            tx_hex,
-            txid: psbt.txid(),
-            signed_inputs: plan.to_sign.iter().map(|t| t.input).collect(),
-        }))
+    pub fn finish(
+        &self,
+        signatures: &[Vec<u8>],
+    ) -> Result<Option<SignedTransaction>, PayloadError> {
+        match &self.decoded {
+            Decoded::Message => Ok(None),
+            Decoded::Bitcoin(plan) => finish_psbt(&self.payload, plan, signatures)
+                .map(Some)
+                .map_err(PayloadError::Psbt),
+            Decoded::Solana(tx, slot) => {
+                let sig: [u8; 64] = signatures
+                    .first()
+                    .and_then(|s| s.as_slice().try_into().ok())
+                    .ok_or(PayloadError::Solana(SolanaError::BadSignerIndex))?;
+                let signed = tx
+                    .with_signature(*slot, &sig)
+                    .map_err(PayloadError::Solana)?;
+                Ok(Some(SignedTransaction::Solana {
+                    transaction: base64::engine::general_purpose::STANDARD.encode(signed),
+                    signature: bs58::encode(sig).into_string(),
+                }))
+            }
+        }
     }
+}
+
+fn finish_psbt(
+    payload: &[u8],
+    plan: &Plan,
+    signatures: &[Vec<u8>],
+) -> Result<SignedTransaction, PsbtError> {
+    let mut psbt = Psbt::from_bytes(payload)?;
+    let sigs: Vec<(usize, Vec<u8>)> = plan
+        .to_sign
+        .iter()
+        .zip(signatures)
+        .map(|(t, s)| {
+            let mut sig = s.clone();
+            // BIP341: a 65th byte names any type but SIGHASH_DEFAULT.
+            if t.sighash_type != 0 {
+                sig.push(t.sighash_type);
+            }
+            (t.input, sig)
+        })
+        .collect();
+    psbt.finalize_key_path(&sigs)?;
+    let tx_hex = psbt.extract_tx().ok().map(hex::encode);
+    Ok(SignedTransaction::Bitcoin {
+        psbt: psbt.to_base64(),
+        tx_hex,
+        txid: psbt.txid(),
+        signed_inputs: plan.to_sign.iter().map(|t| t.input).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -180,7 +261,13 @@ mod tests {
         let s = SignSettings::default();
         let key = format!("02{}", "11".repeat(32));
         let e = derive(SignFormat::BitcoinPsbt, vec![1], Curve::Ed25519, &key, &s);
-        assert_eq!(e.unwrap_err(), PayloadError::WrongCurve(Curve::Ed25519));
+        assert_eq!(
+            e.unwrap_err(),
+            PayloadError::WrongCurve {
+                wallet: Curve::Ed25519,
+                needs: Curve::Secp256k1
+            }
+        );
         let e = derive(
             SignFormat::BitcoinPsbt,
             b"psbt".to_vec(),
@@ -193,5 +280,51 @@ mod tests {
         let d = derive(SignFormat::Message, b"hi".to_vec(), Curve::Ed25519, "", &s).unwrap();
         assert_eq!(d.finish(&[vec![0; 64]]), Ok(None));
         assert_eq!((d.messages, d.review), (vec![b"hi".to_vec()], None));
+    }
+
+    #[test]
+    fn a_solana_message_is_signed_in_the_wallets_slot() {
+        let s = SignSettings::default();
+        let wallet = [7u8; 32];
+        let to = [9u8; 32];
+        let msg = solana::transfer_message(&wallet, &to, 5, &[1; 32], None);
+        let e = derive(
+            SignFormat::SolanaTransaction,
+            msg.clone(),
+            Curve::Secp256k1,
+            &hex::encode(wallet),
+            &s,
+        );
+        assert!(matches!(e, Err(PayloadError::WrongCurve { .. })));
+        // Someone else's transfer: the wallet is no signer of it.
+        let other = solana::transfer_message(&to, &wallet, 5, &[1; 32], None);
+        let e = derive(
+            SignFormat::SolanaTransaction,
+            other,
+            Curve::Ed25519,
+            &hex::encode(wallet),
+            &s,
+        );
+        assert_eq!(
+            e.unwrap_err(),
+            PayloadError::Solana(SolanaError::NotASigner)
+        );
+        let d = derive(
+            SignFormat::SolanaTransaction,
+            msg.clone(),
+            Curve::Ed25519,
+            &hex::encode(wallet),
+            &s,
+        )
+        .unwrap();
+        assert_eq!(d.messages, vec![msg.clone()]);
+        assert!(matches!(d.review, Some(Review::Solana(_))));
+        let Some(SignedTransaction::Solana { transaction, .. }) = d.finish(&[vec![3; 64]]).unwrap()
+        else {
+            panic!("no Solana transaction");
+        };
+        let signed = SolanaTx::from_base64(&transaction).unwrap();
+        assert_eq!(signed.signatures(), &[[3u8; 64]]);
+        assert_eq!(signed.message_bytes(), &msg[..]);
     }
 }

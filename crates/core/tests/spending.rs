@@ -1,8 +1,10 @@
-//! Signing PSBTs in the simulator (issue 14): each signer derives every
-//! BIP341 sighash itself, one FROST signature per wallet input; a proposer
-//! that shows signers different transactions is named; a PSBT that can't
-//! be signed never starts a session. The PSBTs are built, and the sighashes
-//! checked, with rust-bitcoin; the signatures with libsecp256k1.
+//! Signing transactions in the simulator (issue 14): each signer derives
+//! every BIP341 sighash itself, one FROST signature per wallet input; a
+//! Solana transfer is signed over its message, in the wallet's slot; a
+//! proposer that shows signers different transactions is named; one that
+//! can't be signed never starts a session. The PSBTs are built, and the
+//! sighashes checked, with rust-bitcoin; the signatures with libsecp256k1
+//! and ed25519-dalek.
 #![cfg(not(target_arch = "wasm32"))]
 
 use bitcoin::absolute::LockTime;
@@ -190,6 +192,101 @@ fn a_psbt_missing_a_utxo_never_starts_a_session() {
                 ProposalError::Payload(PayloadError::Psbt(mpc_chain::bitcoin::PsbtError::MissingUtxo {
                     input: 1,
                 })),
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(r.signatures().is_empty());
+}
+
+const SOL_TO: [u8; 32] = [0x42; 32];
+
+/// 1 SOL from the wallet to [`SOL_TO`].
+fn solana_transfer(group_key: &str) -> Vec<u8> {
+    let wallet: [u8; 32] = hex::decode(group_key).unwrap().try_into().unwrap();
+    mpc_chain::solana::transfer_message(&wallet, &SOL_TO, 1_000_000_000, &[3; 32], None)
+}
+
+/// The same transfer for 1000 SOL: the lamports end the message.
+fn a_thousand_times_more(payload: &[u8]) -> Vec<u8> {
+    let mut m = payload.to_vec();
+    let at = m.len() - 8;
+    m[at..].copy_from_slice(&1_000_000_000_000u64.to_le_bytes());
+    m
+}
+
+fn solana_plan(signers: Vec<usize>, build: fn(&str) -> Vec<u8>) -> SimConfig {
+    let mut c = SimConfig::new(3, 2, Curve::Ed25519, 22);
+    c.sign = Some(SignPlan {
+        format: SignFormat::SolanaTransaction,
+        build: Some(build),
+        ..SignPlan::message(signers, Vec::new())
+    });
+    c
+}
+
+#[test]
+fn a_solana_transfer_is_signed_over_its_message_in_the_wallets_slot() {
+    let r = sim::run(&solana_plan(vec![1, 2], solana_transfer));
+    let key = r.agreed_key().expect("wallet created");
+    let sigs = r.signatures();
+    assert_eq!(sigs.len(), 2, "{:?}", r.sign_outcomes);
+    let first = sigs.values().next().unwrap();
+    let message = solana_transfer(&key);
+    let vk =
+        ed25519_dalek::VerifyingKey::from_bytes(&hex::decode(&key).unwrap().try_into().unwrap())
+            .unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&first.signature).unwrap();
+    vk.verify_strict(&message, &sig)
+        .expect("Solana's verify_strict");
+    let Some(SignedTransaction::Solana {
+        transaction,
+        signature,
+    }) = &first.transaction
+    else {
+        panic!("no Solana transaction: {:?}", first.transaction);
+    };
+    use base64::Engine;
+    let tx = base64::engine::general_purpose::STANDARD
+        .decode(transaction)
+        .unwrap();
+    assert_eq!(tx[0], 1, "one signature slot");
+    assert_eq!(&tx[1..65], &first.signature[..]);
+    assert_eq!(&tx[65..], &message[..]);
+    assert_eq!(signature, &bs58::encode(&first.signature).into_string());
+}
+
+#[test]
+fn a_proposer_that_shows_one_signer_a_bigger_transfer_is_named() {
+    let mut c = solana_plan(vec![0, 1, 2], solana_transfer);
+    c.faults.push(Fault::TamperProposal {
+        node: 0,
+        to: vec![1],
+        tamper: a_thousand_times_more,
+    });
+    let r = sim::run(&c);
+    let ids: Vec<String> = r.outcomes.keys().cloned().collect();
+    assert!(r.signatures().is_empty(), "nothing is signed");
+    let aborts = r.sign_aborts();
+    for honest in &ids[1..] {
+        match aborts.get(honest) {
+            Some(AbortReason::ProposalsDiffer { proposer, .. }) => assert_eq!(proposer, &ids[0]),
+            other => panic!("{honest}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_solana_transfer_from_another_account_never_starts_a_session() {
+    fn theirs(_: &str) -> Vec<u8> {
+        mpc_chain::solana::transfer_message(&SOL_TO, &[1; 32], 5, &[3; 32], None)
+    }
+    let r = sim::run(&solana_plan(vec![0, 1], theirs));
+    let ids: Vec<String> = r.outcomes.keys().cloned().collect();
+    match r.sign_aborts().get(&ids[0]) {
+        Some(AbortReason::CannotStart {
+            error:
+                ProposalError::Payload(PayloadError::Solana(mpc_chain::solana::SolanaError::NotASigner)),
+            ..
         }) => {}
         other => panic!("{other:?}"),
     }

@@ -105,6 +105,11 @@ pub enum Commands {
         /// the sighashes this node computes from it.
         #[arg(long, value_name = "FILE")]
         approve_psbt: Vec<String>,
+        /// Sign this Solana transaction or message (a file of base64, or
+        /// the base64) without asking, if a co-signer proposes exactly its
+        /// message (repeatable).
+        #[arg(long, value_name = "BASE64")]
+        approve_solana: Vec<String>,
         /// Sign ANYTHING a co-signer proposes with this wallet (id, id
         /// prefix or group key), without asking: any one other participant
         /// then signs what it wants. Needs --i-understand-this-signs-anything.
@@ -162,6 +167,57 @@ pub enum Commands {
         /// Also write the signed PSBT (base64) to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Sign a Solana transaction or message (legacy or v0, base64, as
+    /// `--sign-only`, `--dump-transaction-message` or a dApp give it) with
+    /// an ed25519 wallet that is one of its required signers.
+    SignSolana {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The transaction or message: a file of base64, or the base64.
+        #[arg(long)]
+        tx: String,
+        /// Signers, comma-separated; this node is always one.
+        #[arg(long, value_delimiter = ',')]
+        signers: Vec<String>,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Send SOL from an ed25519 wallet: builds a System transfer (the
+    /// wallet pays the fee) and signs it.
+    SolanaTransfer {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The recipient's address (base58).
+        #[arg(long)]
+        to: String,
+        /// How much, in lamports (1 SOL = 1000000000).
+        #[arg(long)]
+        lamports: u64,
+        /// A recent blockhash (base58), or with --nonce-account the
+        /// nonce the account stores.
+        #[arg(long)]
+        blockhash: String,
+        /// A durable nonce account whose authority is the wallet: the
+        /// transaction then stays valid until the nonce is used, however
+        /// long the co-signers take to approve.
+        #[arg(long)]
+        nonce_account: Option<String>,
+        /// Signers, comma-separated; this node is always one.
+        #[arg(long, value_delimiter = ',')]
+        signers: Vec<String>,
         /// Session id (random by default).
         #[arg(long)]
         session_id: Option<String>,

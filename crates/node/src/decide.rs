@@ -33,7 +33,8 @@ pub enum Refusal {
     /// An unattended run got a signing request no [`SignRule`] allows.
     #[error(
         "signing not approved: this node signs unattended only what its \
-         --approve-message, --approve-message-hex or --approve-wallet name, \
+         --approve-message, --approve-message-hex, --approve-psbt, \
+         --approve-solana or --approve-wallet name, \
          and none matches this request"
     )]
     SignNotApproved,
@@ -63,6 +64,10 @@ pub enum SignRule {
     /// (`--approve-psbt FILE`): the inputs it signs are the sighashes this
     /// node derives from it, never a hash a peer sent.
     Psbt(Vec<u8>),
+    /// A Solana transaction with exactly this message, with any wallet of
+    /// this keystore (`--approve-solana`): other signers' signatures in a
+    /// proposed transaction do not matter, only what this one signs.
+    Solana(Vec<u8>),
     /// Anything at all with the wallet of this group key
     /// (`--approve-wallet W --i-understand-this-signs-anything`): any one
     /// other participant can then sign what it wants.
@@ -76,6 +81,11 @@ impl SignRule {
         match self {
             SignRule::Message(m) => format == SignFormat::Message && m == message,
             SignRule::Psbt(p) => format == SignFormat::BitcoinPsbt && p == message,
+            SignRule::Solana(m) => {
+                format == SignFormat::SolanaTransaction
+                    && mpc_chain::solana::SolanaTx::from_bytes(message)
+                        .is_ok_and(|tx| tx.message_bytes() == m.as_slice())
+            }
             SignRule::AnyMessage { group_key: k } => k.eq_ignore_ascii_case(group_key),
         }
     }

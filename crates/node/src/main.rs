@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`cli`] | flags, subcommands, and the settings read from them |
 //! | [`online`] | commands that run a node: `peers`, `create`, `join`, `sign` |
-//! | [`spend`] | `sign-psbt`: spending from a wallet |
+//! | [`spend`] | `sign-psbt`, `sign-solana`, `solana-transfer`: spending from a wallet |
 //! | [`local`] | commands on the keystore alone: `identity`, `trust`, `wallet export/import` |
 //!
 //! `wallets`, `wallet show`, `simulate` and `demo` are in the library.
@@ -161,13 +161,53 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             timeout_secs,
         } => spend::sign_psbt(
             &cli,
-            spend::SignPsbt {
+            &spend::Spend {
                 wallet,
-                psbt,
                 signers,
-                out: out.as_deref(),
                 session_id: session_id.clone(),
                 timeout: *timeout_secs,
+            },
+            psbt,
+            out.as_deref(),
+        ),
+        Commands::SignSolana {
+            wallet,
+            tx,
+            signers,
+            session_id,
+            timeout_secs,
+        } => spend::sign_solana(
+            &cli,
+            &spend::Spend {
+                wallet,
+                signers,
+                session_id: session_id.clone(),
+                timeout: *timeout_secs,
+            },
+            tx,
+        ),
+        Commands::SolanaTransfer {
+            wallet,
+            to,
+            lamports,
+            blockhash,
+            nonce_account,
+            signers,
+            session_id,
+            timeout_secs,
+        } => spend::solana_transfer(
+            &cli,
+            &spend::Spend {
+                wallet,
+                signers,
+                session_id: session_id.clone(),
+                timeout: *timeout_secs,
+            },
+            &spend::Transfer {
+                to,
+                lamports: *lamports,
+                blockhash,
+                nonce_account: nonce_account.as_deref(),
             },
         ),
         Commands::Join {
@@ -175,6 +215,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             approve_message,
             approve_message_hex,
             approve_psbt,
+            approve_solana,
             approve_wallet,
             i_understand_this_signs_anything: _,
             from,
@@ -184,6 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 messages: approve_message,
                 messages_hex: approve_message_hex,
                 psbts: approve_psbt,
+                solana: approve_solana,
                 wallets: approve_wallet,
             };
             online::join(

@@ -77,6 +77,7 @@ pub struct Approvals<'a> {
     pub messages: &'a [String],
     pub messages_hex: &'a [String],
     pub psbts: &'a [String],
+    pub solana: &'a [String],
     pub wallets: &'a [String],
 }
 
@@ -97,6 +98,10 @@ impl Approvals<'_> {
         for p in self.psbts {
             let psbt = crate::spend::read_psbt(p).map_err(ApprovalError::Psbt)?;
             rules.push(SignRule::Psbt(psbt));
+        }
+        for t in self.solana {
+            let tx = crate::spend::read_solana(t).map_err(ApprovalError::Solana)?;
+            rules.push(SignRule::Solana(tx.message_bytes().to_vec()));
         }
         if self.wallets.is_empty() {
             return Ok(rules);
@@ -131,6 +136,8 @@ enum ApprovalError {
     NotHex(String),
     #[error("--approve-psbt {0}")]
     Psbt(String),
+    #[error("--approve-solana {0}")]
+    Solana(String),
     #[error("--approve-wallet {query:?}: {error}")]
     NoWallet { query: String, error: String },
     #[error("{0}")]
@@ -151,7 +158,9 @@ pub fn join(
     };
     let rules = match approvals.rules(cli) {
         Ok(rules) => rules,
-        Err(e @ (ApprovalError::NotHex(_) | ApprovalError::Psbt(_))) => return usage(e),
+        Err(e @ (ApprovalError::NotHex(_) | ApprovalError::Psbt(_) | ApprovalError::Solana(_))) => {
+            return usage(e)
+        }
         Err(e) => return Err(e.to_string()),
     };
     let policy = Policy::new(from, accept_keygen, rules);
@@ -360,6 +369,14 @@ fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
         if let Some(tx) = tx_hex {
             println!("  transaction: {tx}");
         }
+    } else if let Some(mpc_core::payload::SignedTransaction::Solana {
+        transaction,
+        signature,
+    }) = &sig.transaction
+    {
+        println!("signed Solana transaction {signature}");
+        println!("  signers:     {}", Remote(sig.signers.join(", ")));
+        println!("  transaction: {transaction}");
     } else {
         let scheme = match sig.curve {
             Curve::Secp256k1 => "BIP340 Schnorr (Taproot key path)",

@@ -1,11 +1,14 @@
-//! `sign-psbt`: spend from a Taproot wallet. The PSBT is checked and shown
-//! here before anything is sent; every co-signer decodes it and derives
-//! the sighashes it signs itself.
+//! Spending from a wallet: `sign-psbt` (Taproot), `sign-solana` and
+//! `solana-transfer` (ed25519). The transaction is checked and shown here
+//! before anything is sent, by the same code every co-signer runs on it
+//! to derive what it signs itself.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use mpc_chain::solana::{self, SolanaTx};
 use mpc_core::payload::{self, SignedTransaction};
+use mpc_core::SignatureResult;
 use mpc_protocol::peer::{Curve, SignFormat};
 use serde_json::json;
 
@@ -30,48 +33,76 @@ pub fn read_psbt(arg: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{arg:.40}: {e}"))
 }
 
-/// What `sign-psbt` was given.
-pub struct SignPsbt<'a> {
+/// The Solana transaction or message from `--tx`: a file of base64 text,
+/// or the base64 itself.
+pub fn read_solana(arg: &str) -> Result<SolanaTx, String> {
+    let path = Path::new(arg);
+    let text = if path.is_file() {
+        let bytes = std::fs::read(path).map_err(|e| format!("{arg}: {e}"))?;
+        String::from_utf8(bytes).map_err(|_| format!("{arg} is not base64 text"))?
+    } else {
+        arg.to_string()
+    };
+    SolanaTx::from_base64(&text).map_err(|e| format!("{arg:.40}: {e}"))
+}
+
+/// A transaction to propose, with who signs it.
+pub struct Spend<'a> {
     pub wallet: &'a str,
-    pub psbt: &'a str,
     pub signers: &'a [String],
-    pub out: Option<&'a Path>,
     pub session_id: Option<String>,
     pub timeout: u64,
 }
 
-pub fn sign_psbt(cli: &Cli, a: SignPsbt) -> Result<ExitCode, String> {
-    let psbt = match read_psbt(a.psbt) {
+impl Spend<'_> {
+    /// Checks `payload` as every co-signer will, shows its review, and runs
+    /// the session. `Err(ExitCode)` is a refusal already reported.
+    fn propose(
+        &self,
+        cli: &Cli,
+        format: SignFormat,
+        payload: Vec<u8>,
+    ) -> Result<Result<SignatureResult, ExitCode>, String> {
+        let (_, file) = keystore(cli)?
+            .find(self.wallet)
+            .map_err(|e| e.to_string())?;
+        let meta = &file.metadata;
+        let curve: Curve = match meta.curve.parse() {
+            Ok(c) => c,
+            Err(e) => return usage(e).map(Err),
+        };
+        // Refuse here, before anything is sent, what co-signers would.
+        let settings = node_options(cli, meta.peer_id.clone(), self.timeout)?.signing;
+        let review =
+            match payload::review(format, &payload, curve, &meta.group_public_key, &settings) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Err("a transaction without a review".into()),
+                Err(e) => return usage(e).map(Err),
+            };
+        eprintln!("proposing to sign this transaction:\n{review}");
+        let request = SignRun {
+            query: self.wallet,
+            message: payload,
+            format,
+            signers: self.signers,
+            session_id: self.session_id.clone(),
+            timeout: self.timeout,
+        };
+        match run_sign(cli, request)? {
+            Ok(sig) => Ok(Ok(sig)),
+            Err(bad) => usage(bad).map(Err),
+        }
+    }
+}
+
+pub fn sign_psbt(cli: &Cli, a: &Spend, psbt: &str, out: Option<&Path>) -> Result<ExitCode, String> {
+    let psbt = match read_psbt(psbt) {
         Ok(p) => p,
         Err(e) => return usage(format!("--psbt {e}")),
     };
-    let (_, file) = keystore(cli)?.find(a.wallet).map_err(|e| e.to_string())?;
-    let meta = &file.metadata;
-    let curve: Curve = match meta.curve.parse() {
-        Ok(c) => c,
-        Err(e) => return usage(e),
-    };
-    // The same checks each co-signer makes: refuse here, before anything
-    // is sent, what they would refuse.
-    let settings = node_options(cli, meta.peer_id.clone(), a.timeout)?.signing;
-    let format = SignFormat::BitcoinPsbt;
-    let review = match payload::review(format, &psbt, curve, &meta.group_public_key, &settings) {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err("a PSBT without a review".into()),
-        Err(e) => return usage(e),
-    };
-    eprintln!("proposing to sign this transaction:\n{review}");
-    let request = SignRun {
-        query: a.wallet,
-        message: psbt,
-        format,
-        signers: a.signers,
-        session_id: a.session_id,
-        timeout: a.timeout,
-    };
-    let sig = match run_sign(cli, request)? {
+    let sig = match a.propose(cli, SignFormat::BitcoinPsbt, psbt)? {
         Ok(sig) => sig,
-        Err(bad) => return usage(bad),
+        Err(code) => return Ok(code),
     };
     let Some(SignedTransaction::Bitcoin {
         psbt,
@@ -80,9 +111,9 @@ pub fn sign_psbt(cli: &Cli, a: SignPsbt) -> Result<ExitCode, String> {
         signed_inputs,
     }) = sig.transaction
     else {
-        return Err("the session signed no transaction".into());
+        return Err("the session signed no Bitcoin transaction".into());
     };
-    if let Some(path) = a.out {
+    if let Some(path) = out {
         // Whole or not at all: temporary file, fsync, rename.
         mpc_keystore::fs::write_atomic(path, psbt.as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -101,13 +132,95 @@ pub fn sign_psbt(cli: &Cli, a: SignPsbt) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("signed inputs {signed_inputs:?} of transaction {txid}");
-    match a.out {
+    match out {
         Some(path) => println!("signed PSBT written to {}", path.display()),
         None => println!("signed PSBT: {psbt}"),
     }
     match tx_hex {
         Some(tx) => println!("transaction (every input final): {tx}"),
         None => println!("other inputs still need their signatures: no transaction yet"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sign-solana`: a transaction or message someone else built.
+pub fn sign_solana(cli: &Cli, a: &Spend, tx: &str) -> Result<ExitCode, String> {
+    let tx = match read_solana(tx) {
+        Ok(t) => t,
+        Err(e) => return usage(format!("--tx {e}")),
+    };
+    solana(cli, a, tx.to_bytes())
+}
+
+/// What `solana-transfer` was given.
+pub struct Transfer<'a> {
+    pub to: &'a str,
+    pub lamports: u64,
+    pub blockhash: &'a str,
+    pub nonce_account: Option<&'a str>,
+}
+
+/// `solana-transfer`: a System transfer from the wallet, built here.
+pub fn solana_transfer(cli: &Cli, a: &Spend, t: &Transfer) -> Result<ExitCode, String> {
+    let (_, file) = keystore(cli)?.find(a.wallet).map_err(|e| e.to_string())?;
+    let from: [u8; 32] = match hex::decode(&file.metadata.group_public_key)
+        .ok()
+        .and_then(|k| k.try_into().ok())
+    {
+        Some(k) if matches!(file.metadata.curve.parse(), Ok(Curve::Ed25519)) => k,
+        _ => {
+            return usage(format!(
+                "wallet {} is not an ed25519 (Solana) wallet",
+                file.metadata.id
+            ))
+        }
+    };
+    let to = match solana::decode_address(t.to) {
+        Ok(k) => k,
+        Err(e) => return usage(format!("--to: {e}")),
+    };
+    let blockhash = match solana::decode_address(t.blockhash) {
+        Ok(k) => k,
+        Err(e) => return usage(format!("--blockhash: {e}")),
+    };
+    let nonce = match t.nonce_account.map(solana::decode_address).transpose() {
+        Ok(n) => n,
+        Err(e) => return usage(format!("--nonce-account: {e}")),
+    };
+    let message = solana::transfer_message(
+        &from,
+        &to,
+        t.lamports,
+        &blockhash,
+        nonce.as_ref().map(|n| (n, &from)),
+    );
+    solana(cli, a, message)
+}
+
+fn solana(cli: &Cli, a: &Spend, payload: Vec<u8>) -> Result<ExitCode, String> {
+    let sig = match a.propose(cli, SignFormat::SolanaTransaction, payload)? {
+        Ok(sig) => sig,
+        Err(code) => return Ok(code),
+    };
+    let Some(SignedTransaction::Solana {
+        transaction,
+        signature,
+    }) = sig.transaction
+    else {
+        return Err("the session signed no Solana transaction".into());
+    };
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "session_id": sig.session_id,
+                "signature": signature,
+                "transaction": transaction,
+            })
+        );
+    } else {
+        println!("signature: {signature}");
+        println!("signed transaction: {transaction}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -218,6 +218,9 @@ pub enum SignFormat {
     /// A BIP174 PSBT: one BIP341 key-path signature for every input that
     /// pays the wallet, each over the sighash the signer computes itself.
     BitcoinPsbt,
+    /// A Solana transaction or bare message (legacy or v0): one ed25519
+    /// signature over the message, for the wallet's signer slot.
+    SolanaTransaction,
 }
 
 impl SignFormat {

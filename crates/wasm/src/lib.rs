@@ -230,11 +230,17 @@ impl WasmNode {
             Some(f) => serde_json::from_value(f.clone())
                 .map_err(|_| err(format!("sign: unknown format {f}")))?,
         };
-        // A PSBT may come as base64, as wallets and Bitcoin Core write it.
-        let message = match v["psbt"].as_str() {
-            Some(b64) if format == SignFormat::BitcoinPsbt => {
+        // A PSBT or a Solana transaction may come as base64, as wallets,
+        // Bitcoin Core, the Solana CLI and dApps write them.
+        let message = match (v["psbt"].as_str(), v["transaction"].as_str()) {
+            (Some(b64), _) if format == SignFormat::BitcoinPsbt => {
                 mpc_chain::bitcoin::Psbt::from_base64(b64)
                     .map_err(|e| err(format!("psbt: {e}")))?
+                    .to_bytes()
+            }
+            (_, Some(b64)) if format == SignFormat::SolanaTransaction => {
+                mpc_chain::solana::SolanaTx::from_base64(b64)
+                    .map_err(|e| err(format!("transaction: {e}")))?
                     .to_bytes()
             }
             _ => hex::decode(s("message_hex")?).map_err(|_| err("message_hex is not hex"))?,

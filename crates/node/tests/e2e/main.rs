@@ -2,7 +2,8 @@
 //! `mpc-wallet` processes create wallets over real WebRTC on loopback.
 //! One test binary (one link); the harness is here, each concern has its
 //! module: key generation, signing, approvals, a malicious signaling
-//! path, a cluster, the terminal, and wallet files.
+//! path, a cluster, the terminal, wallet files, and spending Bitcoin and
+//! SOL.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ mod files;
 mod keygen;
 mod signaling;
 mod signing;
+mod solana;
 mod spending;
 mod terminal;
 

@@ -219,6 +219,27 @@ fn psbts_a_signer_must_refuse_fail_before_anything_is_sent() {
 
     let foreign = psbt_spending(&external(), &[100_000], 1);
     refuse(&write_psbt(&dir, "foreign.psbt", &foreign), "wallet");
+
+    // Nor does a Taproot wallet sign for Solana.
+    let out = offline(
+        &dir.join("cli1"),
+        &[
+            "--server",
+            "ws://127.0.0.1:9/ws",
+            "solana-transfer",
+            "--wallet",
+            &key,
+            "--to",
+            "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM",
+            "--lamports",
+            "1",
+            "--blockhash",
+            "4uQeVj5tqViQh7yWWGStvkEG1Zmhx6uasJtWCJziofM",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not an ed25519 (Solana) wallet"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
