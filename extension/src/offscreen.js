@@ -12,7 +12,22 @@ import init, {
   WasmNode, check_seal_params, create_identity, fingerprint, open_identity, wallet_info, with_confirmation,
 } from './wasm/mpc_wasm.js';
 
-const sw = (op, extra = {}) => chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
+// A message wakes a stopped service worker, but one sent while it is
+// stopping can be lost (no reply, or no receiver). Reads are retried;
+// writes are not, so nothing is written twice.
+const SW_READS = new Set(['ensure', 'get_settings', 'get_identity', 'get_known_peers', 'wallets']);
+async function sw(op, extra = {}) {
+  const tries = SW_READS.has(op) ? 5 : 1;
+  for (let i = 1; ; i += 1) {
+    try {
+      const r = await chrome.runtime.sendMessage({ target: 'sw', op, ...extra });
+      if (r !== undefined || i >= tries) return r;
+    } catch (e) {
+      if (i >= tries) throw e;
+    }
+    await new Promise((done) => setTimeout(done, 200 * i));
+  }
+}
 
 const state = {
   connection: 'starting',

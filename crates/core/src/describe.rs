@@ -158,6 +158,13 @@ impl std::fmt::Display for Progress {
             Progress::SignRound { round: 3, .. } => "signature aggregated and verified".into(),
             Progress::SignRound { round, .. } => format!("signing round {round}"),
             Progress::PeerSigned { peer, .. } => format!("{peer} verified the signature"),
+            Progress::NeedsRefreshDecision { from, proposal, .. } => format!(
+                "refresh proposal received from {from}: new shares of wallet {} for {} (generation {})",
+                proposal.group_public_key,
+                proposal.participants.join(", "),
+                proposal.generation + 1
+            ),
+            Progress::PeerCommitted { peer, .. } => format!("{peer} stored its new share"),
         };
         f.write_str(&text)
     }

@@ -1,6 +1,8 @@
 //! FROST distributed key generation for one session: frost's
 //! `part1`/`part2`/`part3`, the wire encoding of their packages, and the
-//! transcript hash that the `ready` messages compare.
+//! transcript hash that the `ready` messages compare. A refresh runs the
+//! same rounds with frost's `refresh_dkg_*`: a sharing of zero added to
+//! each node's share, so the key stays and the old shares stop combining.
 //!
 //! The engine is generic over [`frost_core::Ciphersuite`], as in the Zcash
 //! Foundation's crates; [`Dkg`] is the small enum that picks secp256k1-tr or
@@ -14,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use frost_core::keys::dkg::{self, round1, round2};
+use frost_core::keys::refresh;
 use frost_core::keys::{KeyPackage, PublicKeyPackage};
 use frost_core::{Ciphersuite, Identifier};
 use frost_ed25519::Ed25519Sha512;
@@ -75,6 +78,19 @@ pub(crate) struct Params {
     /// someone never agree on a wallet.
     pub keys: BTreeMap<String, [u8; 32]>,
     pub me: String,
+    /// For a refresh: the wallet whose shares are renewed.
+    pub refresh: Option<RefreshOf>,
+}
+
+/// What a refresh starts from: this node's current share of the wallet.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshOf {
+    /// Every participant's FROST identifier, kept from the wallet.
+    pub identifiers: BTreeMap<String, u16>,
+    pub key_package: SecretKeyPackage,
+    pub public_key_package: wallet::PublicKeyPackage,
+    /// The generation being replaced.
+    pub generation: u32,
 }
 
 /// Deliberate misbehaviour, settable only with the `faults` feature. It
@@ -114,6 +130,9 @@ pub(crate) struct DkgOutput {
     pub transcript_hash: [u8; 32],
     /// Peer id → hex SHA-256 of the round-1 package this node used.
     pub commitment_digests: BTreeMap<String, String>,
+    pub identifiers: BTreeMap<String, u16>,
+    /// 0 for a new wallet, one more than the old shares' for a refresh.
+    pub generation: u32,
 }
 
 /// A ciphersuite this wallet supports, and how its results are wrapped.
@@ -122,6 +141,12 @@ pub(crate) trait Suite: Ciphersuite {
         key: KeyPackage<Self>,
         public: PublicKeyPackage<Self>,
     ) -> (wallet::KeyPackage, wallet::PublicKeyPackage);
+
+    /// This suite's packages, if the wallet's are of its curve.
+    fn unwrap(
+        key: &wallet::KeyPackage,
+        public: &wallet::PublicKeyPackage,
+    ) -> Option<(KeyPackage<Self>, PublicKeyPackage<Self>)>;
 }
 
 impl Suite for Secp256K1Sha256TR {
@@ -134,6 +159,18 @@ impl Suite for Secp256K1Sha256TR {
             wallet::PublicKeyPackage::Secp256k1(public),
         )
     }
+
+    fn unwrap(
+        key: &wallet::KeyPackage,
+        public: &wallet::PublicKeyPackage,
+    ) -> Option<(KeyPackage<Self>, PublicKeyPackage<Self>)> {
+        match (key, public) {
+            (wallet::KeyPackage::Secp256k1(k), wallet::PublicKeyPackage::Secp256k1(p)) => {
+                Some((k.clone(), p.clone()))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Suite for Ed25519Sha512 {
@@ -145,6 +182,18 @@ impl Suite for Ed25519Sha512 {
             wallet::KeyPackage::Ed25519(key),
             wallet::PublicKeyPackage::Ed25519(public),
         )
+    }
+
+    fn unwrap(
+        key: &wallet::KeyPackage,
+        public: &wallet::PublicKeyPackage,
+    ) -> Option<(KeyPackage<Self>, PublicKeyPackage<Self>)> {
+        match (key, public) {
+            (wallet::KeyPackage::Ed25519(k), wallet::PublicKeyPackage::Ed25519(p)) => {
+                Some((k.clone(), p.clone()))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -222,8 +271,11 @@ impl<C: Suite> Engine<C> {
     fn new(params: Params, misbehaviour: Misbehaviour) -> Result<Self, DkgError> {
         let mut members = Vec::new();
         for (i, p) in params.participants.iter().enumerate() {
-            let n = u16::try_from(i + 1)
-                .map_err(|_| DkgError::Internal("too many participants".into()))?;
+            let n = match &params.refresh {
+                Some(r) => r.identifiers.get(p).copied(),
+                None => u16::try_from(i + 1).ok(),
+            }
+            .ok_or_else(|| DkgError::Internal(format!("no FROST identifier for {p}")))?;
             members.push((p.clone(), n));
         }
         let roster = Roster::new(&params.me, members).map_err(DkgError::Internal)?;
@@ -276,8 +328,13 @@ impl<C: Suite> Engine<C> {
         &self,
         rng: &mut ChaCha20Rng,
     ) -> Result<(round1::SecretPackage<C>, round1::Package<C>), DkgError> {
-        dkg::part1::<C, _>(self.roster.my_id, self.total(), self.params.threshold, rng)
-            .map_err(internal)
+        let (id, n, t) = (self.roster.my_id, self.total(), self.params.threshold);
+        match self.params.refresh {
+            // A polynomial whose constant is zero: shares of the same key.
+            Some(_) => refresh::refresh_dkg_part1::<C, _>(id, n, t, rng),
+            None => dkg::part1::<C, _>(id, n, t, rng),
+        }
+        .map_err(internal)
     }
 
     fn add_commitment(&mut self, peer: &str, hex_data: &str) -> Result<Added, DkgError> {
@@ -311,11 +368,14 @@ impl<C: Suite> Engine<C> {
             .r1_secret
             .take()
             .ok_or_else(|| DkgError::Internal("round 2 before round 1".into()))?;
-        let (r2_secret, shares) =
-            dkg::part2(secret, &self.r1).map_err(|e| self.blame_commitment(e))?;
+        let part2 = match self.params.refresh {
+            Some(_) => refresh::refresh_dkg_part2::<C>,
+            None => dkg::part2::<C>,
+        };
+        let (r2_secret, shares) = part2(secret, &self.r1).map_err(|e| self.blame_commitment(e))?;
         self.r2_secret = Some(r2_secret);
         let alt_shares = match self.alt_r1_secret.take() {
-            Some(alt) => Some(dkg::part2(alt, &self.r1).map_err(internal)?.1),
+            Some(alt) => Some(part2(alt, &self.r1).map_err(internal)?.1),
             None => None,
         };
         let mut out = Vec::with_capacity(shares.len());
@@ -355,15 +415,18 @@ impl<C: Suite> Engine<C> {
         if let frost_core::Error::IncorrectNumberOfCommitments = e {
             // frost does not say whose commitment has the wrong length;
             // find it here (only on this error path, since it re-encodes).
+            // A refresh's commitments leave out the (zero) constant term.
+            let expected =
+                usize::from(self.params.threshold) - usize::from(self.params.refresh.is_some());
             for (id, package) in &self.r1 {
                 let len = package.commitment().serialize().map(|c| c.len());
-                if len != Ok(usize::from(self.params.threshold)) {
+                if len != Ok(expected) {
                     return DkgError::InvalidCommitment {
                         peer: self.roster.name(id),
                         detail: format!(
                             "commitment has {} coefficients, threshold is {}",
                             len.unwrap_or(0),
-                            self.params.threshold
+                            expected
                         ),
                     };
                 }
@@ -396,7 +459,22 @@ impl<C: Suite> Engine<C> {
             .r2_secret
             .take()
             .ok_or_else(|| DkgError::Internal("round 3 before round 2".into()))?;
-        let result = dkg::part3(&secret, &self.r1, &self.r2);
+        let result = match &self.params.refresh {
+            Some(old) => {
+                let (key, public) = C::unwrap(old.key_package.expose(), &old.public_key_package)
+                    .ok_or_else(|| DkgError::Internal("the wallet is of another curve".into()))?;
+                let before = public.verifying_key().serialize().map_err(internal)?;
+                let result = refresh::refresh_dkg_shares(&secret, &self.r1, &self.r2, public, key);
+                // By construction; checked, since the address depends on it.
+                if let Ok((_, p)) = &result {
+                    if p.verifying_key().serialize().map_err(internal)? != before {
+                        return Err(DkgError::Internal("a refresh changed the group key".into()));
+                    }
+                }
+                result
+            }
+            None => dkg::part3(&secret, &self.r1, &self.r2),
+        };
         // The received shares are no longer needed; frost zeroizes them on drop.
         self.r2.clear();
         let (key, public) = result.map_err(|e| match e.culprits().first() {
@@ -407,13 +485,17 @@ impl<C: Suite> Engine<C> {
             None => internal(e),
         })?;
         let group_public_key = public.verifying_key().serialize().map_err(internal)?;
-        let identifier = self
-            .params
-            .participants
-            .iter()
-            .position(|p| *p == self.params.me)
-            .map(|i| i as u16 + 1)
-            .unwrap_or(0);
+        let identifiers: BTreeMap<String, u16> = match &self.params.refresh {
+            Some(r) => r
+                .identifiers
+                .iter()
+                .filter(|(p, _)| self.params.participants.contains(p))
+                .map(|(p, i)| (p.clone(), *i))
+                .collect(),
+            None => wallet::positions(&self.params.participants),
+        };
+        let identifier = identifiers.get(&self.params.me).copied().unwrap_or(0);
+        let generation = self.params.refresh.as_ref().map_or(0, |r| r.generation + 1);
         let transcript_hash = transcript_hash(&self.params, &self.r1_bytes, &group_public_key);
         let commitment_digests = self
             .r1_bytes
@@ -428,6 +510,8 @@ impl<C: Suite> Engine<C> {
             group_public_key,
             transcript_hash,
             commitment_digests,
+            identifiers,
+            generation,
         })
     }
 }
@@ -451,6 +535,16 @@ pub(crate) fn transcript_hash(
     }
     let mut h = Sha256::new();
     put(&mut h, b"mpc-wallet/dkg-transcript/v2");
+    // A refresh also binds the identifiers and the generation it replaces
+    // (a key generation's transcript is as before).
+    if let Some(r) = &params.refresh {
+        put(&mut h, b"refresh");
+        h.update(r.generation.to_be_bytes());
+        for (p, i) in &r.identifiers {
+            put(&mut h, p.as_bytes());
+            h.update(i.to_be_bytes());
+        }
+    }
     put(&mut h, params.session_id.as_bytes());
     put(&mut h, params.curve.as_str().as_bytes());
     h.update(params.threshold.to_be_bytes());

@@ -29,8 +29,8 @@ pub mod wallet;
 pub use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
 pub use node::{Action, Command, Config, Event, Node, Progress};
 pub use session::{
-    validate_proposal, validate_sign_proposal, AbortReason, Phase, ProposalError, Role,
-    SessionKind, ValidProposal, Violation,
+    validate_proposal, validate_refresh_proposal, validate_sign_proposal, AbortReason, Phase,
+    ProposalError, Role, SessionKind, ValidProposal, Violation,
 };
 pub use trust::{NewKey, TrustError};
 pub use wallet::{

@@ -66,7 +66,9 @@ impl Signing {
         messages: Vec<Vec<u8>>,
         bad_share: bool,
     ) -> Result<Self, SignError> {
-        let ids = identifiers(&wallet.participants, signers)?;
+        let ids = wallet
+            .identifiers_of(signers)
+            .map_err(SignError::Internal)?;
         Ok(
             match (wallet.key_package.expose(), &wallet.public_key_package) {
                 (wallet::KeyPackage::Secp256k1(k), wallet::PublicKeyPackage::Secp256k1(p)) => {
@@ -144,25 +146,6 @@ impl Signing {
     pub fn finish(&mut self) -> Result<Vec<Vec<u8>>, SignError> {
         dispatch!(self, e => e.finish())
     }
-}
-
-/// Signer peer id → FROST identifier number (1-based position among the
-/// wallet's sorted participants).
-fn identifiers(
-    participants: &[String],
-    signers: &[String],
-) -> Result<Vec<(String, u16)>, SignError> {
-    signers
-        .iter()
-        .map(|s| {
-            participants
-                .iter()
-                .position(|p| p == s)
-                .and_then(|i| u16::try_from(i + 1).ok())
-                .map(|n| (s.clone(), n))
-                .ok_or_else(|| SignError::Internal(format!("{s} is not a wallet participant")))
-        })
-        .collect()
 }
 
 /// The generic signing engine for one ciphersuite: one FROST signature

@@ -4,6 +4,8 @@
 //! The secret half ([`SecretKeyPackage`]) never prints itself: its `Debug`
 //! is redacted, and frost zeroizes the signing share when it is dropped.
 
+use std::collections::BTreeMap;
+
 use mpc_protocol::peer::{Curve, SignFormat};
 use zeroize::Zeroizing;
 
@@ -116,7 +118,7 @@ impl PublicKeyPackage {
     }
 }
 
-/// A wallet share produced by one successful DKG session.
+/// A wallet share produced by one successful DKG or refresh session.
 #[derive(Clone, Debug)]
 pub struct WalletResult {
     /// The DKG session that made the wallet.
@@ -125,10 +127,14 @@ pub struct WalletResult {
     pub curve: Curve,
     /// How many participants it takes to sign.
     pub threshold: u16,
-    /// Sorted; FROST identifier `i` belongs to `participants[i - 1]`.
+    /// Sorted: everyone who holds a share.
     pub participants: Vec<String>,
-    /// This node's FROST identifier (1-based index in `participants`).
+    /// This node's FROST identifier.
     pub identifier: u16,
+    /// Every participant's FROST identifier (see [`SigningWallet`]).
+    pub identifiers: BTreeMap<String, u16>,
+    /// 0 from a key generation; a refresh makes the next.
+    pub generation: u32,
     /// This node's secret key share.
     pub key_package: SecretKeyPackage,
     /// The group key and every participant's verifying share.
@@ -159,8 +165,15 @@ pub struct SigningWallet {
     pub curve: Curve,
     /// How many participants it takes to sign.
     pub threshold: u16,
-    /// Sorted; FROST identifier `i` belongs to `participants[i - 1]`.
+    /// Sorted: everyone who holds a share.
     pub participants: Vec<String>,
+    /// Each participant's FROST identifier: its 1-based position in the
+    /// participants of the key generation, kept when a refresh removes
+    /// others.
+    pub identifiers: BTreeMap<String, u16>,
+    /// How many refreshes the shares have been through: shares of
+    /// different generations do not combine.
+    pub generation: u32,
     /// Hex of the group verifying key.
     pub group_public_key: String,
     /// The group key and every participant's verifying share.
@@ -201,6 +214,8 @@ impl SigningWallet {
         Ok(SigningWallet {
             curve,
             threshold,
+            identifiers: positions(&participants),
+            generation: 0,
             participants,
             group_public_key: public.group_public_key(),
             public_key_package: public,
@@ -209,11 +224,37 @@ impl SigningWallet {
     }
 }
 
+/// The identifiers of a key generation's sorted `participants`.
+pub fn positions(participants: &[String]) -> BTreeMap<String, u16> {
+    participants
+        .iter()
+        .zip(1u16..)
+        .map(|(p, i)| (p.clone(), i))
+        .collect()
+}
+
+impl SigningWallet {
+    /// `participants`' FROST identifiers, in their order.
+    pub fn identifiers_of(&self, participants: &[String]) -> Result<Vec<(String, u16)>, String> {
+        participants
+            .iter()
+            .map(|p| {
+                self.identifiers
+                    .get(p)
+                    .map(|i| (p.clone(), *i))
+                    .ok_or_else(|| format!("{p} is not a wallet participant"))
+            })
+            .collect()
+    }
+}
+
 impl From<&WalletResult> for SigningWallet {
     fn from(w: &WalletResult) -> Self {
         SigningWallet {
             curve: w.curve,
             threshold: w.threshold,
+            identifiers: w.identifiers.clone(),
+            generation: w.generation,
             participants: w.participants.clone(),
             group_public_key: w.group_public_key.clone(),
             public_key_package: w.public_key_package.clone(),

@@ -296,6 +296,7 @@ fn a_joiner_declines_with_a_reason_when_its_wallet_does_not_fit() {
     let ed = wallet_of(Curve::Ed25519);
     let signers: Vec<String> = vec!["node01".into(), "node02".into(), "node09".into()];
     let proposal = SignProposal {
+        generation: 0,
         session_id: "s9".into(),
         group_public_key: secp.group_public_key.clone(),
         message_hex: "00ff".into(),

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
@@ -15,6 +15,9 @@ use crate::{Confirmation, KeyShareFile, KeystoreError};
 
 /// The node's identity key file in a keystore directory.
 pub const IDENTITY_FILE: &str = "identity.key";
+
+/// The subdirectory of refreshed shares not yet confirmed everywhere.
+const PENDING_DIR: &str = "pending";
 /// The address book of pinned peer keys.
 pub const KNOWN_PEERS_FILE: &str = "known_peers";
 
@@ -76,6 +79,65 @@ impl Keystore {
         let mut file = KeyShareFile::from_json(&fs::read_to_string(&path)?)?;
         file.confirmation = Some(confirmation);
         write_atomic(&path, file.to_json().as_bytes())?;
+        Ok(path)
+    }
+
+    /// Where a refresh's new share waits (in `pending/`, which `list`
+    /// does not read) until every participant stored theirs.
+    pub fn pending_path(&self, id: &str) -> PathBuf {
+        self.dir.join(PENDING_DIR).join(format!("{id}.json"))
+    }
+
+    /// Writes a refresh's new share as pending, next to the current one,
+    /// which stays in use. A later pending share of the wallet replaces
+    /// an earlier one.
+    pub fn save_pending(&self, file: &KeyShareFile) -> Result<PathBuf, KeystoreError> {
+        file.metadata.check_id()?;
+        let current = self.path_of(&file.metadata.id);
+        if !current.exists() {
+            return Err(not_found(format!(
+                "wallet {} is not in this keystore: nothing to refresh",
+                file.metadata.id
+            )));
+        }
+        let dir = self.dir.join(PENDING_DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let path = self.pending_path(&file.metadata.id);
+        write_atomic(&path, file.to_json().as_bytes())?;
+        Ok(path)
+    }
+
+    /// The pending share of wallet `id`, if a refresh left one.
+    pub fn pending(&self, id: &str) -> Result<Option<KeyShareFile>, KeystoreError> {
+        match fs::read_to_string(self.pending_path(id)) {
+            Ok(text) => KeyShareFile::from_json(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes the pending share of `id` (of `generation`) current: one
+    /// rename replaces the old file, so a crash leaves one or the other,
+    /// whole. The old share is gone after this.
+    pub fn promote(&self, id: &str, generation: u32) -> Result<PathBuf, KeystoreError> {
+        let pending = self.pending_path(id);
+        let mut file = self
+            .pending(id)?
+            .ok_or_else(|| not_found(format!("wallet {id} has no pending share")))?;
+        if file.metadata.generation != generation {
+            return Err(not_found(format!(
+                "wallet {id}'s pending share is of generation {}, not {generation}",
+                file.metadata.generation
+            )));
+        }
+        file.confirmation = Some(Confirmation::Confirmed);
+        write_atomic(&pending, file.to_json().as_bytes())?;
+        let path = self.path_of(id);
+        fs::rename(&pending, &path)?;
+        File::open(&self.dir)?.sync_all()?;
         Ok(path)
     }
 

@@ -29,6 +29,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use age::secrecy::SecretString;
@@ -95,8 +96,16 @@ pub struct Metadata {
     /// `"secp256k1"` or `"ed25519"`.
     pub curve: String,
     pub threshold: u16,
-    /// Sorted peer ids; FROST identifier i+1 belongs to `participants[i]`.
+    /// Sorted peer ids of everyone holding a share. Unless `identifiers`
+    /// says otherwise, FROST identifier i+1 belongs to `participants[i]`.
     pub participants: Vec<String>,
+    /// Each participant's FROST identifier, once a refresh removed someone
+    /// (positions in `participants` no longer give them). Absent before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identifiers: BTreeMap<String, u16>,
+    /// How many refreshes the share has been through (absent: 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
     /// This node's peer id.
     pub peer_id: String,
     /// Hex of the group verifying key (for secp256k1, the 33-byte
@@ -119,6 +128,8 @@ impl Metadata {
             curve: "secp256k1".into(),
             threshold: 2,
             participants: vec!["chrome1".into(), "cli1".into(), "cli2".into()],
+            identifiers: BTreeMap::new(),
+            generation: 0,
             peer_id: "cli1".into(),
             group_public_key,
             public_key_package: "00".into(),
@@ -145,6 +156,10 @@ impl Metadata {
     fn digest(&self) -> [u8; 32] {
         Sha256::digest(serde_json::to_vec(self).expect("serializable")).into()
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The id of a wallet: the first 16 hex digits of SHA-256(group key hex).

@@ -3,7 +3,9 @@
 //! The CLI and the extension both go through here, so their files are the
 //! same.
 
-use mpc_core::wallet::PublicKeyPackage;
+use std::collections::BTreeMap;
+
+use mpc_core::wallet::{positions, PublicKeyPackage};
 use mpc_core::{SigningWallet, WalletResult};
 use mpc_protocol::peer::Curve;
 
@@ -24,6 +26,13 @@ pub fn seal_wallet(
         curve: wallet.curve.to_string(),
         threshold: wallet.threshold,
         participants: wallet.participants.clone(),
+        // Written only once positions no longer give them.
+        identifiers: if wallet.identifiers == positions(&wallet.participants) {
+            BTreeMap::new()
+        } else {
+            wallet.identifiers.clone()
+        },
+        generation: wallet.generation,
         peer_id: peer_id.to_string(),
         group_public_key: wallet.group_public_key.clone(),
         public_key_package: hex::encode(wallet.public_key_package.serialize()),
@@ -65,14 +74,19 @@ pub fn open_signing_wallet(file: &KeyShareFile, passphrase: &str) -> Result<Sign
     let secret = file
         .open(passphrase)
         .map_err(|e| format!("cannot open the key share of wallet {}: {e}", m.id))?;
-    SigningWallet::from_parts(
+    let mut w = SigningWallet::from_parts(
         curve,
         m.threshold,
         m.participants.clone(),
         &m.public_key_package,
         secret.key_package(),
     )
-    .map_err(|e| format!("wallet {}: {e}", m.id))
+    .map_err(|e| format!("wallet {}: {e}", m.id))?;
+    if !m.identifiers.is_empty() {
+        w.identifiers = m.identifiers.clone();
+    }
+    w.generation = m.generation;
+    Ok(w)
 }
 
 #[cfg(test)]

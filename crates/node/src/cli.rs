@@ -110,6 +110,10 @@ pub enum Commands {
         /// message (repeatable).
         #[arg(long, value_name = "BASE64")]
         approve_solana: Vec<String>,
+        /// Take part in a refresh of this wallet (id, id prefix or group
+        /// key) without asking (repeatable).
+        #[arg(long, value_name = "WALLET")]
+        approve_refresh: Vec<String>,
         /// Sign ANYTHING a co-signer proposes with this wallet (id, id
         /// prefix or group key), without asking: any one other participant
         /// then signs what it wants. Needs --i-understand-this-signs-anything.
@@ -161,18 +165,11 @@ pub enum Commands {
         /// The PSBT: a file (binary or base64), or the base64 itself.
         #[arg(long)]
         psbt: String,
-        /// Signers, comma-separated; this node is always one.
-        #[arg(long, value_delimiter = ',')]
-        signers: Vec<String>,
         /// Also write the signed PSBT (base64) to this file.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Session id (random by default).
-        #[arg(long)]
-        session_id: Option<String>,
-        /// Seconds each phase may take.
-        #[arg(long, default_value_t = 60)]
-        timeout_secs: u64,
+        #[command(flatten)]
+        session: SpendArgs,
     },
     /// Sign a Solana transaction or message (legacy or v0, base64, as
     /// `--sign-only`, `--dump-transaction-message` or a dApp give it) with
@@ -184,15 +181,8 @@ pub enum Commands {
         /// The transaction or message: a file of base64, or the base64.
         #[arg(long)]
         tx: String,
-        /// Signers, comma-separated; this node is always one.
-        #[arg(long, value_delimiter = ',')]
-        signers: Vec<String>,
-        /// Session id (random by default).
-        #[arg(long)]
-        session_id: Option<String>,
-        /// Seconds each phase may take.
-        #[arg(long, default_value_t = 60)]
-        timeout_secs: u64,
+        #[command(flatten)]
+        session: SpendArgs,
     },
     /// Send SOL from an ed25519 wallet: builds a System transfer (the
     /// wallet pays the fee) and signs it.
@@ -215,9 +205,22 @@ pub enum Commands {
         /// long the co-signers take to approve.
         #[arg(long)]
         nonce_account: Option<String>,
-        /// Signers, comma-separated; this node is always one.
+        #[command(flatten)]
+        session: SpendArgs,
+    },
+    /// Give every participant of a wallet a new share of the same key: the
+    /// address stays, and the old shares stop combining with the new ones
+    /// (say, after a device may have leaked its share). Participants named
+    /// by --remove get none, and are out of the wallet. The threshold
+    /// never changes: shares of a t-of-n key can be renewed or moved, but a
+    /// different t is a different polynomial, which needs a new wallet.
+    Refresh {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// Participants to remove, comma-separated (not this node).
         #[arg(long, value_delimiter = ',')]
-        signers: Vec<String>,
+        remove: Vec<String>,
         /// Session id (random by default).
         #[arg(long)]
         session_id: Option<String>,
@@ -386,4 +389,18 @@ pub fn unlock_passphrase(wallet_id: &str) -> Result<String, String> {
     let wallet_id = mpc_node::display::Remote(wallet_id);
     rpassword::prompt_password(format!("Passphrase of wallet {wallet_id}: "))
         .map_err(|e| format!("no passphrase (set MPC_WALLET_PASSPHRASE): {e}"))
+}
+
+/// Who signs a transaction, and the session's settings.
+#[derive(clap::Args)]
+pub struct SpendArgs {
+    /// Signers, comma-separated; this node is always one.
+    #[arg(long, value_delimiter = ',')]
+    pub signers: Vec<String>,
+    /// Session id (random by default).
+    #[arg(long)]
+    pub session_id: Option<String>,
+    /// Seconds each phase may take.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
 }

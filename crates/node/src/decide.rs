@@ -38,6 +38,9 @@ pub enum Refusal {
          and none matches this request"
     )]
     SignNotApproved,
+    /// An unattended run got a refresh no `--approve-refresh` names.
+    #[error("refresh not approved: this node takes part unattended only in refreshes of the wallets --approve-refresh names")]
+    RefreshNotApproved,
     /// The run has nowhere to find a wallet.
     #[error("this node has no keystore")]
     NoKeystore,
@@ -100,6 +103,9 @@ pub struct Policy {
     pub accept_keygen: bool,
     /// Signing requests approved unasked.
     pub sign: Vec<SignRule>,
+    /// Group keys of wallets whose refresh is taken part in unasked
+    /// (`--approve-refresh WALLET`).
+    pub refresh: Vec<String>,
     /// Ask the person at the terminal what the rules above do not settle.
     /// When `false` (an unattended run), refuse it instead.
     pub ask: bool,
@@ -123,7 +129,31 @@ impl Policy {
             from,
             accept_keygen,
             sign,
+            refresh: Vec::new(),
             ask,
+        }
+    }
+
+    /// [`Policy::new`], also taking part unasked in refreshes of the
+    /// wallets with these group keys.
+    pub fn with_refresh(mut self, group_keys: Vec<String>) -> Policy {
+        self.ask = self.ask && group_keys.is_empty();
+        self.refresh = group_keys;
+        self
+    }
+
+    /// What to answer a refresh of the wallet of `group_key`.
+    pub fn refresh(&self, group_key: &str) -> Verdict {
+        if self
+            .refresh
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(group_key))
+        {
+            Verdict::Accept
+        } else if self.ask {
+            Verdict::Ask
+        } else {
+            Verdict::Refuse(Refusal::RefreshNotApproved)
         }
     }
 
@@ -221,6 +251,61 @@ pub fn sign_answer(
             reason: None,
         },
         Err(reason) => decline_sign(session_id, reason),
+    }
+}
+
+/// Refuses a refresh, saying why.
+pub fn decline_refresh(session_id: &str, reason: Refusal) -> Event {
+    Event::RefreshDecision {
+        session_id: session_id.to_string(),
+        wallet: None,
+        reason: Some(reason.to_string()),
+    }
+}
+
+/// The answer to a refresh: the wallet's current key package once it was
+/// approved and the passphrase opens it, else why not.
+pub fn refresh_answer(
+    session_id: &str,
+    approved: Result<(), Refusal>,
+    file: &KeyShareFile,
+    passphrase: &str,
+) -> Event {
+    let wallet =
+        approved.and_then(|()| open_signing_wallet(file, passphrase).map_err(Refusal::CannotOpen));
+    match wallet {
+        Ok(w) => Event::RefreshDecision {
+            session_id: session_id.to_string(),
+            wallet: Some(Box::new(w)),
+            reason: None,
+        },
+        Err(reason) => decline_refresh(session_id, reason),
+    }
+}
+
+/// A signing request for `generation` while this node's wallet is at the
+/// one before, with that generation pending: some participant made it
+/// current, which it does only once every participant stored its new
+/// share, so this node may too. Returns the file to sign with.
+pub fn catch_up(keystore: &Keystore, file: KeyShareFile, generation: u32) -> KeyShareFile {
+    let id = file.metadata.id.clone();
+    if file.metadata.generation >= generation {
+        return file;
+    }
+    match keystore.pending(&id) {
+        Ok(Some(p)) if p.metadata.generation == generation => {
+            match keystore.promote(&id, generation) {
+                Ok(_) => {
+                    tracing::info!(wallet = %id, generation, "a peer signs with the refreshed shares: pending share made current");
+                    p
+                }
+                Err(e) => {
+                    tracing::warn!(wallet = %id, "could not make the pending share current: {e}");
+                    file
+                }
+            }
+        }
+        _ => file,
     }
 }
 

@@ -89,6 +89,7 @@ pub fn describe_sign(
     review: Option<&Review>,
 ) -> String {
     let p = SignProposal {
+        generation: 0,
         session_id: owned(&p.session_id),
         group_public_key: owned(&p.group_public_key),
         message_hex: owned(&p.message_hex),
@@ -127,6 +128,7 @@ mod tests {
     #[test]
     fn a_signing_request_keeps_its_own_line_breaks_only() {
         let p = SignProposal {
+            generation: 0,
             session_id: "s\x1b[2K".into(),
             group_public_key: "02ab".into(),
             message_hex: hex::encode("hi"),

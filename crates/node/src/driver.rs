@@ -90,6 +90,12 @@ pub enum Outcome {
     },
     /// A signature this node aggregated and verified.
     Signed(Box<SignatureResult>),
+    /// New shares of a wallet, current now that every participant stored
+    /// theirs; the old share is erased.
+    Refreshed {
+        wallet: Box<WalletResult>,
+        keystore_path: PathBuf,
+    },
 }
 
 /// Why a run failed; `Display` is what the user reads, with what the
@@ -112,6 +118,17 @@ pub enum NodeError {
          their share ({reason}). Do not fund this address: it may never be spendable"
     )]
     Unconfirmed {
+        group_public_key: String,
+        missing: String,
+        reason: String,
+    },
+    /// A refresh some participant never confirmed: the old share stays.
+    #[error(
+        "the refresh of wallet {group_public_key} is not confirmed: {missing} never confirmed \
+         storing their new share ({reason}). This node keeps signing with its current share; \
+         the new one is kept pending, and is used once a co-signer shows it is in use"
+    )]
+    RefreshUnconfirmed {
         group_public_key: String,
         missing: String,
         reason: String,
@@ -301,15 +318,17 @@ impl Driver {
                 self.make_rtc(ice_servers.clone());
             }
             let mut actions = self.node.handle(event);
-            // Store first: wallet_created must not precede the stored file.
+            // Store first: wallet_created (refresh_committed) must not
+            // precede the stored file.
             if let Some(i) = actions
                 .iter()
-                .position(|a| matches!(a, Action::Finished(_)))
+                .position(|a| matches!(a, Action::Finished(_) | Action::Refreshed(_)))
             {
-                let Action::Finished(w) = actions.remove(i) else {
-                    unreachable!()
-                };
-                self.store(w).await?;
+                match actions.remove(i) {
+                    Action::Finished(w) => self.store(w).await?,
+                    Action::Refreshed(w) => self.store_pending(w).await?,
+                    _ => unreachable!(),
+                }
             }
             // Carry out every action, even after an abort, so the abort's
             // own messages to the others go out.
@@ -384,6 +403,23 @@ impl Driver {
                 obs.pinned(&me, &peer, &key);
             }
             Action::Finished(w) => self.store(w).await?,
+            Action::Refreshed(w) => self.store_pending(w).await?,
+            Action::RefreshConfirmed { generation, .. } => {
+                self.promote(generation)?;
+                self.confirmed = true;
+            }
+            Action::RefreshUnconfirmed {
+                group_public_key,
+                missing,
+                reason,
+                ..
+            } => {
+                return Err(NodeError::RefreshUnconfirmed {
+                    group_public_key,
+                    missing: missing.join(", "),
+                    reason: reason.to_string(),
+                });
+            }
             Action::WalletConfirmed { .. } => {
                 self.record_confirmation(Confirmation::Confirmed)?;
                 self.confirmed = true;

@@ -4,12 +4,14 @@
 //! |---|---|
 //! | [`cli`] | flags, subcommands, and the settings read from them |
 //! | [`online`] | commands that run a node: `peers`, `create`, `join`, `sign` |
+//! | [`lifecycle`] | `refresh`: new shares of a wallet's key |
 //! | [`spend`] | `sign-psbt`, `sign-solana`, `solana-transfer`: spending from a wallet |
 //! | [`local`] | commands on the keystore alone: `identity`, `trust`, `wallet export/import` |
 //!
 //! `wallets`, `wallet show`, `simulate` and `demo` are in the library.
 
 mod cli;
+mod lifecycle;
 mod local;
 mod online;
 mod spend;
@@ -155,54 +157,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Commands::SignPsbt {
             wallet,
             psbt,
-            signers,
             out,
-            session_id,
-            timeout_secs,
+            session,
         } => spend::sign_psbt(
             &cli,
-            &spend::Spend {
-                wallet,
-                signers,
-                session_id: session_id.clone(),
-                timeout: *timeout_secs,
-            },
+            &spend::Spend::new(wallet, session),
             psbt,
             out.as_deref(),
         ),
         Commands::SignSolana {
             wallet,
             tx,
-            signers,
-            session_id,
-            timeout_secs,
-        } => spend::sign_solana(
-            &cli,
-            &spend::Spend {
-                wallet,
-                signers,
-                session_id: session_id.clone(),
-                timeout: *timeout_secs,
-            },
-            tx,
-        ),
+            session,
+        } => spend::sign_solana(&cli, &spend::Spend::new(wallet, session), tx),
         Commands::SolanaTransfer {
             wallet,
             to,
             lamports,
             blockhash,
             nonce_account,
-            signers,
-            session_id,
-            timeout_secs,
+            session,
         } => spend::solana_transfer(
             &cli,
-            &spend::Spend {
-                wallet,
-                signers,
-                session_id: session_id.clone(),
-                timeout: *timeout_secs,
-            },
+            &spend::Spend::new(wallet, session),
             &spend::Transfer {
                 to,
                 lamports: *lamports,
@@ -210,12 +187,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 nonce_account: nonce_account.as_deref(),
             },
         ),
+        Commands::Refresh {
+            wallet,
+            remove,
+            session_id,
+            timeout_secs,
+        } => lifecycle::refresh(&cli, wallet, remove, session_id.clone(), *timeout_secs),
         Commands::Join {
             accept_keygen,
             approve_message,
             approve_message_hex,
             approve_psbt,
             approve_solana,
+            approve_refresh,
             approve_wallet,
             i_understand_this_signs_anything: _,
             from,
@@ -226,6 +210,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 messages_hex: approve_message_hex,
                 psbts: approve_psbt,
                 solana: approve_solana,
+                refresh: approve_refresh,
                 wallets: approve_wallet,
             };
             online::join(

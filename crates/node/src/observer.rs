@@ -25,6 +25,40 @@ pub struct SignRequest {
     pub wallet_id: String,
 }
 
+/// A refresh proposal for a wallet in this node's keystore, with what
+/// changes as this node sees it.
+#[derive(Clone, Debug)]
+pub struct RefreshRequest {
+    pub from: String,
+    pub proposal: mpc_protocol::peer::RefreshProposal,
+    pub wallet_id: String,
+    /// Wallet participants the refresh leaves out: they lose their share.
+    pub removed: Vec<String>,
+    /// The wallet's address, which stays.
+    pub address: String,
+}
+
+impl RefreshRequest {
+    /// What the user is asked about, every remote string escaped.
+    pub fn describe(&self) -> String {
+        let p = &self.proposal;
+        let removed = match self.removed.as_slice() {
+            [] => "nobody is removed".to_string(),
+            [one] => format!("{one} will be removed"),
+            many => format!("{} will be removed", many.join(", ")),
+        };
+        sanitize(&format!(
+            "refresh wallet {} from {}: new shares (generation {}) for {}; {removed}; the address stays {}",
+            self.wallet_id,
+            self.from,
+            p.generation + 1,
+            p.participants.join(", "),
+            self.address
+        ))
+        .into_owned()
+    }
+}
+
 /// Callbacks for whoever shows this node's activity (terminal, demo).
 pub trait Observer: Send {
     /// A milestone of the session.
@@ -44,6 +78,10 @@ pub trait Observer: Send {
     /// As [`Observer::prompt`], for a sign proposal whose wallet is in the
     /// keystore.
     fn sign_prompt(&self) -> Box<dyn FnOnce(SignRequest) -> bool + Send> {
+        Box::new(|_| false)
+    }
+    /// As [`Observer::prompt`], for a refresh of a wallet in the keystore.
+    fn refresh_prompt(&self) -> Box<dyn FnOnce(RefreshRequest) -> bool + Send> {
         Box::new(|_| false)
     }
 }
@@ -176,6 +214,10 @@ impl Observer for Terminal {
 
     fn prompt(&self) -> Box<dyn FnOnce(SessionProposal) -> bool + Send> {
         self.ask(|p: SessionProposal| format!("Take part in {}? ", describe("?", &p)))
+    }
+
+    fn refresh_prompt(&self) -> Box<dyn FnOnce(RefreshRequest) -> bool + Send> {
+        self.ask(|r: RefreshRequest| format!("Take part? {}\n", r.describe()))
     }
 }
 

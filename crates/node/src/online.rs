@@ -78,6 +78,7 @@ pub struct Approvals<'a> {
     pub messages_hex: &'a [String],
     pub psbts: &'a [String],
     pub solana: &'a [String],
+    pub refresh: &'a [String],
     pub wallets: &'a [String],
 }
 
@@ -129,6 +130,27 @@ impl Approvals<'_> {
     }
 }
 
+impl Approvals<'_> {
+    /// The group keys of the wallets `--approve-refresh` names.
+    fn refresh_keys(&self, cli: &Cli) -> Result<Vec<String>, ApprovalError> {
+        if self.refresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ks = keystore(cli).map_err(ApprovalError::Keystore)?;
+        self.refresh
+            .iter()
+            .map(|w| {
+                ks.find(w)
+                    .map(|(_, f)| f.metadata.group_public_key)
+                    .map_err(|e| ApprovalError::NoWallet {
+                        query: w.clone(),
+                        error: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+}
+
 /// Why `join`'s approvals can't be used.
 #[derive(Debug, thiserror::Error)]
 enum ApprovalError {
@@ -163,7 +185,11 @@ pub fn join(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let policy = Policy::new(from, accept_keygen, rules);
+    let refresh = match approvals.refresh_keys(cli) {
+        Ok(keys) => keys,
+        Err(e) => return Err(e.to_string()),
+    };
+    let policy = Policy::new(from, accept_keygen, rules).with_refresh(refresh);
     take_part(cli, me, Goal::Join(policy), timeout_secs)
 }
 
@@ -186,6 +212,13 @@ fn take_part(cli: &Cli, me: String, goal: Goal, timeout: u64) -> Result<ExitCode
         }) => (wallet, keystore_path, elapsed),
         Ok(Outcome::Signed(sig)) => {
             print_signature(&sig, cli.json);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(Outcome::Refreshed {
+            wallet,
+            keystore_path,
+        }) => {
+            crate::lifecycle::print_refreshed(&wallet, &keystore_path, cli.json);
             return Ok(ExitCode::SUCCESS);
         }
         Ok(_) => return Err("unexpected outcome".into()),

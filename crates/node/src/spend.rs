@@ -12,7 +12,7 @@ use mpc_core::SignatureResult;
 use mpc_protocol::peer::{Curve, SignFormat};
 use serde_json::json;
 
-use crate::cli::{keystore, node_options, Cli};
+use crate::cli::{keystore, node_options, Cli, SpendArgs};
 use crate::online::{run_sign, SignRun};
 use crate::usage;
 
@@ -52,6 +52,17 @@ pub struct Spend<'a> {
     pub signers: &'a [String],
     pub session_id: Option<String>,
     pub timeout: u64,
+}
+
+impl<'a> Spend<'a> {
+    pub fn new(wallet: &'a str, args: &'a SpendArgs) -> Self {
+        Spend {
+            wallet,
+            signers: &args.signers,
+            session_id: args.session_id.clone(),
+            timeout: args.timeout_secs,
+        }
+    }
 }
 
 impl Spend<'_> {

@@ -42,6 +42,7 @@ pub fn summary(meta: &Metadata, network: Network) -> Value {
         "threshold": meta.threshold,
         "participants": meta.participants,
         "group_public_key": meta.group_public_key,
+        "generation": meta.generation,
     });
     match verified_addresses(meta, network) {
         Ok(a) => v["addresses"] = json!(a),

@@ -205,6 +205,51 @@ pub struct SignProposal {
     /// Ours: what `message_hex` is. Absent means [`SignFormat::Message`].
     #[serde(default, skip_serializing_if = "SignFormat::is_message")]
     pub format: SignFormat,
+    /// Ours: the generation of the shares to sign with (0, absent, until
+    /// the wallet's first refresh). Shares of different generations do
+    /// not combine, so a signer holding another one declines.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// `refresh_proposal` (ours): every participant gets a new share of the
+/// same key, so the address stays; the old shares stop combining with the
+/// new ones. A wallet participant not in `participants` is removed.
+/// Sent through the relay; answered, meshed and run like a key
+/// generation (`commitment`, `share`, `ready`), then `refresh_committed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshProposal {
+    pub session_id: String,
+    /// Hex of the wallet's group verifying key.
+    pub group_public_key: String,
+    /// `"secp256k1"` or `"ed25519"`, as in `session_proposal`.
+    pub curve: String,
+    /// Unchanged by a refresh.
+    pub threshold: u16,
+    /// Who keeps a share, proposer included: sorted wallet participants.
+    pub participants: Vec<String>,
+    /// The generation of the shares being replaced; the new ones are the
+    /// next.
+    pub generation: u32,
+    /// Participant → hex Ed25519 identity key, as in `session_proposal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<BTreeMap<String, String>>,
+}
+
+/// `refresh_committed` (ours): the sender stored its new share, still
+/// pending. Once a node has one from every other participant it erases
+/// its old share; until then the old one stays in use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshCommitted {
+    pub session_id: String,
+    /// Hex of the (unchanged) group key.
+    pub group_public_key: String,
+    /// The new shares' generation.
+    pub generation: u32,
 }
 
 /// What a `sign_proposal` carries. A signer never signs a hash a peer
@@ -307,6 +352,8 @@ peer_messages! {
     SignCommitment(SignCommitment) = "sign_commitment",
     SignatureShare(SignatureShare) = "signature_share",
     SignatureCreated(SignatureCreated) = "signature_created",
+    RefreshProposal(RefreshProposal) = "refresh_proposal",
+    RefreshCommitted(RefreshCommitted) = "refresh_committed",
 }
 
 impl PeerMessage {
@@ -350,6 +397,8 @@ impl PeerMessage {
             PeerMessage::SignCommitment(p) => Some(&p.session_id),
             PeerMessage::SignatureShare(p) => Some(&p.session_id),
             PeerMessage::SignatureCreated(p) => Some(&p.session_id),
+            PeerMessage::RefreshProposal(p) => Some(&p.session_id),
+            PeerMessage::RefreshCommitted(p) => Some(&p.session_id),
             PeerMessage::Commitment(p) => p.session_id.as_deref(),
             PeerMessage::Share(p) => p.session_id.as_deref(),
             PeerMessage::Ack(_) | PeerMessage::ChannelOpen(_) => None,

@@ -111,6 +111,28 @@ pub fn action_json(a: Action) -> Value {
         } => json!({"type": "wallet_unconfirmed", "session_id": session_id,
                     "group_public_key": group_public_key, "missing": missing,
                     "reason": reason.to_string()}),
+        // The extension does not take part in refreshes yet: these pass
+        // through for the page to show.
+        Action::Refreshed(w) => json!({
+            "type": "refreshed", "session_id": w.session_id,
+            "group_public_key": w.group_public_key, "generation": w.generation,
+            "participants": w.participants,
+        }),
+        Action::RefreshConfirmed {
+            session_id,
+            group_public_key,
+            generation,
+        } => json!({"type": "refresh_confirmed", "session_id": session_id,
+                    "group_public_key": group_public_key, "generation": generation}),
+        Action::RefreshUnconfirmed {
+            session_id,
+            group_public_key,
+            generation,
+            missing,
+            reason,
+        } => json!({"type": "refresh_unconfirmed", "session_id": session_id,
+                    "group_public_key": group_public_key, "generation": generation,
+                    "missing": missing, "reason": reason.to_string()}),
         Action::Signed(s) => json!({
             "type": "signed",
             "session_id": s.session_id,
@@ -188,6 +210,12 @@ fn progress_json(p: Progress) -> Value {
         }
         Progress::PeerSigned { session_id, peer } => {
             json!({"event": "peer_signed", "session_id": session_id, "peer": peer})
+        }
+        Progress::NeedsRefreshDecision { from, proposal, .. } => {
+            json!({"event": "needs_refresh_decision", "from": from, "proposal": proposal})
+        }
+        Progress::PeerCommitted { session_id, peer } => {
+            json!({"event": "peer_committed", "session_id": session_id, "peer": peer})
         }
     };
     v["type"] = json!("progress");

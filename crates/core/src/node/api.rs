@@ -3,7 +3,7 @@
 //! ([`Action`], [`Progress`]).
 
 use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
-use mpc_protocol::peer::{Curve, SessionProposal, SignFormat, SignProposal};
+use mpc_protocol::peer::{Curve, RefreshProposal, SessionProposal, SignFormat, SignProposal};
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, ServerMessage};
 use mpc_protocol::SignedMessage;
@@ -92,6 +92,18 @@ pub enum Command {
         /// Everyone who will sign, this node included.
         signers: Vec<String>,
     },
+    /// Propose new shares of `wallet`'s key to `participants` (sorted
+    /// wallet participants, this node included, at least the threshold):
+    /// a wallet participant left out is removed. Without a `session_id`,
+    /// one is drawn from the RNG.
+    Refresh {
+        /// The session id to use; `None` draws one.
+        session_id: Option<String>,
+        /// The wallet to refresh, with this node's current key package.
+        wallet: Box<SigningWallet>,
+        /// Everyone who keeps a share, this node included.
+        participants: Vec<String>,
+    },
     /// Abandon the active session.
     Cancel {
         /// The session to abandon.
@@ -137,6 +149,17 @@ pub enum Event {
         /// The signing session the proposal opens.
         session_id: String,
         /// The wallet to sign with, or `None` to decline.
+        wallet: Option<Box<SigningWallet>>,
+        /// Why, when declining; sent to the proposer.
+        reason: Option<String>,
+    },
+    /// The answer to [`Progress::NeedsRefreshDecision`]: `Some(wallet)`
+    /// (the wallet the proposal names, with this node's current key
+    /// package) accepts; `None` declines with `reason`.
+    RefreshDecision {
+        /// The refresh session the proposal opens.
+        session_id: String,
+        /// The wallet to refresh, or `None` to decline.
         wallet: Option<Box<SigningWallet>>,
         /// Why, when declining; sent to the proposer.
         reason: Option<String>,
@@ -208,6 +231,38 @@ pub enum Action {
         session_id: String,
         /// The wallet's group key (hex).
         group_public_key: String,
+        /// The participants that never confirmed.
+        missing: Vec<String>,
+        /// Why confirmation ended.
+        reason: AbortReason,
+    },
+    /// A refresh agreed on new shares: store this one as pending, next to
+    /// the current one, before anything else of this batch is sent (the
+    /// batch tells the others it is stored). The current share stays in
+    /// use until [`Action::RefreshConfirmed`].
+    Refreshed(Box<WalletResult>),
+    /// Every other participant confirmed (a signed `refresh_committed`)
+    /// that it stored its new share: make the pending share current and
+    /// erase the old one.
+    RefreshConfirmed {
+        /// The refresh session.
+        session_id: String,
+        /// The wallet's group key (hex), unchanged.
+        group_public_key: String,
+        /// The new shares' generation.
+        generation: u32,
+    },
+    /// Not every participant confirmed its new share: keep signing with the
+    /// current one, and keep the pending one (a participant that did get
+    /// every confirmation uses the new generation; a signing request
+    /// naming it shows which).
+    RefreshUnconfirmed {
+        /// The refresh session.
+        session_id: String,
+        /// The wallet's group key (hex).
+        group_public_key: String,
+        /// The pending shares' generation.
+        generation: u32,
         /// The participants that never confirmed.
         missing: Vec<String>,
         /// Why confirmation ended.
@@ -316,6 +371,24 @@ pub enum Progress {
         new_keys: Vec<NewKey>,
         /// For a transaction: what it does, as this node decoded it.
         review: Option<Review>,
+    },
+    /// A valid `refresh_proposal` arrived: find the wallet with its
+    /// `group_public_key`, show what changes, and answer with
+    /// [`Event::RefreshDecision`].
+    NeedsRefreshDecision {
+        /// The proposing peer.
+        from: String,
+        /// The proposal as received.
+        proposal: RefreshProposal,
+        /// Participants whose keys are not pinned yet: accepting pins them.
+        new_keys: Vec<NewKey>,
+    },
+    /// A participant reported `refresh_committed`: it stored its new share.
+    PeerCommitted {
+        /// The session.
+        session_id: String,
+        /// The peer that stored its new share.
+        peer: String,
     },
     /// 1: signing commitment broadcast; 2: signature share sent;
     /// 3: signature aggregated and verified.

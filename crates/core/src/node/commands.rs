@@ -2,20 +2,21 @@
 //! or `Sign` first waits (parked) for the server's list of identity keys,
 //! then becomes a signed proposal to every other participant.
 
-use mpc_protocol::peer::{SessionProposal, SignProposal};
+use mpc_protocol::peer::{RefreshProposal, SessionProposal, SignProposal};
 use mpc_protocol::signal::ClientMessage;
 use mpc_protocol::PeerMessage;
 use rand_core::RngCore;
 
 use super::api::{Action, Command};
 use super::phase::dkg::KeygenState;
+use super::phase::refresh::{self, RefreshState};
 use super::phase::signing::{check_signers, SignState};
 use super::session::{relay_action, Common, Kind, Session, Stage};
 use super::Node;
 use crate::payload::{derive, Derived};
 use crate::session::{
-    validate_proposal, validate_sign_proposal, AbortReason, ProposalError, SessionKind,
-    ValidProposal,
+    validate_proposal, validate_refresh_proposal, validate_sign_proposal, AbortReason,
+    ProposalError, SessionKind, ValidProposal,
 };
 use crate::trust::{self, NewKey, SessionKeys};
 
@@ -28,9 +29,9 @@ pub(super) struct Parked {
 /// The name a proposing command's session goes by.
 fn session_id_of(c: &Command) -> String {
     match c {
-        Command::Create { session_id, .. } | Command::Sign { session_id, .. } => {
-            session_id.clone().unwrap_or_default()
-        }
+        Command::Create { session_id, .. }
+        | Command::Sign { session_id, .. }
+        | Command::Refresh { session_id, .. } => session_id.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -48,7 +49,9 @@ impl Node {
                 ids: None,
                 after: None,
             })),
-            Command::Create { .. } | Command::Sign { .. } => self.park(c, out),
+            Command::Create { .. } | Command::Sign { .. } | Command::Refresh { .. } => {
+                self.park(c, out)
+            }
             Command::Cancel { session_id } => {
                 if self
                     .parked
@@ -77,7 +80,9 @@ impl Node {
     /// is checked against the address book before proposing.
     fn park(&mut self, mut command: Command, out: &mut Vec<Action>) {
         // Draw the session id now, so that every outcome names it.
-        if let Command::Create { session_id, .. } | Command::Sign { session_id, .. } = &mut command
+        if let Command::Create { session_id, .. }
+        | Command::Sign { session_id, .. }
+        | Command::Refresh { session_id, .. } = &mut command
         {
             if session_id.is_none() {
                 let mut b = [0u8; 16];
@@ -97,6 +102,7 @@ impl Node {
         let ids = match &command {
             Command::Create { participants, .. } => Some(participants.clone()),
             Command::Sign { signers, .. } => Some(signers.clone()),
+            Command::Refresh { participants, .. } => Some(participants.clone()),
             _ => None,
         };
         self.parked = Some(Parked {
@@ -169,6 +175,7 @@ impl Node {
                     signers,
                     keys: None,
                     format,
+                    generation: wallet.generation,
                 };
                 let settings = &self.config.signing;
                 let checked = validate_sign_proposal(&proposal, &me, &me)
@@ -181,6 +188,29 @@ impl Node {
                     })
                     .map(|(v, derived)| (v, Draft::Sign(proposal, wallet, Box::new(derived))));
                 (SessionKind::Sign, checked)
+            }
+            Command::Refresh {
+                wallet,
+                mut participants,
+                ..
+            } => {
+                participants.sort();
+                let proposal = RefreshProposal {
+                    session_id: session_id.clone(),
+                    group_public_key: wallet.group_public_key.clone(),
+                    curve: wallet.curve.as_str().to_string(),
+                    threshold: wallet.threshold,
+                    participants,
+                    generation: wallet.generation,
+                    keys: None,
+                };
+                let checked = validate_refresh_proposal(&proposal, &me, &me)
+                    .and_then(|v| {
+                        refresh::check_wallet(&v, &proposal, &wallet)?;
+                        Ok(v)
+                    })
+                    .map(|v| (v, Draft::Refresh(proposal, wallet)));
+                (SessionKind::Refresh, checked)
             }
             _ => return,
         };
@@ -260,6 +290,7 @@ enum Draft {
         Box<crate::wallet::SigningWallet>,
         Box<Derived>,
     ),
+    Refresh(RefreshProposal, Box<crate::wallet::SigningWallet>),
 }
 
 impl Draft {
@@ -276,6 +307,11 @@ impl Draft {
                 let key = wallet.group_public_key.clone();
                 let g = SignState::new(p.clone(), *derived, key, Some(wallet));
                 (PeerMessage::SignProposal(p), Kind::Sign(Box::new(g)))
+            }
+            Draft::Refresh(mut p, wallet) => {
+                p.keys = Some(keys);
+                let r = RefreshState::new(p.clone(), Some(wallet));
+                (PeerMessage::RefreshProposal(p), Kind::Refresh(Box::new(r)))
             }
         }
     }

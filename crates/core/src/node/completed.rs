@@ -1,18 +1,21 @@
 //! What a finished session still hears: the peers' reports of its result
 //! (`wallet_created`, `signature_created`), stragglers, and, for a new
-//! wallet, whether every participant confirmed storing its share.
+//! wallet or a refresh, whether every participant confirmed storing its
+//! share.
 
 use mpc_protocol::PeerMessage;
 
 use super::api::{Action, Progress};
+use super::phase::refresh;
 use super::session::{Common, Kind, Session};
-use crate::session::{AbortReason, Phase, Violation};
+use crate::session::{AbortReason, Violation};
 
 impl Session {
     /// When an unconfirmed wallet's confirmation times out.
     pub fn confirmation_deadline(&self) -> Option<u64> {
         match &self.kind {
             Kind::Keygen(k) => k.confirmation_deadline(&self.common),
+            Kind::Refresh(r) => r.rounds.confirmation_deadline(&self.common),
             Kind::Sign(_) => None,
         }
     }
@@ -21,10 +24,10 @@ impl Session {
     pub fn confirmation_due(&mut self, now: u64, out: &mut Vec<Action>) {
         if self.confirmation_deadline().is_some_and(|d| now >= d) {
             let reason = AbortReason::Timeout {
-                phase: Phase::Dkg,
+                phase: self.kind.phase(),
                 waiting_for: unconfirmed_by(&self.common),
             };
-            if let Kind::Keygen(k) = &mut self.kind {
+            if let Some(k) = self.kind.rounds() {
                 k.unconfirmed(&self.common, reason, out);
             }
         }
@@ -69,7 +72,22 @@ pub(super) fn completed_message(
             }
             return agrees.map_or_else(|v| reject(out, v.to_string()), |_| ());
         }
-        (Kind::Keygen(k), PeerMessage::SessionAbort(a)) if c.is_other(from) => {
+        (Kind::Refresh(r), PeerMessage::RefreshCommitted(m)) if c.is_other(from) => {
+            let k = &mut r.rounds;
+            let fits = refresh::check_committed(k, from, &m);
+            if fits.is_ok() && c.stored_by.insert(from.to_string()) {
+                out.push(Action::Progress(Progress::PeerCommitted {
+                    session_id: sid.clone(),
+                    peer: from.to_string(),
+                }));
+                k.check_confirmed(c, out);
+            }
+            return fits.map_or_else(|e| reject(out, e.to_string()), |_| ());
+        }
+        (kind @ (Kind::Keygen(_) | Kind::Refresh(_)), PeerMessage::SessionAbort(a))
+            if c.is_other(from) =>
+        {
+            let Some(k) = kind.rounds() else { return };
             // It did not store its share, or will not say so.
             let reason = AbortReason::PeerAborted {
                 peer: from.to_string(),

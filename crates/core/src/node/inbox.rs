@@ -95,6 +95,9 @@ impl Node {
             PeerMessage::SignProposal(p) => {
                 return self.on_proposal(from, Incoming::Sign(p), sig, out)
             }
+            PeerMessage::RefreshProposal(p) => {
+                return self.on_proposal(from, Incoming::Refresh(p), sig, out)
+            }
             msg => msg,
         };
         let for_active = match (&self.session, &sid) {

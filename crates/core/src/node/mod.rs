@@ -211,6 +211,15 @@ impl Node {
                 proposal::Answer::Sign { wallet, reason },
                 &mut out,
             ),
+            Event::RefreshDecision {
+                session_id,
+                wallet,
+                reason,
+            } => self.on_decision(
+                session_id,
+                proposal::Answer::Refresh { wallet, reason },
+                &mut out,
+            ),
             Event::LocalSignal { to, signal } => {
                 let sig = trust::sign_sdp(&self.identity, &self.config.peer_id, &to, &signal);
                 out.push(Action::SendSignal(ClientMessage::Relay {

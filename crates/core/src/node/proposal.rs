@@ -3,17 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use mpc_protocol::peer::{SessionProposal, SessionResponse, SignProposal};
+use mpc_protocol::peer::{RefreshProposal, SessionProposal, SessionResponse, SignProposal};
 use mpc_protocol::PeerMessage;
 
 use super::api::{Action, Progress};
 use super::phase::dkg::KeygenState;
 use super::phase::negotiation;
+use super::phase::refresh::{self, RefreshState};
 use super::phase::signing::{check_wallet, SignState};
 use super::session::{proposal_hash, relay_action, Common, Kind, Session, Stage};
 use super::Node;
 use crate::payload::{derive, SignSettings};
-use crate::session::{validate_proposal, validate_sign_proposal, ProposalError, ValidProposal};
+use crate::session::{
+    validate_proposal, validate_refresh_proposal, validate_sign_proposal, ProposalError,
+    ValidProposal,
+};
 use crate::trust::{self, NewKey, SessionKeys};
 use crate::wallet::SigningWallet;
 
@@ -21,6 +25,7 @@ use crate::wallet::SigningWallet;
 pub(super) enum Incoming {
     Keygen(SessionProposal),
     Sign(SignProposal),
+    Refresh(RefreshProposal),
 }
 
 impl Incoming {
@@ -28,6 +33,7 @@ impl Incoming {
         match self {
             Incoming::Keygen(p) => &p.session_id,
             Incoming::Sign(p) => &p.session_id,
+            Incoming::Refresh(p) => &p.session_id,
         }
     }
 
@@ -35,6 +41,7 @@ impl Incoming {
         match self {
             Incoming::Keygen(_) => "proposal",
             Incoming::Sign(_) => "sign proposal",
+            Incoming::Refresh(_) => "refresh proposal",
         }
     }
 
@@ -42,6 +49,7 @@ impl Incoming {
         match self {
             Incoming::Keygen(p) => PeerMessage::SessionProposal(p.clone()),
             Incoming::Sign(p) => PeerMessage::SignProposal(p.clone()),
+            Incoming::Refresh(p) => PeerMessage::RefreshProposal(p.clone()),
         }
     }
 
@@ -49,6 +57,7 @@ impl Incoming {
         match self {
             Incoming::Keygen(p) => p.keys.as_ref(),
             Incoming::Sign(p) => p.keys.as_ref(),
+            Incoming::Refresh(p) => p.keys.as_ref(),
         }
     }
 
@@ -61,7 +70,8 @@ impl Incoming {
         match (self, &s.kind) {
             (Incoming::Keygen(p), _) => c.v.proposal == *p,
             (Incoming::Sign(p), Kind::Sign(g)) => g.proposal == *p,
-            (Incoming::Sign(_), Kind::Keygen(_)) => false,
+            (Incoming::Refresh(p), Kind::Refresh(r)) => r.proposal == *p,
+            (Incoming::Sign(_) | Incoming::Refresh(_), _) => false,
         }
     }
 
@@ -85,6 +95,12 @@ impl Incoming {
                 let g = SignState::new(p.clone(), derived, key, None);
                 Ok((v, Kind::Sign(Box::new(g))))
             }
+            Incoming::Refresh(p) => validate_refresh_proposal(p, from, me).map(|v| {
+                (
+                    v,
+                    Kind::Refresh(Box::new(RefreshState::new(p.clone(), None))),
+                )
+            }),
         }
     }
 
@@ -103,8 +119,13 @@ impl Incoming {
                 new_keys,
                 review: match kind {
                     Kind::Sign(g) => g.derived.review.clone(),
-                    Kind::Keygen(_) => None,
+                    _ => None,
                 },
+            },
+            Incoming::Refresh(proposal) => Progress::NeedsRefreshDecision {
+                from,
+                proposal,
+                new_keys,
             },
         }
     }
@@ -118,6 +139,11 @@ pub(super) enum Answer {
     },
     /// `Some(wallet)` accepts with that wallet's key package.
     Sign {
+        wallet: Option<Box<SigningWallet>>,
+        reason: Option<String>,
+    },
+    /// `Some(wallet)` accepts with that wallet's current key package.
+    Refresh {
         wallet: Option<Box<SigningWallet>>,
         reason: Option<String>,
     },
@@ -254,13 +280,16 @@ impl Node {
                 && s.stage() == Stage::AwaitingDecision
                 && matches!(
                     (&s.kind, &answer),
-                    (Kind::Keygen(_), Answer::Keygen { .. }) | (Kind::Sign(_), Answer::Sign { .. })
+                    (Kind::Keygen(_), Answer::Keygen { .. })
+                        | (Kind::Sign(_), Answer::Sign { .. })
+                        | (Kind::Refresh(_), Answer::Refresh { .. })
                 )
         });
         if !waiting {
             let what = match answer {
                 Answer::Keygen { .. } => "proposal",
                 Answer::Sign { .. } => "sign proposal",
+                Answer::Refresh { .. } => "refresh proposal",
             };
             out.push(Action::Rejected {
                 from: None,
@@ -285,7 +314,21 @@ impl Node {
                     }
                     Err(e) => (false, Some(e.to_string())),
                 },
-                (Answer::Sign { reason, .. }, _) => (false, reason),
+                (
+                    Answer::Refresh {
+                        wallet: Some(w), ..
+                    },
+                    Kind::Refresh(r),
+                ) => match refresh::check_wallet(&s.common.v, &r.proposal, &w) {
+                    Ok(()) => {
+                        r.wallet = Some(w);
+                        (true, None)
+                    }
+                    Err(e) => (false, Some(e.to_string())),
+                },
+                (Answer::Sign { reason, .. } | Answer::Refresh { reason, .. }, _) => {
+                    (false, reason)
+                }
             };
             negotiation::decide(s, cx, accepted, reason)
         });

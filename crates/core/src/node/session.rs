@@ -15,7 +15,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
 use super::api::{Action, Progress};
-use super::phase::{dkg, mesh, negotiation, signing};
+use super::phase::{dkg, mesh, negotiation, refresh, signing};
 use crate::dkg::Misbehaviour;
 use crate::mesh::Mesh;
 use crate::session::{AbortReason, Phase, ValidProposal, Violation};
@@ -75,14 +75,25 @@ pub(super) struct Common {
 pub(super) enum Kind {
     Keygen(Box<dkg::KeygenState>),
     Sign(Box<signing::SignState>),
+    Refresh(Box<refresh::RefreshState>),
 }
 
 impl Kind {
     /// The phase a kind's rounds are reported as.
-    fn phase(&self) -> Phase {
+    pub(super) fn phase(&self) -> Phase {
         match self {
             Kind::Keygen(_) => Phase::Dkg,
             Kind::Sign(_) => Phase::Signing,
+            Kind::Refresh(_) => Phase::Refresh,
+        }
+    }
+
+    /// The key generation rounds of a key generation or a refresh.
+    pub fn rounds(&mut self) -> Option<&mut dkg::KeygenState> {
+        match self {
+            Kind::Keygen(k) => Some(k),
+            Kind::Refresh(r) => Some(&mut r.rounds),
+            Kind::Sign(_) => None,
         }
     }
 }
@@ -159,6 +170,7 @@ impl Session {
             Stage::Mesh => c.mesh.waiting_for(),
             Stage::Rounds | Stage::Complete => match &self.kind {
                 Kind::Keygen(k) => k.waiting_for(c),
+                Kind::Refresh(r) => r.rounds.waiting_for(c),
                 Kind::Sign(g) => g.waiting_for(),
             },
         }
@@ -171,7 +183,7 @@ impl Session {
         }
         let peer = peer.to_string();
         Some(match self.kind {
-            Kind::Keygen(_) => AbortReason::ChannelClosed { peer },
+            Kind::Keygen(_) | Kind::Refresh(_) => AbortReason::ChannelClosed { peer },
             Kind::Sign(_) => AbortReason::SignerLeft { peer },
         })
     }
@@ -321,6 +333,7 @@ pub(super) fn session_message(
         msg => match &mut s.kind {
             Kind::Keygen(k) => dkg::on_message(c, k, cx, from, msg),
             Kind::Sign(g) => signing::on_message(c, g, cx, from, msg),
+            Kind::Refresh(r) => refresh::on_message(c, r, cx, from, msg),
         },
     }
 }

@@ -251,6 +251,7 @@ impl std::fmt::Display for AbortReason {
                 let what = match kind {
                     SessionKind::Keygen => "create session",
                     SessionKind::Sign => "start signing",
+                    SessionKind::Refresh => "start the refresh",
                 };
                 write!(f, "internal error: cannot {what}: {error}")
             }

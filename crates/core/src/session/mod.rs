@@ -9,7 +9,9 @@ mod abort;
 mod validate;
 
 pub use abort::{AbortReason, Violation};
-pub use validate::{validate_proposal, validate_sign_proposal, ProposalError, Role};
+pub use validate::{
+    validate_proposal, validate_refresh_proposal, validate_sign_proposal, ProposalError, Role,
+};
 
 use mpc_protocol::peer::{Curve, SessionProposal};
 
@@ -51,6 +53,8 @@ pub enum SessionKind {
     Keygen,
     /// A threshold signature with an existing wallet.
     Sign,
+    /// New shares of an existing wallet's key.
+    Refresh,
 }
 
 /// The phase a session was in when something went wrong.
@@ -64,6 +68,8 @@ pub enum Phase {
     Dkg,
     /// FROST signing rounds and aggregation.
     Signing,
+    /// A refresh's rounds, the `ready` agreement and `refresh_committed`.
+    Refresh,
 }
 
 impl std::fmt::Display for Phase {
@@ -73,6 +79,7 @@ impl std::fmt::Display for Phase {
             Phase::Mesh => "mesh",
             Phase::Dkg => "dkg",
             Phase::Signing => "signing",
+            Phase::Refresh => "refresh",
         })
     }
 }

@@ -1,7 +1,7 @@
-//! What makes a `session_proposal` or `sign_proposal` acceptable, and why
-//! one is refused ([`ProposalError`]).
+//! What makes a `session_proposal`, `sign_proposal` or `refresh_proposal`
+//! acceptable, and why one is refused ([`ProposalError`]).
 
-use mpc_protocol::peer::{Curve, SessionProposal, SignProposal};
+use mpc_protocol::peer::{Curve, RefreshProposal, SessionProposal, SignProposal};
 use mpc_protocol::{validate_peer_id, PeerIdError};
 
 use super::{ValidProposal, MAX_PARTICIPANTS, MAX_SESSION_ID_LEN, MAX_SIGN_MESSAGE_LEN};
@@ -141,6 +141,22 @@ pub enum ProposalError {
     },
     /// The transaction to sign is malformed, or not this wallet's to sign.
     Payload(PayloadError),
+    /// The wallet's shares are of another generation than the proposal's:
+    /// they would not combine.
+    OtherGeneration {
+        /// This node's share's generation.
+        wallet: u32,
+        /// The proposal's.
+        proposal: u32,
+    },
+    /// A refresh proposal states another threshold than the wallet's
+    /// (a refresh never changes it).
+    OtherThreshold {
+        /// The wallet's threshold.
+        wallet: u16,
+        /// The proposal's.
+        proposal: u16,
+    },
 }
 
 impl From<TrustError> for ProposalError {
@@ -216,6 +232,15 @@ impl std::fmt::Display for ProposalError {
                 write!(f, "the wallet is {wallet}, the proposal {proposal}")
             }
             E::Payload(e) => write!(f, "cannot sign this transaction: {e}"),
+            E::OtherGeneration { wallet, proposal } => write!(
+                f,
+                "this node's share is of generation {wallet}, the proposal's {proposal}: \
+                 shares of different generations do not combine"
+            ),
+            E::OtherThreshold { wallet, proposal } => write!(
+                f,
+                "the wallet's threshold is {wallet}, the proposal's {proposal}: a refresh never changes it"
+            ),
         }
     }
 }
@@ -350,6 +375,36 @@ pub fn validate_sign_proposal(
     Ok((v, message))
 }
 
+/// Checks a `refresh_proposal` as a key generation among its
+/// participants (the sender its initiator, this node listed, ids well
+/// formed, the threshold reachable by who remains) whose group key is of
+/// its curve. Whether this node's wallet matches it is for the decision.
+pub fn validate_refresh_proposal(
+    p: &RefreshProposal,
+    from: &str,
+    me: &str,
+) -> Result<ValidProposal, ProposalError> {
+    let as_session = SessionProposal {
+        session_id: p.session_id.clone(),
+        total: u16::try_from(p.participants.len()).unwrap_or(u16::MAX),
+        threshold: p.threshold,
+        participants: p.participants.clone(),
+        curve: Some(p.curve.clone()),
+        initiator: Some(from.to_string()),
+        keys: None,
+    };
+    let v = validate_as(&as_session, from, me, Role::Participant)?;
+    let key = hex::decode(&p.group_public_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
+    let expected = match v.curve {
+        Curve::Secp256k1 => 33,
+        Curve::Ed25519 => 32,
+    };
+    if key.len() != expected {
+        return Err(ProposalError::GroupKeyLength(key.len()));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +486,7 @@ mod tests {
             })
         ));
         let sign = SignProposal {
+            generation: 0,
             session_id: "s2".into(),
             group_public_key: "02".repeat(33),
             message_hex: "00".into(),

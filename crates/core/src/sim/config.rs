@@ -182,7 +182,11 @@ pub struct SimConfig {
     /// Garbage messages from a non-participant (`mallory`) injected at
     /// random times into random nodes, over the relay and over channels.
     pub noise: usize,
-    /// Sign a message once every node holds the wallet.
+    /// Refresh the wallet once every node holds it: node indexes that
+    /// keep a share (the first proposes; any other is removed).
+    pub refresh: Option<Vec<usize>>,
+    /// Sign a message once every node holds the wallet (after the
+    /// refresh, if one is planned, with the refreshed shares).
     pub sign: Option<SignPlan>,
 }
 
@@ -200,6 +204,7 @@ impl SimConfig {
             record: false,
             max_time_ms: 600_000,
             noise: 0,
+            refresh: None,
             sign: None,
         }
     }

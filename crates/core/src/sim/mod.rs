@@ -161,6 +161,7 @@ impl<'a> Sim<'a> {
         SimReport {
             sign_session_id: ending.sign_session_id,
             sign_outcomes: ending.sign_outcomes,
+            refresh_outcomes: ending.refresh_outcomes,
             outcomes: ending.outcomes,
             node_ids: ids,
             session_id: ending.session_id,
@@ -212,6 +213,14 @@ impl<'a> Sim<'a> {
             }
             Action::Progress(Progress::NeedsSignDecision { proposal, .. }) => {
                 self.users.decide_sign(i, proposal, net)
+            }
+            Action::Progress(Progress::NeedsRefreshDecision { proposal, .. }) => {
+                self.users.decide_refresh(i, proposal.session_id, net)
+            }
+            Action::Refreshed(w) => self.users.refreshed(i, w),
+            Action::RefreshConfirmed { .. } => self.users.refresh_confirmation(i, Ok(()), net),
+            Action::RefreshUnconfirmed { reason, .. } => {
+                self.users.refresh_confirmation(i, Err(reason), net)
             }
             Action::Progress(_) | Action::PinKey { .. } => {}
             Action::Finished(w) => self.users.finished(i, w, net),

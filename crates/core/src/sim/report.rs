@@ -84,6 +84,9 @@ pub struct SimReport {
     pub sign_session_id: Option<String>,
     /// How the signing session ended at each signer.
     pub sign_outcomes: BTreeMap<String, Outcome>,
+    /// The refresh's outcome at each node that keeps a share, if one was
+    /// planned and started: `Finished` with its new share once confirmed.
+    pub refresh_outcomes: BTreeMap<String, Outcome>,
     /// Every `Rejected` reason, per node, for diagnosis.
     pub rejections: BTreeMap<String, Vec<String>>,
     /// Per node that finished: confirmed by every peer, or the peers that

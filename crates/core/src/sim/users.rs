@@ -29,6 +29,12 @@ pub(super) struct Users<'a> {
     rejections: BTreeMap<String, Vec<String>>,
     /// Whether each node's wallet was confirmed by every peer (or why not).
     confirmations: BTreeMap<usize, Result<(), Vec<String>>>,
+    /// Set once the refresh is proposed.
+    refreshing: bool,
+    /// Each node's new share, pending until confirmed.
+    pending: BTreeMap<usize, Box<WalletResult>>,
+    /// `Finished` with the new share once confirmed.
+    refresh_outcomes: Vec<Outcome>,
 }
 
 /// The users' side of the report.
@@ -37,6 +43,7 @@ pub(super) struct Ending {
     pub(super) outcomes: BTreeMap<String, Outcome>,
     pub(super) sign_session_id: Option<String>,
     pub(super) sign_outcomes: BTreeMap<String, Outcome>,
+    pub(super) refresh_outcomes: BTreeMap<String, Outcome>,
     pub(super) rejections: BTreeMap<String, Vec<String>>,
     pub(super) confirmations: BTreeMap<String, Result<(), Vec<String>>>,
 }
@@ -53,6 +60,9 @@ impl<'a> Users<'a> {
             gone: BTreeSet::new(),
             rejections: BTreeMap::new(),
             confirmations: BTreeMap::new(),
+            refreshing: false,
+            pending: BTreeMap::new(),
+            refresh_outcomes: vec![Outcome::Pending; cfg.participants],
         }
     }
 
@@ -77,8 +87,19 @@ impl<'a> Users<'a> {
             Outcome::Finished(_) => self.confirmations.contains_key(&i),
             _ => true,
         });
+        let refresh_done = match &self.cfg.refresh {
+            None => true,
+            Some(keep) if self.refreshing => keep
+                .iter()
+                .all(|j| !matches!(self.refresh_outcomes[*j], Outcome::Pending)),
+            Some(_) => !self.all_finished(),
+        };
         let sign_done = match &self.cfg.sign {
             None => true,
+            // Signing waits for a planned refresh to be confirmed.
+            Some(_) if self.cfg.refresh.is_some() && !self.signing => {
+                refresh_done && !self.refresh_confirmed()
+            }
             Some(plan) if self.signing => plan
                 .signers
                 .iter()
@@ -86,7 +107,61 @@ impl<'a> Users<'a> {
             // Signing starts only if every node got the wallet.
             Some(_) => !self.all_finished(),
         };
-        dkg_done && sign_done
+        dkg_done && refresh_done && sign_done
+    }
+
+    fn refresh_confirmed(&self) -> bool {
+        self.cfg.refresh.as_ref().is_some_and(|keep| {
+            keep.iter()
+                .all(|j| matches!(self.refresh_outcomes[*j], Outcome::Finished(_)))
+        })
+    }
+
+    /// Node `i`'s current wallet: the refreshed one once confirmed.
+    fn wallet(&self, i: usize) -> Option<Box<SigningWallet>> {
+        match (&self.refresh_outcomes[i], &self.outcomes[i]) {
+            (Outcome::Finished(w), _) | (_, Outcome::Finished(w)) => {
+                Some(Box::new(SigningWallet::from(&**w)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The user at node `i` accepts a refresh with its wallet.
+    pub(super) fn decide_refresh(&mut self, i: usize, session_id: String, net: &mut Network) {
+        let wallet = self.wallet(i);
+        let at = net.after(self.cfg.net.decision_delay_ms);
+        let reason = wallet.is_none().then(|| "no such wallet".to_string());
+        let decision = Event::RefreshDecision {
+            session_id,
+            wallet,
+            reason,
+        };
+        net.schedule(at, i, Item::Event(decision));
+    }
+
+    /// Node `i` stored its new share as pending.
+    pub(super) fn refreshed(&mut self, i: usize, w: Box<WalletResult>) {
+        self.pending.insert(i, w);
+    }
+
+    /// Node `i` made its new share current (`Ok`), or kept the old one.
+    pub(super) fn refresh_confirmation(
+        &mut self,
+        i: usize,
+        result: Result<(), AbortReason>,
+        net: &mut Network,
+    ) {
+        self.refresh_outcomes[i] = match (result, self.pending.remove(&i)) {
+            (Ok(()), Some(w)) => Outcome::Finished(w),
+            (Err(reason), _) => Outcome::Aborted(reason),
+            (Ok(()), None) => Outcome::Aborted(AbortReason::Internal(
+                "confirmed without a pending share".into(),
+            )),
+        };
+        if self.refresh_confirmed() {
+            self.start_signing(net);
+        }
     }
 
     fn all_finished(&self) -> bool {
@@ -135,10 +210,7 @@ impl<'a> Users<'a> {
     pub(super) fn decide_sign(&mut self, i: usize, proposal: SignProposal, net: &mut Network) {
         self.sign_session_id
             .get_or_insert(proposal.session_id.clone());
-        let wallet = match &self.outcomes[i] {
-            Outcome::Finished(w) => Some(Box::new(SigningWallet::from(&**w))),
-            _ => None,
-        };
+        let wallet = self.wallet(i);
         let at = net.after(self.cfg.net.decision_delay_ms);
         let reason = wallet.is_none().then(|| "no such wallet".to_string());
         let decision = Event::SignDecision {
@@ -154,19 +226,45 @@ impl<'a> Users<'a> {
     pub(super) fn finished(&mut self, i: usize, w: Box<WalletResult>, net: &mut Network) {
         self.session_id.get_or_insert(w.session_id.clone());
         self.outcomes[i] = Outcome::Finished(w);
+        if !self.all_finished() {
+            return;
+        }
+        match &self.cfg.refresh {
+            Some(keep) if !self.refreshing => {
+                self.refreshing = true;
+                let proposer = keep[0];
+                let Some(wallet) = self.wallet(proposer) else {
+                    return;
+                };
+                let refresh = Command::Refresh {
+                    session_id: Some("refresh-1".into()),
+                    wallet,
+                    participants: keep.iter().map(|j| net.id(*j).to_string()).collect(),
+                };
+                net.schedule(
+                    net.now() + 1,
+                    proposer,
+                    Item::Event(Event::Command(refresh)),
+                );
+            }
+            Some(_) => {}
+            None => self.start_signing(net),
+        }
+    }
+
+    fn start_signing(&mut self, net: &mut Network) {
         let cfg = self.cfg;
         let Some(plan) = &cfg.sign else {
             return;
         };
-        if self.signing || !self.all_finished() {
+        if self.signing {
             return;
         }
         self.signing = true;
         let proposer = plan.signers[0];
-        let Outcome::Finished(w) = &self.outcomes[proposer] else {
+        let Some(wallet) = self.wallet(proposer) else {
             return;
         };
-        let wallet = Box::new(SigningWallet::from(&**w));
         let signers = plan
             .signers
             .iter()
@@ -194,6 +292,8 @@ impl<'a> Users<'a> {
     pub(super) fn aborted(&mut self, i: usize, reason: AbortReason) {
         if self.signing {
             self.sign_outcomes[i] = Outcome::Aborted(reason)
+        } else if self.refreshing {
+            self.refresh_outcomes[i] = Outcome::Aborted(reason)
         } else {
             self.outcomes[i] = Outcome::Aborted(reason)
         }
@@ -228,6 +328,8 @@ impl<'a> Users<'a> {
         self.gone.insert(i);
         if self.signing {
             self.sign_outcomes[i] = Outcome::Vanished;
+        } else if self.refreshing {
+            self.refresh_outcomes[i] = Outcome::Vanished;
         } else {
             self.outcomes[i] = Outcome::Vanished;
         }
@@ -247,7 +349,19 @@ impl<'a> Users<'a> {
             .filter(|(j, _)| signers.contains(j))
             .map(|(j, o)| (ids[j].clone(), o))
             .collect();
+        let keep: BTreeSet<usize> = match (&self.cfg.refresh, self.refreshing) {
+            (Some(keep), true) => keep.iter().copied().collect(),
+            _ => BTreeSet::new(),
+        };
+        let refresh_outcomes = self
+            .refresh_outcomes
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| keep.contains(j))
+            .map(|(j, o)| (ids[j].clone(), o))
+            .collect();
         Ending {
+            refresh_outcomes,
             session_id: self.session_id,
             outcomes: ids.iter().cloned().zip(self.outcomes).collect(),
             sign_session_id: self.sign_session_id,

@@ -17,7 +17,7 @@ use mpc_keystore::Confirmation;
 
 use super::{Driver, Goal, NodeError, Outcome, LINGER};
 use crate::decide::{self, Refusal, Verdict};
-use crate::observer::{Observer, SignRequest};
+use crate::observer::{Observer, RefreshRequest, SignRequest};
 
 impl Driver {
     /// How the run ended, once it did: a peer list at once; a wallet once
@@ -36,6 +36,12 @@ impl Driver {
         }
         if self.confirmed {
             let (wallet, keystore_path) = self.finished.take()?;
+            if wallet.generation > 0 {
+                return Some(Outcome::Refreshed {
+                    wallet,
+                    keystore_path,
+                });
+            }
             let elapsed = self.proposal_at.map(|t| t.elapsed()).unwrap_or_default();
             return Some(Outcome::Created {
                 wallet,
@@ -81,6 +87,52 @@ impl Driver {
         Ok(())
     }
 
+    /// Seals a refresh's new share, with the passphrase, as pending next to
+    /// the current one.
+    pub(super) async fn store_pending(
+        &mut self,
+        wallet: Box<WalletResult>,
+    ) -> Result<(), NodeError> {
+        let Some(storage) = self.storage.clone() else {
+            return Err(NodeError::Store("a refresh without a keystore".into()));
+        };
+        let peer_id = self.opts.peer_id.clone();
+        let w = wallet.clone();
+        let path = tokio::task::spawn_blocking(move || {
+            let id = mpc_keystore::wallet_id(&w.group_public_key);
+            let (_, current) = storage.keystore.find(&id)?;
+            let mut file = mpc_keystore::wallet::seal_wallet(
+                &w,
+                &peer_id,
+                current.metadata.created_at,
+                &storage.passphrase,
+                storage.work_factor,
+            )?;
+            file.confirmation = Some(Confirmation::Pending);
+            storage.keystore.save_pending(&file)
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+        self.finished = Some((wallet, path));
+        self.finished_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Every participant stored its new share: the pending one replaces
+    /// the current one.
+    pub(super) fn promote(&mut self, generation: u32) -> Result<(), NodeError> {
+        let (Some(storage), Some((w, path))) = (&self.storage, &mut self.finished) else {
+            return Ok(());
+        };
+        let id = mpc_keystore::wallet_id(&w.group_public_key);
+        *path = storage
+            .keystore
+            .promote(&id, generation)
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        Ok(())
+    }
+
     /// Records in the stored wallet file whether every participant
     /// confirmed storing its share.
     pub(super) fn record_confirmation(&self, c: Confirmation) -> Result<(), NodeError> {
@@ -115,7 +167,9 @@ impl Driver {
                 if !self.registered
                     || matches!(
                         self.goal,
-                        Goal::Command(Command::Create { .. } | Command::Sign { .. })
+                        Goal::Command(
+                            Command::Create { .. } | Command::Sign { .. } | Command::Refresh { .. }
+                        )
                     )
                 {
                     if let Some(sid) = self.node.active_session().map(str::to_string) {
@@ -162,6 +216,10 @@ impl Driver {
                 review,
                 ..
             } => self.on_sign_proposal(from, proposal, review.as_ref(), obs),
+            Progress::NeedsRefreshDecision { from, proposal, .. } => {
+                self.on_refresh_proposal(from, proposal, obs)
+            }
+            Progress::PeerCommitted { .. } => self.stored_by += 1,
             Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,
             _ => {}
         }
@@ -172,7 +230,10 @@ impl Driver {
     /// run is for.
     fn start_goal(&mut self) -> Result<(), NodeError> {
         if let Goal::Command(command) = &self.goal {
-            if matches!(command, Command::Create { .. } | Command::Sign { .. }) {
+            if matches!(
+                command,
+                Command::Create { .. } | Command::Sign { .. } | Command::Refresh { .. }
+            ) {
                 self.proposal_at = Some(Instant::now());
             }
             self.internal.push(Event::Command(command.clone()));
@@ -216,7 +277,7 @@ impl Driver {
             return;
         };
         let file = match decide::wallet_for(&storage.keystore, group_key, &self.opts.peer_id) {
-            Ok(file) => file,
+            Ok(file) => decide::catch_up(&storage.keystore, file, proposal.generation),
             Err(reason) => {
                 self.internal.push(decline(reason));
                 return;
@@ -247,6 +308,74 @@ impl Driver {
                 Ok(())
             };
             let answer = decide::sign_answer(&sid, approved, &file, &storage.passphrase);
+            let _ = tx.blocking_send(answer);
+        });
+    }
+
+    /// A refresh proposal: find the wallet by its group key, decide (or
+    /// ask, saying what changes), and answer with the decrypted current
+    /// key package (or decline, saying why).
+    fn on_refresh_proposal(
+        &mut self,
+        from: &str,
+        proposal: &mpc_protocol::peer::RefreshProposal,
+        obs: &mut dyn Observer,
+    ) {
+        let sid = proposal.session_id.clone();
+        let decline = |reason: Refusal| decide::decline_refresh(&proposal.session_id, reason);
+        let group_key = &proposal.group_public_key;
+        let Some(verdict) = self.policy(from).map(|p| p.refresh(group_key)) else {
+            self.internal.push(decline(Refusal::Unexpected));
+            return;
+        };
+        let Some(storage) = self.storage.clone() else {
+            self.internal.push(decline(Refusal::NoKeystore));
+            return;
+        };
+        let file = match decide::wallet_for(&storage.keystore, group_key, &self.opts.peer_id) {
+            Ok(file) => file,
+            Err(reason) => {
+                self.internal.push(decline(reason));
+                return;
+            }
+        };
+        self.session = Some(sid.clone());
+        self.proposal_at = Some(Instant::now());
+        let asked = match verdict {
+            Verdict::Refuse(reason) => {
+                self.internal.push(decline(reason));
+                return;
+            }
+            Verdict::Accept => false,
+            Verdict::Ask => true,
+        };
+        let m = &file.metadata;
+        let address =
+            mpc_address::addresses(&m.curve, &m.group_public_key, self.opts.signing.network)
+                .ok()
+                .and_then(|a| a.bitcoin_taproot.or(a.solana))
+                .unwrap_or_default();
+        let req = RefreshRequest {
+            from: from.to_string(),
+            proposal: proposal.clone(),
+            wallet_id: m.id.clone(),
+            removed: m
+                .participants
+                .iter()
+                .filter(|p| !proposal.participants.contains(p))
+                .cloned()
+                .collect(),
+            address,
+        };
+        let ask = obs.refresh_prompt();
+        let tx = self.events_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let approved = if asked && !ask(req) {
+                Err(Refusal::ByUser)
+            } else {
+                Ok(())
+            };
+            let answer = decide::refresh_answer(&sid, approved, &file, &storage.passphrase);
             let _ = tx.blocking_send(answer);
         });
     }

@@ -18,6 +18,7 @@ mod approvals;
 mod cluster;
 mod files;
 mod keygen;
+mod lifecycle;
 mod signaling;
 mod signing;
 mod solana;

@@ -16,7 +16,7 @@ pub(super) fn verify_bip340(address: &str, message: &[u8], signature: &[u8]) {
 }
 
 /// ed25519-dalek `verify_strict` under the key of the wallet's Solana address.
-fn verify_ed25519(address: &str, message: &[u8], signature: &[u8]) {
+pub(super) fn verify_ed25519(address: &str, message: &[u8], signature: &[u8]) {
     let key: [u8; 32] = bs58::decode(address)
         .into_vec()
         .unwrap()

@@ -9,7 +9,7 @@ use mpc_protocol::peer::{Commitment, Ready, Share, WalletCreated};
 use mpc_protocol::PeerMessage;
 use zeroize::Zeroizing;
 
-use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Params};
+use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Params, RefreshOf};
 use crate::node::api::{Action, Progress};
 use crate::node::completed::unconfirmed_by;
 use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
@@ -27,10 +27,12 @@ pub(in crate::node) struct KeygenState {
     peer_enc: BTreeMap<String, [u8; 32]>,
     output: Option<DkgOutput>,
     readies: BTreeMap<String, Ready>,
-    group_public_key: Option<String>,
+    pub group_public_key: Option<String>,
     /// After completion: whether every peer's `wallet_created` is in, or
     /// confirmation failed (either is reported once).
     confirmation_over: bool,
+    /// For a refresh: the share it starts from (see `refresh.rs`).
+    pub refresh: Option<RefreshOf>,
 }
 
 impl KeygenState {
@@ -61,9 +63,18 @@ impl KeygenState {
             return;
         }
         self.confirmation_over = true;
-        out.push(Action::WalletConfirmed {
-            session_id: c.id().to_string(),
-            group_public_key: self.group_public_key.clone().unwrap_or_default(),
+        let session_id = c.id().to_string();
+        let group_public_key = self.group_public_key.clone().unwrap_or_default();
+        out.push(match &self.refresh {
+            Some(r) => Action::RefreshConfirmed {
+                session_id,
+                group_public_key,
+                generation: r.generation + 1,
+            },
+            None => Action::WalletConfirmed {
+                session_id,
+                group_public_key,
+            },
         });
     }
 
@@ -73,11 +84,23 @@ impl KeygenState {
             return;
         }
         self.confirmation_over = true;
-        out.push(Action::WalletUnconfirmed {
-            session_id: c.id().to_string(),
-            group_public_key: self.group_public_key.clone().unwrap_or_default(),
-            missing: unconfirmed_by(c),
-            reason,
+        let session_id = c.id().to_string();
+        let group_public_key = self.group_public_key.clone().unwrap_or_default();
+        let missing = unconfirmed_by(c);
+        out.push(match &self.refresh {
+            Some(r) => Action::RefreshUnconfirmed {
+                session_id,
+                group_public_key,
+                generation: r.generation + 1,
+                missing,
+                reason,
+            },
+            None => Action::WalletUnconfirmed {
+                session_id,
+                group_public_key,
+                missing,
+                reason,
+            },
         });
     }
 
@@ -114,6 +137,7 @@ pub(in crate::node) fn start(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -
             .map(|(p, k)| (p.clone(), k.to_bytes()))
             .collect(),
         me: cx.me.to_string(),
+        refresh: k.refresh.clone(),
     };
     let mut dkg = Dkg::new(params, cx.misbehaviour.clone()).map_err(dkg_abort)?;
     let commitments = dkg.round1(cx.rng).map_err(dkg_abort)?;
@@ -368,29 +392,36 @@ fn maybe_complete(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
     };
     let group_public_key = hex::encode(&out.group_public_key);
     let sid = c.id().to_string();
-    let created = PeerMessage::WalletCreated(WalletCreated {
-        session_id: sid.clone(),
-        pubkey: group_public_key.clone(),
-    });
-    cx.send_all(&c.others, &created);
     c.stage = Stage::Complete;
     // The peers' wallet_created may take until a timeout from now.
     c.deadline = cx.now + cx.timeout_ms;
     k.dkg = None;
     pin_vouched(c, cx);
-    cx.out.push(Action::Finished(Box::new(WalletResult {
+    let result = WalletResult {
         session_id: sid.clone(),
         curve: c.v.curve,
         threshold: c.v.threshold,
         participants: c.v.participants.clone(),
         identifier: out.identifier,
+        identifiers: out.identifiers,
+        generation: out.generation,
         key_package: out.key_package,
         public_key_package: out.public_key_package,
-        group_public_key,
+        group_public_key: group_public_key.clone(),
         transcript_hash: hex::encode(out.transcript_hash),
-    })));
-    for p in c.stored_by.clone() {
-        cx.progress(peer_stored(sid.clone(), p));
+    };
+    if k.refresh.is_some() {
+        super::refresh::completed(c, result, cx);
+    } else {
+        let created = PeerMessage::WalletCreated(WalletCreated {
+            session_id: sid.clone(),
+            pubkey: group_public_key,
+        });
+        cx.send_all(&c.others, &created);
+        cx.out.push(Action::Finished(Box::new(result)));
+        for p in c.stored_by.clone() {
+            cx.progress(peer_stored(sid.clone(), p));
+        }
     }
     k.check_confirmed(c, cx.out);
     Ok(())

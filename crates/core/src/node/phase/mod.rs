@@ -1,9 +1,11 @@
 //! One file per phase of a session. Negotiation and mesh are shared by
-//! every kind; then each kind has its own rounds (`dkg`, `signing`). A new
+//! every kind; then each kind has its own rounds (`dkg`, `signing`,
+//! `refresh`, which reuses key generation's). A new
 //! kind of session is a new [`Kind`](super::session::Kind) variant and a
 //! new file here.
 
 pub(super) mod dkg;
 pub(super) mod mesh;
 pub(super) mod negotiation;
+pub(super) mod refresh;
 pub(super) mod signing;

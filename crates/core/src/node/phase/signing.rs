@@ -111,7 +111,15 @@ pub(in crate::node) fn check_wallet(
     if g.derived.payload.len() > MAX_SIGN_MESSAGE_LEN {
         return Err(ProposalError::MessageTooLong);
     }
-    check_signers(w, &c.v.participants)
+    // A signer a refresh removed is named as such, not as a generation.
+    check_signers(w, &c.v.participants)?;
+    if w.generation != g.proposal.generation {
+        return Err(ProposalError::OtherGeneration {
+            wallet: w.generation,
+            proposal: g.proposal.generation,
+        });
+    }
+    Ok(())
 }
 
 /// A round's items as the wire carries them: the first, and the rest.
