@@ -165,6 +165,12 @@ impl std::fmt::Display for Progress {
                 proposal.generation + 1
             ),
             Progress::PeerCommitted { peer, .. } => format!("{peer} stored its new share"),
+            Progress::NeedsRepairDecision { from, proposal, .. } => format!(
+                "repair proposal received from {from}: {} rebuild the share of {} in wallet {}",
+                proposal.helpers.join(", "),
+                proposal.target,
+                proposal.group_public_key
+            ),
         };
         f.write_str(&text)
     }

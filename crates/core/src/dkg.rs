@@ -116,6 +116,10 @@ pub struct Misbehaviour {
     /// function altered.
     #[cfg_attr(not(feature = "faults"), allow(dead_code))]
     pub tamper_proposal_to: BTreeMap<String, Tamper>,
+    /// As a repair helper, send these peers (the target) the wallet's
+    /// public data with another generation.
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
+    pub lie_in_repair_to: BTreeSet<String>,
 }
 
 /// How a lying proposer alters a payload (`faults` only).

@@ -14,6 +14,7 @@ mod dkg;
 pub mod mesh;
 pub mod node;
 pub mod payload;
+mod repair;
 mod roster;
 pub mod session;
 mod sign;
@@ -29,8 +30,8 @@ pub mod wallet;
 pub use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
 pub use node::{Action, Command, Config, Event, Node, Progress};
 pub use session::{
-    validate_proposal, validate_refresh_proposal, validate_sign_proposal, AbortReason, Phase,
-    ProposalError, Role, SessionKind, ValidProposal, Violation,
+    validate_proposal, validate_refresh_proposal, validate_repair_proposal, validate_sign_proposal,
+    AbortReason, Phase, ProposalError, Role, SessionKind, ValidProposal, Violation,
 };
 pub use trust::{NewKey, TrustError};
 pub use wallet::{

@@ -147,3 +147,56 @@ fn an_old_share_does_not_combine_with_a_new_one() {
     assert!(sign_with([key_of(&after[&ids[0]]), key_of(&after[&ids[1]])]).is_ok());
     assert!(sign_with([key_of(&before[&ids[0]]), key_of(&after[&ids[1]])]).is_err());
 }
+
+fn repair_run(curve: Curve, helpers: Vec<usize>, target: usize, seed: u64) -> SimConfig {
+    let mut c = SimConfig::new(3, 2, curve, seed);
+    c.repair = Some(sim::RepairPlan { helpers, target });
+    c
+}
+
+#[test]
+fn helpers_rebuild_the_very_share_a_participant_lost() {
+    for (curve, seed) in [(Curve::Secp256k1, 41), (Curve::Ed25519, 42)] {
+        let r = sim::run(&repair_run(curve, vec![2, 0], 1, seed));
+        let before = created(&r);
+        let ids: Vec<String> = before.keys().cloned().collect();
+        let target = &ids[1];
+        let rebuilt = match &r.repair_outcomes[target] {
+            Outcome::Finished(w) => w,
+            other => panic!("{curve}: the target ended {other:?}"),
+        };
+        let lost = &before[target];
+        assert_eq!(
+            rebuilt.key_package.serialize(),
+            lost.key_package.serialize(),
+            "{curve}: the same share"
+        );
+        assert_eq!(rebuilt.group_public_key, lost.group_public_key);
+        assert_eq!(rebuilt.identifier, lost.identifier);
+        assert_eq!(rebuilt.participants, lost.participants);
+        for h in [&ids[0], &ids[2]] {
+            assert!(
+                matches!(r.repair_outcomes[h], Outcome::Finished(_)),
+                "{h}: {:?}",
+                r.repair_outcomes[h]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_helper_that_lies_about_the_wallet_is_named_and_nothing_is_stored() {
+    let mut c = repair_run(Curve::Ed25519, vec![0, 2], 1, 43);
+    c.faults.push(sim::Fault::LieInRepair {
+        node: 2,
+        to: vec![1],
+    });
+    let r = sim::run(&c);
+    let ids: Vec<String> = r.outcomes.keys().cloned().collect();
+    match &r.repair_outcomes[&ids[1]] {
+        Outcome::Aborted(mpc_core::AbortReason::HelpersLied { helpers }) => {
+            assert_eq!(helpers, &vec![ids[2].clone()])
+        }
+        other => panic!("{other:?}"),
+    }
+}

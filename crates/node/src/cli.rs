@@ -114,6 +114,14 @@ pub enum Commands {
         /// key) without asking (repeatable).
         #[arg(long, value_name = "WALLET")]
         approve_refresh: Vec<String>,
+        /// Help repair this wallet (id, id prefix or group key) without
+        /// asking, for a target whose identity key is pinned (repeatable).
+        #[arg(long, value_name = "WALLET")]
+        approve_repair: Vec<String>,
+        /// Take part without asking when this node is the target of a
+        /// repair (it lost its share and receives it again).
+        #[arg(long)]
+        accept_repair: bool,
         /// Sign ANYTHING a co-signer proposes with this wallet (id, id
         /// prefix or group key), without asking: any one other participant
         /// then signs what it wants. Needs --i-understand-this-signs-anything.
@@ -221,6 +229,31 @@ pub enum Commands {
         /// Participants to remove, comma-separated (not this node).
         #[arg(long, value_delimiter = ',')]
         remove: Vec<String>,
+        /// Session id (random by default).
+        #[arg(long)]
+        session_id: Option<String>,
+        /// Seconds each phase may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Rebuild the share a participant lost (its device died, its browser
+    /// was reset): at least the threshold of helpers, this node among
+    /// them, run frost's repairable threshold scheme, and the target,
+    /// running `join` with a new keystore, receives its wallet file. No
+    /// helper learns the share. The target's new identity key must be
+    /// pinned by each helper first (`trust PEER KEY`), or approved at its
+    /// prompt. Adding a new participant is not offered yet.
+    Repair {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The participant whose share is rebuilt.
+        #[arg(long = "for", value_name = "PEER")]
+        target: String,
+        /// Helpers, comma-separated; this node is always one [default:
+        /// this node and the next participants, up to the threshold].
+        #[arg(long, value_delimiter = ',')]
+        helpers: Vec<String>,
         /// Session id (random by default).
         #[arg(long)]
         session_id: Option<String>,

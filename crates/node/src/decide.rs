@@ -41,6 +41,16 @@ pub enum Refusal {
     /// An unattended run got a refresh no `--approve-refresh` names.
     #[error("refresh not approved: this node takes part unattended only in refreshes of the wallets --approve-refresh names")]
     RefreshNotApproved,
+    /// An unattended run got a repair no `--approve-repair` or
+    /// `--accept-repair` covers.
+    #[error("repair not approved: this node helps unattended only with the wallets --approve-repair names, and is repaired unattended only with --accept-repair")]
+    RepairNotApproved,
+    /// An unattended helper, asked to help a target whose key is new here.
+    #[error("{0}'s identity key is not pinned here: this node helps only a known peer unattended (check the fingerprint, then `mpc-wallet trust {0} KEY`)")]
+    TargetNotPinned(String),
+    /// The target of a repair already holds the wallet.
+    #[error("this node already holds wallet {0}: a repair does not replace a share")]
+    AlreadyHeld(String),
     /// The run has nowhere to find a wallet.
     #[error("this node has no keystore")]
     NoKeystore,
@@ -106,6 +116,11 @@ pub struct Policy {
     /// Group keys of wallets whose refresh is taken part in unasked
     /// (`--approve-refresh WALLET`).
     pub refresh: Vec<String>,
+    /// Group keys of wallets this node helps repair unasked
+    /// (`--approve-repair WALLET`).
+    pub repair: Vec<String>,
+    /// Take part unasked as the target of a repair (`--accept-repair`).
+    pub accept_repair: bool,
     /// Ask the person at the terminal what the rules above do not settle.
     /// When `false` (an unattended run), refuse it instead.
     pub ask: bool,
@@ -130,6 +145,8 @@ impl Policy {
             accept_keygen,
             sign,
             refresh: Vec::new(),
+            repair: Vec::new(),
+            accept_repair: false,
             ask,
         }
     }
@@ -140,6 +157,34 @@ impl Policy {
         self.ask = self.ask && group_keys.is_empty();
         self.refresh = group_keys;
         self
+    }
+
+    /// [`Policy::with_refresh`], for repairs: helping with these wallets,
+    /// and being the target.
+    pub fn with_repair(mut self, group_keys: Vec<String>, accept_target: bool) -> Policy {
+        self.ask = self.ask && group_keys.is_empty() && !accept_target;
+        self.repair = group_keys;
+        self.accept_repair = accept_target;
+        self
+    }
+
+    /// What to answer a repair of the wallet of `group_key`, as its
+    /// `target` or a helper.
+    pub fn repair(&self, group_key: &str, target: bool) -> Verdict {
+        let approved = if target {
+            self.accept_repair
+        } else {
+            self.repair
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(group_key))
+        };
+        if approved {
+            Verdict::Accept
+        } else if self.ask {
+            Verdict::Ask
+        } else {
+            Verdict::Refuse(Refusal::RepairNotApproved)
+        }
     }
 
     /// What to answer a refresh of the wallet of `group_key`.
@@ -280,6 +325,39 @@ pub fn refresh_answer(
             reason: None,
         },
         Err(reason) => decline_refresh(session_id, reason),
+    }
+}
+
+/// Refuses a repair, saying why.
+pub fn decline_repair(session_id: &str, reason: Refusal) -> Event {
+    Event::RepairDecision {
+        session_id: session_id.to_string(),
+        accept: false,
+        wallet: None,
+        reason: Some(reason.to_string()),
+    }
+}
+
+/// The answer to a repair: a helper's key package (`file`) once approved
+/// and opened; the target's plain yes.
+pub fn repair_answer(
+    session_id: &str,
+    approved: Result<(), Refusal>,
+    file: Option<&KeyShareFile>,
+    passphrase: &str,
+) -> Event {
+    let wallet = approved.and_then(|()| {
+        file.map(|f| open_signing_wallet(f, passphrase).map_err(Refusal::CannotOpen))
+            .transpose()
+    });
+    match wallet {
+        Ok(wallet) => Event::RepairDecision {
+            session_id: session_id.to_string(),
+            accept: true,
+            wallet: wallet.map(Box::new),
+            reason: None,
+        },
+        Err(reason) => decline_repair(session_id, reason),
     }
 }
 

@@ -96,6 +96,21 @@ pub enum Outcome {
         wallet: Box<WalletResult>,
         keystore_path: PathBuf,
     },
+    /// This node's lost share, rebuilt by helpers and stored.
+    Repaired {
+        wallet: Box<WalletResult>,
+        keystore_path: PathBuf,
+    },
+    /// A repair this node helped with: the target stored its share.
+    Helped(Helped),
+}
+
+/// A repair a helper took part in.
+#[derive(Clone, Debug)]
+pub struct Helped {
+    pub session_id: String,
+    pub group_public_key: String,
+    pub target: String,
 }
 
 /// Why a run failed; `Display` is what the user reads, with what the
@@ -184,6 +199,10 @@ struct Driver {
     /// Every other participant confirmed storing its share.
     confirmed: bool,
     signed: Option<Box<SignatureResult>>,
+    /// This `join` run is the target of a repair: its wallet is rebuilt.
+    repair_target: bool,
+    /// A repair this node helped with, once the target stored its share.
+    helped: Option<Helped>,
     stored_by: usize,
     finished_at: Option<Instant>,
     /// When this node sent or first saw the proposal.
@@ -243,6 +262,8 @@ impl Driver {
             session: None,
             peers: None,
             finished: None,
+            repair_target: false,
+            helped: None,
             signed: None,
             stored_by: 0,
             confirmed: false,
@@ -438,6 +459,18 @@ impl Driver {
                     missing: missing.join(", "),
                     reason: reason.to_string(),
                 });
+            }
+            Action::Repaired {
+                session_id,
+                group_public_key,
+                target,
+            } => {
+                self.helped = Some(Helped {
+                    session_id,
+                    group_public_key,
+                    target,
+                });
+                self.finished_at = Some(Instant::now());
             }
             Action::Signed(sig) => {
                 self.signed = Some(sig);

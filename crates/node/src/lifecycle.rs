@@ -1,12 +1,13 @@
 //! A wallet's key lifecycle: `refresh` (new shares of the same key,
-//! optionally leaving participants out) and how its outcome is printed;
-//! `join` prints a refresh it took part in the same way.
+//! optionally leaving participants out) and `repair` (helpers rebuild a
+//! participant's lost share), and how their outcomes are printed; `join`
+//! prints a refresh or repair it took part in the same way.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use mpc_core::{Command, WalletResult};
-use mpc_node::driver::{self, Goal, Outcome, Storage};
+use mpc_node::driver::{self, Goal, Helped, Outcome, Storage};
 use mpc_node::observer::Terminal;
 use serde_json::json;
 
@@ -93,8 +94,121 @@ pub fn refresh(
     }
 }
 
+/// `repair`: propose that `helpers` (this node among them) rebuild the
+/// share `target` lost, and help.
+pub fn repair(
+    cli: &Cli,
+    query: &str,
+    target: &str,
+    helpers: &[String],
+    session_id: Option<String>,
+    timeout: u64,
+) -> Result<ExitCode, String> {
+    let ks = keystore(cli)?;
+    let (_, file) = ks.find(query).map_err(|e| e.to_string())?;
+    let meta = &file.metadata;
+    let me = cli.peer_id.clone().unwrap_or_else(|| meta.peer_id.clone());
+    if target == me {
+        return usage(format!(
+            "--for {me}: this node holds its share; run the repair from a helper, \
+             and `join` here once this node's keystore is gone"
+        ));
+    }
+    if !meta.participants.iter().any(|p| p == target) {
+        return usage(format!(
+            "--for {target}: not a participant of wallet {} (adding a participant is not offered yet)",
+            meta.id
+        ));
+    }
+    let mut helpers: Vec<String> = helpers.to_vec();
+    if helpers.is_empty() {
+        helpers = std::iter::once(me.clone())
+            .chain(
+                meta.participants
+                    .iter()
+                    .filter(|p| **p != me && *p != target)
+                    .cloned(),
+            )
+            .take(usize::from(meta.threshold))
+            .collect();
+    } else if !helpers.contains(&me) {
+        helpers.insert(0, me.clone());
+    }
+    if let Some(x) = helpers.iter().find(|x| !meta.participants.contains(x)) {
+        return usage(format!(
+            "--helpers {x}: not a participant of wallet {}",
+            meta.id
+        ));
+    }
+    if helpers.iter().any(|h| h == target) {
+        return usage(format!("--helpers {target}: the target cannot help"));
+    }
+    if helpers.len() < usize::from(meta.threshold) {
+        return usage(format!(
+            "wallet {} needs {} helpers; {} available",
+            meta.id,
+            meta.threshold,
+            helpers.len()
+        ));
+    }
+    let passphrase = cli::unlock_passphrase(&meta.id)?;
+    let wallet = driver::open_signing_wallet(&file, &passphrase)?;
+    let opts = node_options(cli, me, timeout)?;
+    let goal = Goal::Command(Command::Repair {
+        session_id,
+        wallet: Box::new(wallet),
+        helpers,
+        target: target.to_string(),
+    });
+    let mut term = Terminal::new(cli.json);
+    let result = runtime()?.block_on(driver::run(opts, goal, None, &mut term));
+    term.finish();
+    match result {
+        Ok(Outcome::Helped(h)) => print_helped(cli, &h),
+        Ok(_) => Err("unexpected outcome".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A repair this node helped with: the wallet, as this node holds it.
+pub fn print_helped(cli: &Cli, h: &Helped) -> Result<ExitCode, String> {
+    let (_, file) = keystore(cli)?
+        .find(&h.group_public_key)
+        .map_err(|e| e.to_string())?;
+    let m = &file.metadata;
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "session_id": h.session_id,
+                "wallet_id": m.id,
+                "group_public_key": m.group_public_key,
+                "generation": m.generation,
+                "participants": m.participants,
+                "repaired": h.target,
+            })
+        );
+    } else {
+        println!(
+            "{} rebuilt and stored its share of wallet {}",
+            mpc_node::display::Remote(&h.target),
+            m.id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This node's rebuilt share, stored.
+pub fn print_repaired(w: &WalletResult, path: &Path, json_out: bool) {
+    print_lifecycle("repaired", w, path, json_out)
+}
+
 /// A refresh every participant confirmed.
 pub fn print_refreshed(w: &WalletResult, path: &Path, json_out: bool) {
+    print_lifecycle("refreshed", w, path, json_out)
+}
+
+fn print_lifecycle(what: &str, w: &WalletResult, path: &Path, json_out: bool) {
     let wallet_id = mpc_keystore::wallet_id(&w.group_public_key);
     if json_out {
         println!(
@@ -109,7 +223,7 @@ pub fn print_refreshed(w: &WalletResult, path: &Path, json_out: bool) {
         );
         return;
     }
-    println!("wallet {wallet_id} refreshed: generation {}", w.generation);
+    println!("wallet {wallet_id} {what}: generation {}", w.generation);
     println!("  group public key: {} (unchanged)", w.group_public_key);
     println!(
         "  participants:     {}",

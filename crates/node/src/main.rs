@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`cli`] | flags, subcommands, and the settings read from them |
 //! | [`online`] | commands that run a node: `peers`, `create`, `join`, `sign` |
-//! | [`lifecycle`] | `refresh`: new shares of a wallet's key |
+//! | [`lifecycle`] | `refresh`, `repair`: a wallet's shares renewed or rebuilt |
 //! | [`spend`] | `sign-psbt`, `sign-solana`, `solana-transfer`: spending from a wallet |
 //! | [`local`] | commands on the keystore alone: `identity`, `trust`, `wallet export/import` |
 //!
@@ -193,6 +193,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             session_id,
             timeout_secs,
         } => lifecycle::refresh(&cli, wallet, remove, session_id.clone(), *timeout_secs),
+        Commands::Repair {
+            wallet,
+            target,
+            helpers,
+            session_id,
+            timeout_secs,
+        } => lifecycle::repair(
+            &cli,
+            wallet,
+            target,
+            helpers,
+            session_id.clone(),
+            *timeout_secs,
+        ),
         Commands::Join {
             accept_keygen,
             approve_message,
@@ -200,6 +214,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             approve_psbt,
             approve_solana,
             approve_refresh,
+            approve_repair,
+            accept_repair,
             approve_wallet,
             i_understand_this_signs_anything: _,
             from,
@@ -211,6 +227,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 psbts: approve_psbt,
                 solana: approve_solana,
                 refresh: approve_refresh,
+                repair: approve_repair,
+                accept_repair: *accept_repair,
                 wallets: approve_wallet,
             };
             online::join(

@@ -59,6 +59,40 @@ impl RefreshRequest {
     }
 }
 
+/// A repair proposal: this node helps, or is the target.
+#[derive(Clone, Debug)]
+pub struct RepairRequest {
+    pub from: String,
+    pub proposal: mpc_protocol::peer::RepairProposal,
+    /// The target's identity key is not pinned here: it is new to this
+    /// node (a reinstalled device has a new key), or someone pretends.
+    pub target_unpinned: bool,
+}
+
+impl RepairRequest {
+    /// What the user is asked about, every remote string escaped.
+    pub fn describe(&self) -> String {
+        let p = &self.proposal;
+        let warn = if self.target_unpinned {
+            format!(
+                " WARNING: {}'s identity key is new to this node; compare its fingerprint \
+                 out of band before you help",
+                p.target
+            )
+        } else {
+            String::new()
+        };
+        sanitize(&format!(
+            "repair from {}: {} rebuild the share of {} in wallet {}.{warn}",
+            self.from,
+            p.helpers.join(", "),
+            p.target,
+            p.group_public_key
+        ))
+        .into_owned()
+    }
+}
+
 /// Callbacks for whoever shows this node's activity (terminal, demo).
 pub trait Observer: Send {
     /// A milestone of the session.
@@ -82,6 +116,10 @@ pub trait Observer: Send {
     }
     /// As [`Observer::prompt`], for a refresh of a wallet in the keystore.
     fn refresh_prompt(&self) -> Box<dyn FnOnce(RefreshRequest) -> bool + Send> {
+        Box::new(|_| false)
+    }
+    /// As [`Observer::prompt`], for a repair.
+    fn repair_prompt(&self) -> Box<dyn FnOnce(RepairRequest) -> bool + Send> {
         Box::new(|_| false)
     }
 }
@@ -218,6 +256,10 @@ impl Observer for Terminal {
 
     fn refresh_prompt(&self) -> Box<dyn FnOnce(RefreshRequest) -> bool + Send> {
         self.ask(|r: RefreshRequest| format!("Take part? {}\n", r.describe()))
+    }
+
+    fn repair_prompt(&self) -> Box<dyn FnOnce(RepairRequest) -> bool + Send> {
+        self.ask(|r: RepairRequest| format!("Take part? {}\n", r.describe()))
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Approvals<'a> {
     pub psbts: &'a [String],
     pub solana: &'a [String],
     pub refresh: &'a [String],
+    pub repair: &'a [String],
+    pub accept_repair: bool,
     pub wallets: &'a [String],
 }
 
@@ -131,13 +133,14 @@ impl Approvals<'_> {
 }
 
 impl Approvals<'_> {
-    /// The group keys of the wallets `--approve-refresh` names.
-    fn refresh_keys(&self, cli: &Cli) -> Result<Vec<String>, ApprovalError> {
-        if self.refresh.is_empty() {
+    /// The group keys of the wallets `queries` (`--approve-refresh`,
+    /// `--approve-repair`) name.
+    fn group_keys(&self, cli: &Cli, queries: &[String]) -> Result<Vec<String>, ApprovalError> {
+        if queries.is_empty() {
             return Ok(Vec::new());
         }
         let ks = keystore(cli).map_err(ApprovalError::Keystore)?;
-        self.refresh
+        queries
             .iter()
             .map(|w| {
                 ks.find(w)
@@ -185,11 +188,16 @@ pub fn join(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let refresh = match approvals.refresh_keys(cli) {
-        Ok(keys) => keys,
-        Err(e) => return Err(e.to_string()),
+    let (refresh, repair) = match (
+        approvals.group_keys(cli, approvals.refresh),
+        approvals.group_keys(cli, approvals.repair),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
     };
-    let policy = Policy::new(from, accept_keygen, rules).with_refresh(refresh);
+    let policy = Policy::new(from, accept_keygen, rules)
+        .with_refresh(refresh)
+        .with_repair(repair, approvals.accept_repair);
     take_part(cli, me, Goal::Join(policy), timeout_secs)
 }
 
@@ -220,6 +228,16 @@ fn take_part(cli: &Cli, me: String, goal: Goal, timeout: u64) -> Result<ExitCode
         }) => {
             crate::lifecycle::print_refreshed(&wallet, &keystore_path, cli.json);
             return Ok(ExitCode::SUCCESS);
+        }
+        Ok(Outcome::Repaired {
+            wallet,
+            keystore_path,
+        }) => {
+            crate::lifecycle::print_repaired(&wallet, &keystore_path, cli.json);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(Outcome::Helped(h)) => {
+            return crate::lifecycle::print_helped(cli, &h);
         }
         Ok(_) => return Err("unexpected outcome".into()),
         Err(e) => return Err(e.to_string()),

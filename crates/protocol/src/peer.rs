@@ -316,6 +316,72 @@ pub struct SignatureCreated {
     pub signature: String,
 }
 
+/// `repair_proposal` (ours): `helpers` (at least the threshold of the
+/// wallet's participants) rebuild the share of `target`, who lost it, with
+/// frost's repairable threshold scheme. No helper learns the share.
+/// Sent through the relay to the helpers and the target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairProposal {
+    pub session_id: String,
+    /// Hex of the wallet's group verifying key.
+    pub group_public_key: String,
+    /// `"secp256k1"` or `"ed25519"`.
+    pub curve: String,
+    pub threshold: u16,
+    /// Sorted wallet participants that help, proposer included.
+    pub helpers: Vec<String>,
+    /// The participant whose share is rebuilt.
+    pub target: String,
+    /// The generation of the helpers' shares (the target's is the same).
+    pub generation: u32,
+    /// Participant → hex Ed25519 identity key, target included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<BTreeMap<String, String>>,
+}
+
+/// `repair_key` (ours): the sender's X25519 key for this repair's sealed
+/// messages, and, from a helper, the wallet's public data, which the
+/// target takes only if every helper sends the same.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairKey {
+    pub session_id: String,
+    /// Hex X25519 public key.
+    pub enc_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<WalletPublic>,
+}
+
+/// A wallet's public data, as a repair hands it to the target.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WalletPublic {
+    /// Sorted peer ids of everyone holding a share.
+    pub participants: Vec<String>,
+    /// Each participant's FROST identifier.
+    pub identifiers: BTreeMap<String, u16>,
+    pub generation: u32,
+    /// Hex of frost's serialized public key package.
+    pub public_key_package: String,
+}
+
+/// `repair_delta` (ours): a helper's delta for another helper, sealed to
+/// its `enc_key` (as DKG shares are).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairDelta {
+    pub session_id: String,
+    /// Hex of `nonce ‖ ciphertext`.
+    pub data: String,
+    pub enc: String,
+}
+
+/// `repair_sigma` (ours): a helper's sum of deltas, sealed to the target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairSigma {
+    pub session_id: String,
+    /// Hex of `nonce ‖ ciphertext`.
+    pub data: String,
+    pub enc: String,
+}
+
 macro_rules! peer_messages {
     ($( $(#[$meta:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// Every typed peer message. The `type` names live only here.
@@ -354,6 +420,10 @@ peer_messages! {
     SignatureCreated(SignatureCreated) = "signature_created",
     RefreshProposal(RefreshProposal) = "refresh_proposal",
     RefreshCommitted(RefreshCommitted) = "refresh_committed",
+    RepairProposal(RepairProposal) = "repair_proposal",
+    RepairKey(RepairKey) = "repair_key",
+    RepairDelta(RepairDelta) = "repair_delta",
+    RepairSigma(RepairSigma) = "repair_sigma",
 }
 
 impl PeerMessage {
@@ -399,6 +469,10 @@ impl PeerMessage {
             PeerMessage::SignatureCreated(p) => Some(&p.session_id),
             PeerMessage::RefreshProposal(p) => Some(&p.session_id),
             PeerMessage::RefreshCommitted(p) => Some(&p.session_id),
+            PeerMessage::RepairProposal(p) => Some(&p.session_id),
+            PeerMessage::RepairKey(p) => Some(&p.session_id),
+            PeerMessage::RepairDelta(p) => Some(&p.session_id),
+            PeerMessage::RepairSigma(p) => Some(&p.session_id),
             PeerMessage::Commitment(p) => p.session_id.as_deref(),
             PeerMessage::Share(p) => p.session_id.as_deref(),
             PeerMessage::Ack(_) | PeerMessage::ChannelOpen(_) => None,

@@ -133,6 +133,12 @@ pub fn action_json(a: Action) -> Value {
         } => json!({"type": "refresh_unconfirmed", "session_id": session_id,
                     "group_public_key": group_public_key, "generation": generation,
                     "missing": missing, "reason": reason.to_string()}),
+        Action::Repaired {
+            session_id,
+            group_public_key,
+            target,
+        } => json!({"type": "repaired", "session_id": session_id,
+                    "group_public_key": group_public_key, "target": target}),
         Action::Signed(s) => json!({
             "type": "signed",
             "session_id": s.session_id,
@@ -213,6 +219,9 @@ fn progress_json(p: Progress) -> Value {
         }
         Progress::NeedsRefreshDecision { from, proposal, .. } => {
             json!({"event": "needs_refresh_decision", "from": from, "proposal": proposal})
+        }
+        Progress::NeedsRepairDecision { from, proposal, .. } => {
+            json!({"event": "needs_repair_decision", "from": from, "proposal": proposal})
         }
         Progress::PeerCommitted { session_id, peer } => {
             json!({"event": "peer_committed", "session_id": session_id, "peer": peer})

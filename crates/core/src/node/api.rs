@@ -3,7 +3,9 @@
 //! ([`Action`], [`Progress`]).
 
 use mpc_identity::{IdentityKey, KnownPeers, PublicKey};
-use mpc_protocol::peer::{Curve, RefreshProposal, SessionProposal, SignFormat, SignProposal};
+use mpc_protocol::peer::{
+    Curve, RefreshProposal, RepairProposal, SessionProposal, SignFormat, SignProposal,
+};
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::signal::{ClientMessage, ServerMessage};
 use mpc_protocol::SignedMessage;
@@ -104,6 +106,19 @@ pub enum Command {
         /// Everyone who keeps a share, this node included.
         participants: Vec<String>,
     },
+    /// Propose that `helpers` (sorted wallet participants, this node
+    /// included, at least the threshold) rebuild the share `target` lost.
+    /// Without a `session_id`, one is drawn from the RNG.
+    Repair {
+        /// The session id to use; `None` draws one.
+        session_id: Option<String>,
+        /// The wallet, with this node's key package.
+        wallet: Box<SigningWallet>,
+        /// Who helps, this node included.
+        helpers: Vec<String>,
+        /// Whose share is rebuilt.
+        target: String,
+    },
     /// Abandon the active session.
     Cancel {
         /// The session to abandon.
@@ -160,6 +175,19 @@ pub enum Event {
         /// The refresh session the proposal opens.
         session_id: String,
         /// The wallet to refresh, or `None` to decline.
+        wallet: Option<Box<SigningWallet>>,
+        /// Why, when declining; sent to the proposer.
+        reason: Option<String>,
+    },
+    /// The answer to [`Progress::NeedsRepairDecision`]. A helper accepts
+    /// with `Some(wallet)`; the target accepts with `accept` alone (it
+    /// has no wallet: it is what the repair gives it).
+    RepairDecision {
+        /// The repair session the proposal opens.
+        session_id: String,
+        /// Whether to take part.
+        accept: bool,
+        /// A helper's wallet.
         wallet: Option<Box<SigningWallet>>,
         /// Why, when declining; sent to the proposer.
         reason: Option<String>,
@@ -267,6 +295,16 @@ pub enum Action {
         missing: Vec<String>,
         /// Why confirmation ended.
         reason: AbortReason,
+    },
+    /// A repair this node helped with is over: the target rebuilt its
+    /// share, checked it and stored it.
+    Repaired {
+        /// The repair session.
+        session_id: String,
+        /// The wallet's group key (hex).
+        group_public_key: String,
+        /// Whose share was rebuilt.
+        target: String,
     },
     /// A signing session produced this signature, and this node verified it
     /// under the group key.
@@ -380,6 +418,17 @@ pub enum Progress {
         from: String,
         /// The proposal as received.
         proposal: RefreshProposal,
+        /// Participants whose keys are not pinned yet: accepting pins them.
+        new_keys: Vec<NewKey>,
+    },
+    /// A valid `repair_proposal` arrived. A helper finds the wallet by its
+    /// `group_public_key`; the target has none. Answer with
+    /// [`Event::RepairDecision`].
+    NeedsRepairDecision {
+        /// The proposing peer.
+        from: String,
+        /// The proposal as received.
+        proposal: RepairProposal,
         /// Participants whose keys are not pinned yet: accepting pins them.
         new_keys: Vec<NewKey>,
     },

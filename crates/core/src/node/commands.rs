@@ -2,7 +2,7 @@
 //! or `Sign` first waits (parked) for the server's list of identity keys,
 //! then becomes a signed proposal to every other participant.
 
-use mpc_protocol::peer::{RefreshProposal, SessionProposal, SignProposal};
+use mpc_protocol::peer::{RefreshProposal, RepairProposal, SessionProposal, SignProposal};
 use mpc_protocol::signal::ClientMessage;
 use mpc_protocol::PeerMessage;
 use rand_core::RngCore;
@@ -10,13 +10,14 @@ use rand_core::RngCore;
 use super::api::{Action, Command};
 use super::phase::dkg::KeygenState;
 use super::phase::refresh::{self, RefreshState};
+use super::phase::repair::{self, RepairState};
 use super::phase::signing::{check_signers, SignState};
 use super::session::{relay_action, Common, Kind, Session, Stage};
 use super::Node;
 use crate::payload::{derive, Derived};
 use crate::session::{
-    validate_proposal, validate_refresh_proposal, validate_sign_proposal, AbortReason,
-    ProposalError, SessionKind, ValidProposal,
+    validate_proposal, validate_refresh_proposal, validate_repair_proposal, validate_sign_proposal,
+    AbortReason, ProposalError, SessionKind, ValidProposal,
 };
 use crate::trust::{self, NewKey, SessionKeys};
 
@@ -31,7 +32,8 @@ fn session_id_of(c: &Command) -> String {
     match c {
         Command::Create { session_id, .. }
         | Command::Sign { session_id, .. }
-        | Command::Refresh { session_id, .. } => session_id.clone().unwrap_or_default(),
+        | Command::Refresh { session_id, .. }
+        | Command::Repair { session_id, .. } => session_id.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -49,9 +51,10 @@ impl Node {
                 ids: None,
                 after: None,
             })),
-            Command::Create { .. } | Command::Sign { .. } | Command::Refresh { .. } => {
-                self.park(c, out)
-            }
+            Command::Create { .. }
+            | Command::Sign { .. }
+            | Command::Refresh { .. }
+            | Command::Repair { .. } => self.park(c, out),
             Command::Cancel { session_id } => {
                 if self
                     .parked
@@ -82,7 +85,8 @@ impl Node {
         // Draw the session id now, so that every outcome names it.
         if let Command::Create { session_id, .. }
         | Command::Sign { session_id, .. }
-        | Command::Refresh { session_id, .. } = &mut command
+        | Command::Refresh { session_id, .. }
+        | Command::Repair { session_id, .. } = &mut command
         {
             if session_id.is_none() {
                 let mut b = [0u8; 16];
@@ -103,6 +107,9 @@ impl Node {
             Command::Create { participants, .. } => Some(participants.clone()),
             Command::Sign { signers, .. } => Some(signers.clone()),
             Command::Refresh { participants, .. } => Some(participants.clone()),
+            Command::Repair {
+                helpers, target, ..
+            } => Some(helpers.iter().chain([target]).cloned().collect()),
             _ => None,
         };
         self.parked = Some(Parked {
@@ -212,6 +219,31 @@ impl Node {
                     .map(|v| (v, Draft::Refresh(proposal, wallet)));
                 (SessionKind::Refresh, checked)
             }
+            Command::Repair {
+                wallet,
+                mut helpers,
+                target,
+                ..
+            } => {
+                helpers.sort();
+                let proposal = RepairProposal {
+                    session_id: session_id.clone(),
+                    group_public_key: wallet.group_public_key.clone(),
+                    curve: wallet.curve.as_str().to_string(),
+                    threshold: wallet.threshold,
+                    helpers,
+                    target,
+                    generation: wallet.generation,
+                    keys: None,
+                };
+                let checked = validate_repair_proposal(&proposal, &me, &me)
+                    .and_then(|v| {
+                        repair::check_wallet(&v, &proposal, &wallet)?;
+                        Ok(v)
+                    })
+                    .map(|v| (v, Draft::Repair(proposal, wallet)));
+                (SessionKind::Repair, checked)
+            }
             _ => return,
         };
         let checked = checked.and_then(|(v, draft)| Ok((self.own_session_keys(&v)?, v, draft)));
@@ -291,6 +323,7 @@ enum Draft {
         Box<Derived>,
     ),
     Refresh(RefreshProposal, Box<crate::wallet::SigningWallet>),
+    Repair(RepairProposal, Box<crate::wallet::SigningWallet>),
 }
 
 impl Draft {
@@ -312,6 +345,11 @@ impl Draft {
                 p.keys = Some(keys);
                 let r = RefreshState::new(p.clone(), Some(wallet));
                 (PeerMessage::RefreshProposal(p), Kind::Refresh(Box::new(r)))
+            }
+            Draft::Repair(mut p, wallet) => {
+                p.keys = Some(keys);
+                let r = RepairState::new(p.clone(), Some(wallet));
+                (PeerMessage::RepairProposal(p), Kind::Repair(Box::new(r)))
             }
         }
     }

@@ -16,7 +16,7 @@ impl Session {
         match &self.kind {
             Kind::Keygen(k) => k.confirmation_deadline(&self.common),
             Kind::Refresh(r) => r.rounds.confirmation_deadline(&self.common),
-            Kind::Sign(_) => None,
+            Kind::Sign(_) | Kind::Repair(_) => None,
         }
     }
 

@@ -98,6 +98,9 @@ impl Node {
             PeerMessage::RefreshProposal(p) => {
                 return self.on_proposal(from, Incoming::Refresh(p), sig, out)
             }
+            PeerMessage::RepairProposal(p) => {
+                return self.on_proposal(from, Incoming::Repair(p), sig, out)
+            }
             msg => msg,
         };
         let for_active = match (&self.session, &sid) {

@@ -220,6 +220,20 @@ impl Node {
                 proposal::Answer::Refresh { wallet, reason },
                 &mut out,
             ),
+            Event::RepairDecision {
+                session_id,
+                accept,
+                wallet,
+                reason,
+            } => self.on_decision(
+                session_id,
+                proposal::Answer::Repair {
+                    accept,
+                    wallet,
+                    reason,
+                },
+                &mut out,
+            ),
             Event::LocalSignal { to, signal } => {
                 let sig = trust::sign_sdp(&self.identity, &self.config.peer_id, &to, &signal);
                 out.push(Action::SendSignal(ClientMessage::Relay {

@@ -3,20 +3,23 @@
 
 use std::collections::BTreeMap;
 
-use mpc_protocol::peer::{RefreshProposal, SessionProposal, SessionResponse, SignProposal};
+use mpc_protocol::peer::{
+    RefreshProposal, RepairProposal, SessionProposal, SessionResponse, SignProposal,
+};
 use mpc_protocol::PeerMessage;
 
 use super::api::{Action, Progress};
 use super::phase::dkg::KeygenState;
 use super::phase::negotiation;
 use super::phase::refresh::{self, RefreshState};
+use super::phase::repair::{self, RepairState};
 use super::phase::signing::{check_wallet, SignState};
 use super::session::{proposal_hash, relay_action, Common, Kind, Session, Stage};
 use super::Node;
 use crate::payload::{derive, SignSettings};
 use crate::session::{
-    validate_proposal, validate_refresh_proposal, validate_sign_proposal, ProposalError,
-    ValidProposal,
+    validate_proposal, validate_refresh_proposal, validate_repair_proposal, validate_sign_proposal,
+    ProposalError, ValidProposal,
 };
 use crate::trust::{self, NewKey, SessionKeys};
 use crate::wallet::SigningWallet;
@@ -26,6 +29,7 @@ pub(super) enum Incoming {
     Keygen(SessionProposal),
     Sign(SignProposal),
     Refresh(RefreshProposal),
+    Repair(RepairProposal),
 }
 
 impl Incoming {
@@ -34,6 +38,7 @@ impl Incoming {
             Incoming::Keygen(p) => &p.session_id,
             Incoming::Sign(p) => &p.session_id,
             Incoming::Refresh(p) => &p.session_id,
+            Incoming::Repair(p) => &p.session_id,
         }
     }
 
@@ -42,6 +47,7 @@ impl Incoming {
             Incoming::Keygen(_) => "proposal",
             Incoming::Sign(_) => "sign proposal",
             Incoming::Refresh(_) => "refresh proposal",
+            Incoming::Repair(_) => "repair proposal",
         }
     }
 
@@ -50,6 +56,7 @@ impl Incoming {
             Incoming::Keygen(p) => PeerMessage::SessionProposal(p.clone()),
             Incoming::Sign(p) => PeerMessage::SignProposal(p.clone()),
             Incoming::Refresh(p) => PeerMessage::RefreshProposal(p.clone()),
+            Incoming::Repair(p) => PeerMessage::RepairProposal(p.clone()),
         }
     }
 
@@ -58,6 +65,7 @@ impl Incoming {
             Incoming::Keygen(p) => p.keys.as_ref(),
             Incoming::Sign(p) => p.keys.as_ref(),
             Incoming::Refresh(p) => p.keys.as_ref(),
+            Incoming::Repair(p) => p.keys.as_ref(),
         }
     }
 
@@ -71,7 +79,8 @@ impl Incoming {
             (Incoming::Keygen(p), _) => c.v.proposal == *p,
             (Incoming::Sign(p), Kind::Sign(g)) => g.proposal == *p,
             (Incoming::Refresh(p), Kind::Refresh(r)) => r.proposal == *p,
-            (Incoming::Sign(_) | Incoming::Refresh(_), _) => false,
+            (Incoming::Repair(p), Kind::Repair(r)) => r.proposal == *p,
+            (Incoming::Sign(_) | Incoming::Refresh(_) | Incoming::Repair(_), _) => false,
         }
     }
 
@@ -101,6 +110,8 @@ impl Incoming {
                     Kind::Refresh(Box::new(RefreshState::new(p.clone(), None))),
                 )
             }),
+            Incoming::Repair(p) => validate_repair_proposal(p, from, me)
+                .map(|v| (v, Kind::Repair(Box::new(RepairState::new(p.clone(), None))))),
         }
     }
 
@@ -127,6 +138,11 @@ impl Incoming {
                 proposal,
                 new_keys,
             },
+            Incoming::Repair(proposal) => Progress::NeedsRepairDecision {
+                from,
+                proposal,
+                new_keys,
+            },
         }
     }
 }
@@ -144,6 +160,12 @@ pub(super) enum Answer {
     },
     /// `Some(wallet)` accepts with that wallet's current key package.
     Refresh {
+        wallet: Option<Box<SigningWallet>>,
+        reason: Option<String>,
+    },
+    /// A helper accepts with its wallet; the target with none.
+    Repair {
+        accept: bool,
         wallet: Option<Box<SigningWallet>>,
         reason: Option<String>,
     },
@@ -283,6 +305,7 @@ impl Node {
                     (Kind::Keygen(_), Answer::Keygen { .. })
                         | (Kind::Sign(_), Answer::Sign { .. })
                         | (Kind::Refresh(_), Answer::Refresh { .. })
+                        | (Kind::Repair(_), Answer::Repair { .. })
                 )
         });
         if !waiting {
@@ -290,6 +313,7 @@ impl Node {
                 Answer::Keygen { .. } => "proposal",
                 Answer::Sign { .. } => "sign proposal",
                 Answer::Refresh { .. } => "refresh proposal",
+                Answer::Repair { .. } => "repair proposal",
             };
             out.push(Action::Rejected {
                 from: None,
@@ -326,9 +350,35 @@ impl Node {
                     }
                     Err(e) => (false, Some(e.to_string())),
                 },
-                (Answer::Sign { reason, .. } | Answer::Refresh { reason, .. }, _) => {
-                    (false, reason)
+                (
+                    Answer::Repair {
+                        accept: true,
+                        wallet,
+                        ..
+                    },
+                    Kind::Repair(r),
+                ) => {
+                    let target = r.proposal.target == cx.me;
+                    match (target, wallet) {
+                        (true, _) => (true, None),
+                        (false, Some(w)) => {
+                            match repair::check_wallet(&s.common.v, &r.proposal, &w) {
+                                Ok(()) => {
+                                    r.wallet = Some(w);
+                                    (true, None)
+                                }
+                                Err(e) => (false, Some(e.to_string())),
+                            }
+                        }
+                        (false, None) => (false, Some("this helper has no such wallet".into())),
+                    }
                 }
+                (
+                    Answer::Sign { reason, .. }
+                    | Answer::Refresh { reason, .. }
+                    | Answer::Repair { reason, .. },
+                    _,
+                ) => (false, reason),
             };
             negotiation::decide(s, cx, accepted, reason)
         });

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
 use super::api::{Action, Progress};
-use super::phase::{dkg, mesh, negotiation, refresh, signing};
+use super::phase::{dkg, mesh, negotiation, refresh, repair, signing};
 use crate::dkg::Misbehaviour;
 use crate::mesh::Mesh;
 use crate::session::{AbortReason, Phase, ValidProposal, Violation};
@@ -76,6 +76,7 @@ pub(super) enum Kind {
     Keygen(Box<dkg::KeygenState>),
     Sign(Box<signing::SignState>),
     Refresh(Box<refresh::RefreshState>),
+    Repair(Box<repair::RepairState>),
 }
 
 impl Kind {
@@ -85,6 +86,7 @@ impl Kind {
             Kind::Keygen(_) => Phase::Dkg,
             Kind::Sign(_) => Phase::Signing,
             Kind::Refresh(_) => Phase::Refresh,
+            Kind::Repair(_) => Phase::Repair,
         }
     }
 
@@ -93,7 +95,7 @@ impl Kind {
         match self {
             Kind::Keygen(k) => Some(k),
             Kind::Refresh(r) => Some(&mut r.rounds),
-            Kind::Sign(_) => None,
+            Kind::Sign(_) | Kind::Repair(_) => None,
         }
     }
 }
@@ -171,6 +173,7 @@ impl Session {
             Stage::Rounds | Stage::Complete => match &self.kind {
                 Kind::Keygen(k) => k.waiting_for(c),
                 Kind::Refresh(r) => r.rounds.waiting_for(c),
+                Kind::Repair(r) => r.waiting_for(c, me),
                 Kind::Sign(g) => g.waiting_for(),
             },
         }
@@ -183,7 +186,9 @@ impl Session {
         }
         let peer = peer.to_string();
         Some(match self.kind {
-            Kind::Keygen(_) | Kind::Refresh(_) => AbortReason::ChannelClosed { peer },
+            Kind::Keygen(_) | Kind::Refresh(_) | Kind::Repair(_) => {
+                AbortReason::ChannelClosed { peer }
+            }
             Kind::Sign(_) => AbortReason::SignerLeft { peer },
         })
     }
@@ -334,6 +339,7 @@ pub(super) fn session_message(
             Kind::Keygen(k) => dkg::on_message(c, k, cx, from, msg),
             Kind::Sign(g) => signing::on_message(c, g, cx, from, msg),
             Kind::Refresh(r) => refresh::on_message(c, r, cx, from, msg),
+            Kind::Repair(r) => repair::on_message(c, r, cx, from, msg),
         },
     }
 }
@@ -344,6 +350,9 @@ fn early_kind(msg: &PeerMessage) -> Option<&'static str> {
     match msg {
         PeerMessage::Commitment(_) | PeerMessage::Share(_) | PeerMessage::Ready(_) => Some("DKG"),
         PeerMessage::SignCommitment(_) | PeerMessage::SignatureShare(_) => Some("signing"),
+        PeerMessage::RepairKey(_) | PeerMessage::RepairDelta(_) | PeerMessage::RepairSigma(_) => {
+            Some("repair")
+        }
         _ => None,
     }
 }

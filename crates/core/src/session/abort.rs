@@ -154,6 +154,16 @@ pub enum AbortReason {
         /// Who answered the other proposal.
         peer: String,
     },
+    /// Repair: these helpers sent the target another wallet (public key
+    /// package, participants or generation) than the one its rebuilt share
+    /// belongs to.
+    HelpersLied {
+        /// The helpers whose wallet data is wrong.
+        helpers: Vec<String>,
+    },
+    /// Repair: the rebuilt share matches no helper's public key package: a
+    /// helper sent a wrong delta or sigma (which one can't be told).
+    RepairMismatch,
     /// A local failure no peer is to blame for.
     Internal(String),
 }
@@ -194,6 +204,14 @@ impl std::fmt::Display for AbortReason {
                     "data channel to {peer} closed before the wallet was stored"
                 )
             }
+            AbortReason::HelpersLied { helpers } => write!(
+                f,
+                "{} sent another wallet's public data than the one the rebuilt share belongs to",
+                helpers.join(", ")
+            ),
+            AbortReason::RepairMismatch => f.write_str(
+                "the rebuilt share matches no helper's public key package: a helper sent a wrong delta or sigma",
+            ),
             AbortReason::ProposalsDiffer { proposer, peer } => write!(
                 f,
                 "{proposer} sent {peer} another proposal for this session than this \
@@ -252,6 +270,7 @@ impl std::fmt::Display for AbortReason {
                     SessionKind::Keygen => "create session",
                     SessionKind::Sign => "start signing",
                     SessionKind::Refresh => "start the refresh",
+                    SessionKind::Repair => "start the repair",
                 };
                 write!(f, "internal error: cannot {what}: {error}")
             }

@@ -10,7 +10,8 @@ mod validate;
 
 pub use abort::{AbortReason, Violation};
 pub use validate::{
-    validate_proposal, validate_refresh_proposal, validate_sign_proposal, ProposalError, Role,
+    validate_proposal, validate_refresh_proposal, validate_repair_proposal, validate_sign_proposal,
+    ProposalError, Role,
 };
 
 use mpc_protocol::peer::{Curve, SessionProposal};
@@ -55,6 +56,8 @@ pub enum SessionKind {
     Sign,
     /// New shares of an existing wallet's key.
     Refresh,
+    /// A lost share rebuilt by helpers.
+    Repair,
 }
 
 /// The phase a session was in when something went wrong.
@@ -70,6 +73,8 @@ pub enum Phase {
     Signing,
     /// A refresh's rounds, the `ready` agreement and `refresh_committed`.
     Refresh,
+    /// A repair's keys, deltas and sigmas, and the target's check.
+    Repair,
 }
 
 impl std::fmt::Display for Phase {
@@ -80,6 +85,7 @@ impl std::fmt::Display for Phase {
             Phase::Dkg => "dkg",
             Phase::Signing => "signing",
             Phase::Refresh => "refresh",
+            Phase::Repair => "repair",
         })
     }
 }

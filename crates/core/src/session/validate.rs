@@ -1,7 +1,7 @@
 //! What makes a `session_proposal`, `sign_proposal` or `refresh_proposal`
 //! acceptable, and why one is refused ([`ProposalError`]).
 
-use mpc_protocol::peer::{Curve, RefreshProposal, SessionProposal, SignProposal};
+use mpc_protocol::peer::{Curve, RefreshProposal, RepairProposal, SessionProposal, SignProposal};
 use mpc_protocol::{validate_peer_id, PeerIdError};
 
 use super::{ValidProposal, MAX_PARTICIPANTS, MAX_SESSION_ID_LEN, MAX_SIGN_MESSAGE_LEN};
@@ -16,6 +16,8 @@ pub enum Role {
     Participant,
     /// Signs with an existing wallet.
     Signer,
+    /// Helps rebuild a lost share.
+    Helper,
 }
 
 impl Role {
@@ -23,6 +25,7 @@ impl Role {
         match self {
             Role::Participant => "participant",
             Role::Signer => "signer",
+            Role::Helper => "helper",
         }
     }
 
@@ -31,6 +34,7 @@ impl Role {
         match self {
             Role::Participant => "total",
             Role::Signer => "signer count",
+            Role::Helper => "helper count",
         }
     }
 }
@@ -149,6 +153,11 @@ pub enum ProposalError {
         /// The proposal's.
         proposal: u32,
     },
+    /// A repair's target is also listed as a helper.
+    TargetHelps(String),
+    /// A repair's target is not a wallet participant (adding one is not
+    /// offered yet).
+    NotAParticipant(String),
     /// A refresh proposal states another threshold than the wallet's
     /// (a refresh never changes it).
     OtherThreshold {
@@ -236,6 +245,12 @@ impl std::fmt::Display for ProposalError {
                 f,
                 "this node's share is of generation {wallet}, the proposal's {proposal}: \
                  shares of different generations do not combine"
+            ),
+            E::TargetHelps(t) => write!(f, "{t} is the repair's target and cannot help"),
+            E::NotAParticipant(t) => write!(
+                f,
+                "{t} is not a participant of this wallet: a repair rebuilds a participant's share \
+                 (adding a participant is not offered yet)"
             ),
             E::OtherThreshold { wallet, proposal } => write!(
                 f,
@@ -389,6 +404,52 @@ pub fn validate_refresh_proposal(
         total: u16::try_from(p.participants.len()).unwrap_or(u16::MAX),
         threshold: p.threshold,
         participants: p.participants.clone(),
+        curve: Some(p.curve.clone()),
+        initiator: Some(from.to_string()),
+        keys: None,
+    };
+    let v = validate_as(&as_session, from, me, Role::Participant)?;
+    let key = hex::decode(&p.group_public_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
+    let expected = match v.curve {
+        Curve::Secp256k1 => 33,
+        Curve::Ed25519 => 32,
+    };
+    if key.len() != expected {
+        return Err(ProposalError::GroupKeyLength(key.len()));
+    }
+    Ok(v)
+}
+
+/// Checks a `repair_proposal`: a session among the helpers and the
+/// target, proposed by a helper, with at least the threshold of helpers,
+/// the target not one of them, and a group key of its curve.
+pub fn validate_repair_proposal(
+    p: &RepairProposal,
+    from: &str,
+    me: &str,
+) -> Result<ValidProposal, ProposalError> {
+    if p.helpers.contains(&p.target) {
+        return Err(ProposalError::TargetHelps(p.target.clone()));
+    }
+    if !p.helpers.iter().any(|h| h == from) {
+        return Err(ProposalError::SenderNotListed {
+            role: Role::Helper,
+            from: from.to_string(),
+        });
+    }
+    if p.helpers.len() < usize::from(p.threshold) {
+        return Err(ProposalError::TooFewSigners {
+            named: p.helpers.len(),
+            needed: p.threshold,
+        });
+    }
+    let mut participants = p.helpers.clone();
+    participants.push(p.target.clone());
+    let as_session = SessionProposal {
+        session_id: p.session_id.clone(),
+        total: u16::try_from(participants.len()).unwrap_or(u16::MAX),
+        threshold: p.threshold,
+        participants,
         curve: Some(p.curve.clone()),
         initiator: Some(from.to_string()),
         keys: None,

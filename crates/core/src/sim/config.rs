@@ -128,6 +128,24 @@ pub enum Fault {
         /// What it does to the payload.
         tamper: fn(&[u8]) -> Vec<u8>,
     },
+    /// A repair helper sends `to` the wallet's public data with another
+    /// generation.
+    #[cfg(feature = "faults")]
+    LieInRepair {
+        /// The lying helper.
+        node: usize,
+        /// Who gets the lie (the target).
+        to: Vec<usize>,
+    },
+}
+
+/// A repair run after the wallet is created.
+#[derive(Clone, Debug)]
+pub struct RepairPlan {
+    /// Node indexes of the helpers; the first proposes.
+    pub helpers: Vec<usize>,
+    /// The node whose share is rebuilt (its own is not used).
+    pub target: usize,
 }
 
 /// A signing session run after the wallet is created, over the mesh the
@@ -185,6 +203,9 @@ pub struct SimConfig {
     /// Refresh the wallet once every node holds it: node indexes that
     /// keep a share (the first proposes; any other is removed).
     pub refresh: Option<Vec<usize>>,
+    /// Repair a share once every node holds the wallet (instead of a
+    /// refresh).
+    pub repair: Option<RepairPlan>,
     /// Sign a message once every node holds the wallet (after the
     /// refresh, if one is planned, with the refreshed shares).
     pub sign: Option<SignPlan>,
@@ -205,6 +226,7 @@ impl SimConfig {
             max_time_ms: 600_000,
             noise: 0,
             refresh: None,
+            repair: None,
             sign: None,
         }
     }

@@ -41,7 +41,7 @@ mod report;
 mod server;
 mod users;
 
-pub use config::{Fault, NetConfig, SignPlan, SimConfig, VanishAt};
+pub use config::{Fault, NetConfig, RepairPlan, SignPlan, SimConfig, VanishAt};
 pub use network::garbage;
 pub use report::{abbreviate_json, LogEntry, Outcome, Path, SimReport, Stats};
 
@@ -162,6 +162,7 @@ impl<'a> Sim<'a> {
             sign_session_id: ending.sign_session_id,
             sign_outcomes: ending.sign_outcomes,
             refresh_outcomes: ending.refresh_outcomes,
+            repair_outcomes: ending.repair_outcomes,
             outcomes: ending.outcomes,
             node_ids: ids,
             session_id: ending.session_id,
@@ -218,11 +219,16 @@ impl<'a> Sim<'a> {
                 self.users.decide_refresh(i, proposal.session_id, net)
             }
             Action::Refreshed(w) => self.users.refreshed(i, w),
+            Action::Progress(Progress::NeedsRepairDecision { proposal, .. }) => {
+                self.users.decide_repair(i, proposal, net)
+            }
+            Action::Repaired { .. } => self.users.repaired(i, None),
             Action::RefreshConfirmed { .. } => self.users.refresh_confirmation(i, Ok(()), net),
             Action::RefreshUnconfirmed { reason, .. } => {
                 self.users.refresh_confirmation(i, Err(reason), net)
             }
             Action::Progress(_) | Action::PinKey { .. } => {}
+            Action::Finished(w) if self.users.repairing() => self.users.repaired(i, Some(w)),
             Action::Finished(w) => self.users.finished(i, w, net),
             Action::Signed(r) => self.users.signed(i, r),
             Action::WalletConfirmed { .. } => self.users.confirmation(i, Ok(())),

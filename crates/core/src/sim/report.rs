@@ -87,6 +87,11 @@ pub struct SimReport {
     /// The refresh's outcome at each node that keeps a share, if one was
     /// planned and started: `Finished` with its new share once confirmed.
     pub refresh_outcomes: BTreeMap<String, Outcome>,
+    /// The repair's outcome at the helpers and the target, if one was
+    /// planned and started: the target's is `Finished` with the rebuilt
+    /// share, a helper's `Finished` with its own wallet once the target
+    /// reported it stored.
+    pub repair_outcomes: BTreeMap<String, Outcome>,
     /// Every `Rejected` reason, per node, for diagnosis.
     pub rejections: BTreeMap<String, Vec<String>>,
     /// Per node that finished: confirmed by every peer, or the peers that

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mpc_protocol::peer::{SessionProposal, SignProposal};
+use mpc_protocol::peer::{RepairProposal, SessionProposal, SignProposal};
 
 use super::config::{Fault, SimConfig, VanishAt};
 use super::network::{Item, Network};
@@ -35,6 +35,9 @@ pub(super) struct Users<'a> {
     pending: BTreeMap<usize, Box<WalletResult>>,
     /// `Finished` with the new share once confirmed.
     refresh_outcomes: Vec<Outcome>,
+    /// Set once the repair is proposed.
+    repairing: bool,
+    repair_outcomes: Vec<Outcome>,
 }
 
 /// The users' side of the report.
@@ -44,6 +47,7 @@ pub(super) struct Ending {
     pub(super) sign_session_id: Option<String>,
     pub(super) sign_outcomes: BTreeMap<String, Outcome>,
     pub(super) refresh_outcomes: BTreeMap<String, Outcome>,
+    pub(super) repair_outcomes: BTreeMap<String, Outcome>,
     pub(super) rejections: BTreeMap<String, Vec<String>>,
     pub(super) confirmations: BTreeMap<String, Result<(), Vec<String>>>,
 }
@@ -63,7 +67,45 @@ impl<'a> Users<'a> {
             refreshing: false,
             pending: BTreeMap::new(),
             refresh_outcomes: vec![Outcome::Pending; cfg.participants],
+            repairing: false,
+            repair_outcomes: vec![Outcome::Pending; cfg.participants],
         }
+    }
+
+    pub(super) fn repairing(&self) -> bool {
+        self.repairing
+    }
+
+    fn repair_members(&self) -> Vec<usize> {
+        match &self.cfg.repair {
+            Some(p) => p.helpers.iter().copied().chain([p.target]).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The user at node `i` takes part in a repair: a helper with its
+    /// wallet, the target with none.
+    pub(super) fn decide_repair(&mut self, i: usize, proposal: RepairProposal, net: &mut Network) {
+        let target = self.cfg.repair.as_ref().is_some_and(|p| p.target == i);
+        let wallet = if target { None } else { self.wallet(i) };
+        let at = net.after(self.cfg.net.decision_delay_ms);
+        let decision = Event::RepairDecision {
+            session_id: proposal.session_id,
+            accept: true,
+            wallet,
+            reason: None,
+        };
+        net.schedule(at, i, Item::Event(decision));
+    }
+
+    /// The repair is over at node `i`: the target's rebuilt wallet, or a
+    /// helper's part done.
+    pub(super) fn repaired(&mut self, i: usize, w: Option<Box<WalletResult>>) {
+        self.repair_outcomes[i] = match (w, &self.outcomes[i]) {
+            (Some(w), _) => Outcome::Finished(w),
+            (None, Outcome::Finished(own)) => Outcome::Finished(own.clone()),
+            (None, other) => other.clone(),
+        };
     }
 
     /// Node `i` learnt whether its wallet is safe to fund.
@@ -107,7 +149,15 @@ impl<'a> Users<'a> {
             // Signing starts only if every node got the wallet.
             Some(_) => !self.all_finished(),
         };
-        dkg_done && refresh_done && sign_done
+        let repair_done = match &self.cfg.repair {
+            None => true,
+            Some(_) if self.repairing => self
+                .repair_members()
+                .iter()
+                .all(|j| !matches!(self.repair_outcomes[*j], Outcome::Pending)),
+            Some(_) => !self.all_finished(),
+        };
+        dkg_done && refresh_done && repair_done && sign_done
     }
 
     fn refresh_confirmed(&self) -> bool {
@@ -248,6 +298,30 @@ impl<'a> Users<'a> {
                 );
             }
             Some(_) => {}
+            None if self.cfg.repair.is_some() => {
+                if self.repairing {
+                    return;
+                }
+                self.repairing = true;
+                let Some(plan) = &self.cfg.repair else {
+                    return;
+                };
+                let proposer = plan.helpers[0];
+                let Some(wallet) = self.wallet(proposer) else {
+                    return;
+                };
+                let repair = Command::Repair {
+                    session_id: Some("repair-1".into()),
+                    wallet,
+                    helpers: plan
+                        .helpers
+                        .iter()
+                        .map(|j| net.id(*j).to_string())
+                        .collect(),
+                    target: net.id(plan.target).to_string(),
+                };
+                net.schedule(net.now() + 1, proposer, Item::Event(Event::Command(repair)));
+            }
             None => self.start_signing(net),
         }
     }
@@ -294,6 +368,8 @@ impl<'a> Users<'a> {
             self.sign_outcomes[i] = Outcome::Aborted(reason)
         } else if self.refreshing {
             self.refresh_outcomes[i] = Outcome::Aborted(reason)
+        } else if self.repairing {
+            self.repair_outcomes[i] = Outcome::Aborted(reason)
         } else {
             self.outcomes[i] = Outcome::Aborted(reason)
         }
@@ -338,6 +414,11 @@ impl<'a> Users<'a> {
     /// How it all ended, by node id (signing outcomes only for the
     /// signers, and only if signing started).
     pub(super) fn finish(self, ids: &[String]) -> Ending {
+        let members: BTreeSet<usize> = if self.repairing {
+            self.repair_members().into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
         let signers: BTreeSet<usize> = match (&self.cfg.sign, self.signing) {
             (Some(plan), true) => plan.signers.iter().copied().collect(),
             _ => BTreeSet::new(),
@@ -360,7 +441,15 @@ impl<'a> Users<'a> {
             .filter(|(j, _)| keep.contains(j))
             .map(|(j, o)| (ids[j].clone(), o))
             .collect();
+        let repair_outcomes = self
+            .repair_outcomes
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| members.contains(j))
+            .map(|(j, o)| (ids[j].clone(), o))
+            .collect();
         Ending {
+            repair_outcomes,
             refresh_outcomes,
             session_id: self.session_id,
             outcomes: ids.iter().cloned().zip(self.outcomes).collect(),
@@ -402,6 +491,10 @@ pub(super) fn misbehaviour_for(
                 for t in to {
                     m.tamper_proposal_to.insert(ids[*t].clone(), *tamper);
                 }
+            }
+            Fault::LieInRepair { node, to } if *node == i => {
+                m.lie_in_repair_to
+                    .extend(to.iter().map(|t| ids[*t].clone()));
             }
             _ => {}
         }

@@ -17,7 +17,7 @@ use mpc_keystore::Confirmation;
 
 use super::{Driver, Goal, NodeError, Outcome, LINGER};
 use crate::decide::{self, Refusal, Verdict};
-use crate::observer::{Observer, RefreshRequest, SignRequest};
+use crate::observer::{Observer, RefreshRequest, RepairRequest, SignRequest};
 
 impl Driver {
     /// How the run ended, once it did: a peer list at once; a wallet once
@@ -28,6 +28,9 @@ impl Driver {
             return Some(Outcome::Peers(peers));
         }
         let at = self.finished_at?;
+        if let Some(h) = self.helped.take() {
+            return Some(Outcome::Helped(h));
+        }
         if let Some(sig) = &self.signed {
             if self.stored_by + 1 >= sig.signers.len() || at.elapsed() >= LINGER {
                 return self.signed.take().map(Outcome::Signed);
@@ -36,6 +39,12 @@ impl Driver {
         }
         if self.confirmed {
             let (wallet, keystore_path) = self.finished.take()?;
+            if self.repair_target {
+                return Some(Outcome::Repaired {
+                    wallet,
+                    keystore_path,
+                });
+            }
             if wallet.generation > 0 {
                 return Some(Outcome::Refreshed {
                     wallet,
@@ -168,7 +177,10 @@ impl Driver {
                     || matches!(
                         self.goal,
                         Goal::Command(
-                            Command::Create { .. } | Command::Sign { .. } | Command::Refresh { .. }
+                            Command::Create { .. }
+                                | Command::Sign { .. }
+                                | Command::Refresh { .. }
+                                | Command::Repair { .. }
                         )
                     )
                 {
@@ -220,6 +232,11 @@ impl Driver {
                 self.on_refresh_proposal(from, proposal, obs)
             }
             Progress::PeerCommitted { .. } => self.stored_by += 1,
+            Progress::NeedsRepairDecision {
+                from,
+                proposal,
+                new_keys,
+            } => self.on_repair_proposal(from, proposal, new_keys, obs),
             Progress::PeerStored { .. } | Progress::PeerSigned { .. } => self.stored_by += 1,
             _ => {}
         }
@@ -232,7 +249,10 @@ impl Driver {
         if let Goal::Command(command) = &self.goal {
             if matches!(
                 command,
-                Command::Create { .. } | Command::Sign { .. } | Command::Refresh { .. }
+                Command::Create { .. }
+                    | Command::Sign { .. }
+                    | Command::Refresh { .. }
+                    | Command::Repair { .. }
             ) {
                 self.proposal_at = Some(Instant::now());
             }
@@ -376,6 +396,79 @@ impl Driver {
                 Ok(())
             };
             let answer = decide::refresh_answer(&sid, approved, &file, &storage.passphrase);
+            let _ = tx.blocking_send(answer);
+        });
+    }
+
+    /// A repair proposal. The target (this node lost its share) takes
+    /// part if its policy or its user says so; a helper finds the wallet,
+    /// helps only a target whose identity key is pinned unless its user
+    /// approves, and answers with its decrypted key package.
+    fn on_repair_proposal(
+        &mut self,
+        from: &str,
+        proposal: &mpc_protocol::peer::RepairProposal,
+        new_keys: &[mpc_core::NewKey],
+        obs: &mut dyn Observer,
+    ) {
+        let sid = proposal.session_id.clone();
+        let decline = |reason: Refusal| decide::decline_repair(&proposal.session_id, reason);
+        let group_key = &proposal.group_public_key;
+        let target = proposal.target == self.opts.peer_id;
+        let Some(verdict) = self.policy(from).map(|p| p.repair(group_key, target)) else {
+            self.internal.push(decline(Refusal::Unexpected));
+            return;
+        };
+        let Some(storage) = self.storage.clone() else {
+            self.internal.push(decline(Refusal::NoKeystore));
+            return;
+        };
+        let held = decide::wallet_for(&storage.keystore, group_key, &self.opts.peer_id);
+        let file = match (target, held) {
+            (true, Ok(f)) => {
+                self.internal
+                    .push(decline(Refusal::AlreadyHeld(f.metadata.id)));
+                return;
+            }
+            (true, Err(_)) => None,
+            (false, Ok(f)) => Some(f),
+            (false, Err(reason)) => {
+                self.internal.push(decline(reason));
+                return;
+            }
+        };
+        let target_unpinned = new_keys.iter().any(|k| k.peer == proposal.target);
+        let asked = match verdict {
+            Verdict::Refuse(reason) => {
+                self.internal.push(decline(reason));
+                return;
+            }
+            // Unattended, a helper helps only a target it already knows.
+            Verdict::Accept if !target && target_unpinned => {
+                self.internal
+                    .push(decline(Refusal::TargetNotPinned(proposal.target.clone())));
+                return;
+            }
+            Verdict::Accept => false,
+            Verdict::Ask => true,
+        };
+        self.session = Some(sid.clone());
+        self.proposal_at = Some(Instant::now());
+        self.repair_target = target;
+        let req = RepairRequest {
+            from: from.to_string(),
+            proposal: proposal.clone(),
+            target_unpinned,
+        };
+        let ask = obs.repair_prompt();
+        let tx = self.events_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let approved = if asked && !ask(req) {
+                Err(Refusal::ByUser)
+            } else {
+                Ok(())
+            };
+            let answer = decide::repair_answer(&sid, approved, file.as_ref(), &storage.passphrase);
             let _ = tx.blocking_send(answer);
         });
     }

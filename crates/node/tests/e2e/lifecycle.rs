@@ -309,3 +309,116 @@ fn a_refresh_killed_at_any_phase_leaves_every_node_a_wallet_that_signs() {
     verify_ed25519(&address, b"gen 1", &sig);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn helpers_rebuild_a_lost_share_that_then_signs() {
+    let (dir, results) = create_wallet("repair", 3, 2, "secp256k1");
+    let key = group_key(&results);
+    let address = results[0].1["addresses"]["bitcoin_taproot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // cli2 loses everything, its identity key included.
+    std::fs::remove_dir_all(dir.join("cli2")).unwrap();
+    let fresh = json_of(&offline(&dir.join("cli2"), &["--json", "identity"]));
+    let new_key = fresh["public_key"].as_str().unwrap().to_string();
+    let server = Server::start();
+    // Returns the proposer's output, and the helper's and the target's
+    // unless `refused` (they then wait on for another proposal: killed).
+    let run = |dir: &Path, refused: bool| {
+        let helper = wallet_cmd(&server, dir, "cli3")
+            .args([
+                "--json",
+                "join",
+                "--timeout-secs",
+                "20",
+                "--approve-repair",
+                &key,
+            ])
+            .spawn()
+            .unwrap();
+        let target = wallet_cmd(&server, dir, "cli2")
+            .args(["--json", "join", "--timeout-secs", "20", "--accept-repair"])
+            .spawn()
+            .unwrap();
+        wait_registered(&server, &["cli2", "cli3"]);
+        let proposer = wallet_cmd(&server, dir, "cli1")
+            .args(["--json", "repair", "--wallet", &key, "--for", "cli2"])
+            .args(["--helpers", "cli1,cli3", "--timeout-secs", "20"])
+            .spawn()
+            .unwrap();
+        let out = finish(proposer, Duration::from_secs(60));
+        if refused {
+            for mut c in [helper, target] {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            return (out, None);
+        }
+        let others = [
+            finish(helper, Duration::from_secs(60)),
+            finish(target, Duration::from_secs(60)),
+        ];
+        (out, Some(others))
+    };
+
+    // The helpers still pin cli2's old key: nothing is sent to a stranger.
+    let (refused, _) = run(&dir, true);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(err.contains("identity key of cli2 changed"), "{err}");
+    assert!(!dir
+        .join("cli2")
+        .join(format!("{}.json", mpc_keystore::wallet_id(&key)))
+        .exists());
+
+    // Once each helper pinned the new key (checked out of band):
+    for helper in ["cli1", "cli3"] {
+        let out = offline(&dir.join(helper), &["trust", "cli2", &new_key]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (proposer, others) = run(&dir, false);
+    let [helper, target] = others.unwrap();
+    let t = json_of(&target);
+    assert_eq!(t["group_public_key"], key.as_str());
+    assert_eq!(
+        t["participants"],
+        serde_json::json!(["cli1", "cli2", "cli3"])
+    );
+    assert_eq!(t["generation"], 0);
+    for o in [&proposer, &helper] {
+        assert_eq!(json_of(o)["repaired"], "cli2");
+    }
+    let w = wallet_json(&dir, "cli2", &key);
+    assert_eq!(w["addresses"]["bitcoin_taproot"], address.as_str());
+
+    // The rebuilt share signs, with either other participant.
+    let message_hex = hex::encode([0x17; 32]);
+    for signers in [["cli2", "cli1"], ["cli3", "cli2"]] {
+        let outs = sign_with(&dir, &signers, &key, &message_hex, None);
+        let sig = check_signatures(&outs, &key, &message_hex);
+        verify_bip340(&address, &[0x17; 32], &sig);
+    }
+
+    // Bad input.
+    let bad = |args: &[&str], said: &str| {
+        let out = offline(
+            &dir.join("cli1"),
+            &[&["repair", "--wallet", &key][..], args].concat(),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(said), "{said:?} not in {err}");
+    };
+    bad(&["--for", "cli1"], "this node holds its share");
+    bad(&["--for", "cli9"], "not a participant");
+    bad(
+        &["--for", "cli2", "--helpers", "cli1,cli2"],
+        "the target cannot help",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

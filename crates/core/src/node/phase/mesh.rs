@@ -7,7 +7,7 @@ use mpc_protocol::peer::{ChannelOpen, MeshReady};
 use mpc_protocol::relay::WebRtcSignal;
 use mpc_protocol::PeerMessage;
 
-use super::{dkg, refresh, signing};
+use super::{dkg, refresh, repair, signing};
 use crate::node::api::{Action, Progress};
 use crate::node::session::{session_message, Common, Cx, Kind, Session, Stage, Step, Via};
 use crate::session::AbortReason;
@@ -82,6 +82,7 @@ fn maybe_start_rounds(s: &mut Session, cx: &mut Cx) -> Step {
         Kind::Keygen(k) => dkg::start(c, k, cx)?,
         Kind::Sign(g) => signing::start(c, g, cx)?,
         Kind::Refresh(r) => refresh::start(c, r, cx)?,
+        Kind::Repair(r) => repair::start(c, r, cx)?,
     }
     for (from, msg) in std::mem::take(&mut s.common.early) {
         session_message(s, cx, &from, msg, Via::Channel)?;

@@ -8,4 +8,5 @@ pub(super) mod dkg;
 pub(super) mod mesh;
 pub(super) mod negotiation;
 pub(super) mod refresh;
+pub(super) mod repair;
 pub(super) mod signing;
