@@ -89,6 +89,28 @@ async function handle(msg) {
       await chrome.storage.local.set({ wallets: all });
       return { ok: true };
     }
+    case 'put_pending': {
+      // A refreshed share, kept beside the current one until every
+      // participant stored theirs (then 'promote').
+      const { pending_wallets } = await chrome.storage.local.get('pending_wallets');
+      await chrome.storage.local.set({ pending_wallets: { ...(pending_wallets || {}), [msg.id]: msg.file } });
+      return { ok: true };
+    }
+    case 'promote': {
+      const { wallets, pending_wallets } = await chrome.storage.local.get(['wallets', 'pending_wallets']);
+      const pending = { ...(pending_wallets || {}) };
+      const file = pending[msg.id];
+      const generation = file ? (JSON.parse(file).generation || 0) : null;
+      if (generation !== msg.generation) {
+        return { error: `wallet ${msg.id} has no pending share of generation ${msg.generation}` };
+      }
+      // One write replaces the current share and drops the pending one.
+      await chrome.storage.local.set({
+        wallets: { ...(wallets || {}), [msg.id]: file },
+        pending_wallets: Object.fromEntries(Object.entries(pending).filter(([k]) => k !== msg.id)),
+      });
+      return { ok: true };
+    }
     default:
       return { error: `unknown op ${msg.op}` };
   }

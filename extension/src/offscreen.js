@@ -172,6 +172,10 @@ async function step(event) {
   let actions;
   if (event.type === 'sign_decision') {
     actions = JSON.parse(node.sign_decision(event.session_id, event.file, event.passphrase, event.reason));
+  } else if (event.type === 'refresh_decision') {
+    actions = JSON.parse(node.refresh_decision(event.session_id, event.file, event.passphrase, event.reason));
+  } else if (event.type === 'repair_decision') {
+    actions = JSON.parse(node.repair_decision(event.session_id, event.accept, event.reason));
   } else {
     actions = JSON.parse(node.handle(JSON.stringify(event)));
   }
@@ -179,9 +183,14 @@ async function step(event) {
 }
 
 async function carryOut(actions) {
+  // Stored before anything of the batch is sent: it tells the others.
   const finished = actions.findIndex((a) => a.type === 'finished');
   if (finished >= 0) {
     await store(actions[finished]);
+  }
+  const refreshed = actions.findIndex((a) => a.type === 'refreshed');
+  if (refreshed >= 0) {
+    await storePending();
   }
   for (const a of actions) {
     try {
@@ -196,7 +205,8 @@ async function carryOut(actions) {
   // next session connects afresh), and they close once the last messages
   // are out. A new wallet's session ends with its confirmation, not when
   // it finished: the others' wallet_created still come on these channels.
-  if (actions.some((a) => ['wallet_confirmed', 'wallet_unconfirmed', 'signed', 'aborted'].includes(a.type))) {
+  const over = ['wallet_confirmed', 'wallet_unconfirmed', 'signed', 'aborted', 'refresh_confirmed', 'refresh_unconfirmed'];
+  if (actions.some((a) => over.includes(a.type))) {
     retireAll();
   }
 }
@@ -214,6 +224,34 @@ async function store(w) {
   // confirmed storing its share.
   state.result = { ...w, id: info.id, addresses: info.addresses, confirmation: info.confirmation };
   await refreshWallets();
+}
+
+// A refresh's new share, sealed under the passphrase that opened the
+// current one, and kept pending beside it (in storage: a restart of this
+// document loses nothing).
+async function storePending() {
+  const seal = sessionSeal;
+  if (!seal) throw new Error('no passphrase to encrypt the new share');
+  const file = node.seal_finished(seal.passphrase, seal.log_n, Math.floor(Date.now() / 1000));
+  const info = JSON.parse(wallet_info(file, 'mainnet'));
+  const r = await sw('put_pending', { id: info.id, file });
+  if (r?.error) throw new Error(r.error);
+  sessionSeal = null;
+}
+
+// Every participant stored its new share: it replaces the current one.
+async function promote(a) {
+  const found = await findWallet(a.group_public_key);
+  const r = found ? await sw('promote', { id: found.id, generation: a.generation }) : { error: 'no such wallet' };
+  if (r?.error) {
+    note(`refresh of ${a.group_public_key} confirmed, but: ${r.error}`);
+    return;
+  }
+  // As the CLI records it: every participant confirmed.
+  await confirmation({ group_public_key: a.group_public_key }, true);
+  state.refreshed = { group_public_key: a.group_public_key, generation: a.generation };
+  await refreshWallets();
+  note(`wallet ${a.group_public_key} refreshed: generation ${a.generation}, the old share erased`);
 }
 
 /**
@@ -273,6 +311,17 @@ async function act(a) {
     case 'wallet_unconfirmed':
       await confirmation(a, false);
       break;
+    case 'refreshed':
+      note(`new share of ${a.group_public_key} stored as pending (generation ${a.generation})`);
+      break;
+    case 'refresh_confirmed':
+      await promote(a);
+      break;
+    case 'refresh_unconfirmed':
+      state.error = `the refresh of ${a.group_public_key} is not confirmed by ${(a.missing || []).join(', ')} `
+        + `(${a.reason}): this extension keeps signing with its current share`;
+      note(state.error);
+      break;
     case 'signed':
       state.signature = a;
       state.sign_request = null;
@@ -315,6 +364,16 @@ async function onProgress(p) {
     case 'needs_decision':
       state.error = null; // an earlier session's; this one starts afresh
       state.proposal = { from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text };
+      break;
+    case 'needs_refresh_decision':
+    case 'needs_repair_decision':
+      state.error = null;
+      // Shown and answered like a key generation proposal: Accept with
+      // the passphrase (of the current share, or of the share rebuilt).
+      state.proposal = {
+        kind: p.event === 'needs_refresh_decision' ? 'refresh' : 'repair',
+        from: p.from, proposal: p.proposal, new_keys: p.new_keys, keys: participantKeys(p), text: p.text,
+      };
       break;
     case 'needs_sign_decision':
       state.error = null;
@@ -538,6 +597,33 @@ async function findWallet(groupKey) {
   return found && { id: found[0], file: found[1] };
 }
 
+// A refresh (with the current share, opened by the passphrase that also
+// seals the new one) or a repair of this extension's lost share.
+async function decideLifecycle(p, msg) {
+  const sid = p.proposal.session_id;
+  const reason = msg.accept ? undefined : 'declined by user';
+  if (msg.accept) {
+    const seal = await sealFor(msg.passphrase);
+    if (seal.error) return { error: `not accepted: ${seal.error}` };
+    sessionSeal = seal;
+  }
+  state.proposal = null;
+  state.error = null;
+  if (p.kind === 'repair') {
+    await enqueue({ type: 'repair_decision', session_id: sid, accept: !!msg.accept, reason });
+    return { ok: true };
+  }
+  const file = msg.accept ? (await findWallet(p.proposal.group_public_key))?.file : undefined;
+  await enqueue({
+    type: 'refresh_decision',
+    session_id: sid,
+    file: msg.accept && file ? file : undefined,
+    passphrase: msg.accept && file ? msg.passphrase : undefined,
+    reason: reason || (file ? undefined : 'this extension has no such wallet'),
+  });
+  return { ok: true };
+}
+
 // A click names the request it was made on (finding 11): one that is no
 // longer pending (it ended, or another replaced it) is refused.
 const STALE = 'That request is no longer the one waiting (it ended, or another replaced it): '
@@ -572,6 +658,7 @@ async function request(msg) {
     case 'decide': {
       const p = state.proposal;
       if (!p || msg.session_id !== p.proposal.session_id) return { error: STALE };
+      if (p.kind === 'refresh' || p.kind === 'repair') return decideLifecycle(p, msg);
       if (msg.accept) {
         // Before accepting, not after the DKG (finding 4).
         const seal = await sealFor(msg.passphrase);

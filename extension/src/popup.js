@@ -230,9 +230,10 @@ async function main() {
       const r = await sw('put_wallet', { id: info.id, file });
       if (r?.error) throw new Error(r.error);
       await node('refresh_wallets');
-      $('error').textContent = '';
+      $('import-error').textContent = '';
     } catch (e) {
-      $('error').textContent = `import failed: ${e.message || e}`;
+      // Its own line: the node's state, pushed at any time, owns #error.
+      $('import-error').textContent = `import failed: ${e.message || e}`;
     }
   };
 }

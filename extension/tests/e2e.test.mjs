@@ -491,7 +491,7 @@ test('wallet files move both ways between the extension and the CLI', async () =
   await popup.fill('#import-text', String(cliFile.stdout));
   await popup.fill('#import-pass', 'not it');
   await popup.click('#import');
-  await waitFor('the refusal', async () => /import failed/.test(await popupText('#error')));
+  await waitFor('the refusal', async () => /import failed/.test(await popupText('#import-error')));
   await popup.fill('#import-pass', PASS);
   await popup.click('#import');
   const row = popup.locator(`#wallets li[data-group-key="${made.json.group_public_key}"]`);
@@ -725,7 +725,7 @@ test('finding 15: a wallet file with an edited group key shows no address and is
   await popup.fill('#import-text', tampered);
   await popup.fill('#import-pass', PASS);
   await popup.click('#import');
-  await waitFor('the refusal', async () => /import failed/.test(await popupText('#error')));
+  await waitFor('the refusal', async () => /import failed/.test(await popupText('#import-error')));
   await setTampered(null);
   await toNode({ op: 'refresh_wallets' });
   await waitFor('the list without it', async () => (await row.count()) === 0);
@@ -807,6 +807,97 @@ test('the extension reconnects and re-registers when the server comes back', asy
   [server] = await startServer(addr);
   await waitFor('chrome1 to register again', async () => (await popupText('#status')) === 'registered');
   await waitRegistered(['chrome1']);
+});
+
+function ed25519WalletWithChrome(keystoreOf) {
+  const wallets = JSON.parse(spawnSync(join(BIN, 'mpc-wallet'),
+    ['--keystore', join(WORK, keystoreOf), '--json', 'wallets'], { env: cliEnv }).stdout);
+  return wallets.wallets.find((w) => w.curve === 'ed25519' && w.participants.includes('chrome1')
+    && w.participants.includes('cli2'));
+}
+
+/** cli1 signs `text` with `key` and chrome1, approved in the popup. */
+async function signWithChrome(key, text) {
+  const signer = cli('cli1', ['sign', '--wallet', key, '--message', text, '--signers', 'cli1,chrome1']);
+  await popup.waitForSelector('#sign-request:not([hidden])', { timeout: 30000 });
+  await popup.fill('#passphrase-sign', PASS);
+  await popup.click('#approve');
+  const r = await signer;
+  assert.equal(r.code, 0, r.stderr);
+  await waitFor('the popup to show the signature', async () => (await popupText('#signature')) === r.json.signature);
+  return r.json;
+}
+
+async function chromeFileOf(key) {
+  const files = await storageGet('wallets');
+  return Object.values(files || {}).map((f) => JSON.parse(f)).find((f) => f.group_public_key === key);
+}
+
+test('issue 16: chrome1 takes part in a refresh from the popup; the new shares sign', async () => {
+  const key = ed25519WalletWithChrome('cli1').group_public_key;
+  const before = await chromeFileOf(key);
+  const joiner = cli('cli2', ['join', '--approve-refresh', key]);
+  await waitRegistered(['cli2']);
+  const refresher = cli('cli1', ['refresh', '--wallet', key]);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  assert.match(await popupText('#proposal-text'), /refresh proposal received from cli1: new shares of wallet/);
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  const [r1, r2] = await Promise.all([refresher, joiner]);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(r1.json.generation, before.generation ? before.generation + 1 : 1);
+  await waitFor('the refreshed share in storage', async () => (await chromeFileOf(key))?.generation === r1.json.generation);
+  const after = await chromeFileOf(key);
+  assert.notEqual(after.secret.age, before.secret.age, 'a new share');
+  assert.equal(after.confirmation.state, 'confirmed');
+  assert.deepEqual(await storageGet('pending_wallets'), {});
+  await signWithChrome(key, 'signed by refreshed shares');
+});
+
+test('issue 16: chrome1, reinstalled with a new key and no wallet, gets its share back from a repair', async () => {
+  const wallet = ed25519WalletWithChrome('cli1');
+  const key = wallet.group_public_key;
+  // The reinstall: no wallet, and a new identity key.
+  await popup.evaluate(async (k) => {
+    const { wallets } = await chrome.storage.local.get('wallets');
+    const kept = Object.fromEntries(Object.entries(wallets).filter(([, f]) => JSON.parse(f).group_public_key !== k));
+    await chrome.storage.local.set({ wallets: kept });
+  }, key);
+  const old = await storageGet('identity');
+  await identityKeyEntry('take');
+  await restartNode();
+  await waitFor('the popup to report the identity', () => popup.isVisible('#identity-problem'));
+  await popup.click('#new-identity');
+  await waitFor('a new identity', async () => (await storageGet('identity'))?.public_key !== old.public_key);
+  const fresh = (await storageGet('identity')).public_key;
+  // The server bound chrome1 to its old key: a new server (same address)
+  // stands for the binding lapsing.
+  const addr = new URL(url).host;
+  server.kill();
+  await new Promise((r) => server.once('exit', r));
+  [server] = await startServer(addr);
+  await waitFor('chrome1 to register with its new key', async () => (await popupText('#status')) === 'registered');
+  // Each helper checks the new key out of band, then pins it.
+  for (const id of ['cli1', 'cli2']) {
+    const r = spawnSync(join(BIN, 'mpc-wallet'), cliArgs(id, ['trust', 'chrome1', fresh]), { env: cliEnv });
+    assert.equal(r.status, 0, String(r.stderr));
+  }
+  const helper = cli('cli2', ['join', '--approve-repair', key]);
+  await waitRegistered(['cli2', 'chrome1']);
+  const proposer = cli('cli1', ['repair', '--wallet', key, '--for', 'chrome1', '--helpers', 'cli1,cli2']);
+  await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+  assert.match(await popupText('#proposal-text'), /repair proposal received from cli1: cli1, cli2 rebuild the share of chrome1/);
+  await popup.fill('#passphrase-accept', PASS);
+  await popup.click('#accept');
+  const [r1, r2] = await Promise.all([proposer, helper]);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(r1.json.repaired, 'chrome1');
+  await waitFor('the rebuilt wallet in storage', async () => (await chromeFileOf(key))?.peer_id === 'chrome1');
+  const row = popup.locator(`#wallets li[data-group-key="${key}"]`);
+  await waitFor('the rebuilt wallet in the list', async () => (await row.count()) === 1);
+  await signWithChrome(key, 'signed by a rebuilt share');
 });
 
 // Last: it gives chrome1 a new key, which the server's binding and the CLI

@@ -111,8 +111,8 @@ pub fn action_json(a: Action) -> Value {
         } => json!({"type": "wallet_unconfirmed", "session_id": session_id,
                     "group_public_key": group_public_key, "missing": missing,
                     "reason": reason.to_string()}),
-        // The extension does not take part in refreshes yet: these pass
-        // through for the page to show.
+        // The page seals a refreshed share (`seal_finished`) and keeps it
+        // pending until `refresh_confirmed`.
         Action::Refreshed(w) => json!({
             "type": "refreshed", "session_id": w.session_id,
             "group_public_key": w.group_public_key, "generation": w.generation,
@@ -217,12 +217,22 @@ fn progress_json(p: Progress) -> Value {
         Progress::PeerSigned { session_id, peer } => {
             json!({"event": "peer_signed", "session_id": session_id, "peer": peer})
         }
-        Progress::NeedsRefreshDecision { from, proposal, .. } => {
-            json!({"event": "needs_refresh_decision", "from": from, "proposal": proposal})
-        }
-        Progress::NeedsRepairDecision { from, proposal, .. } => {
-            json!({"event": "needs_repair_decision", "from": from, "proposal": proposal})
-        }
+        Progress::NeedsRefreshDecision {
+            from,
+            proposal,
+            new_keys,
+        } => json!({
+            "event": "needs_refresh_decision", "from": from, "proposal": proposal,
+            "new_keys": new_keys.iter().map(|k| json!({"peer": k.peer, "fingerprint": k.fingerprint()})).collect::<Vec<_>>(),
+        }),
+        Progress::NeedsRepairDecision {
+            from,
+            proposal,
+            new_keys,
+        } => json!({
+            "event": "needs_repair_decision", "from": from, "proposal": proposal,
+            "new_keys": new_keys.iter().map(|k| json!({"peer": k.peer, "fingerprint": k.fingerprint()})).collect::<Vec<_>>(),
+        }),
         Progress::PeerCommitted { session_id, peer } => {
             json!({"event": "peer_committed", "session_id": session_id, "peer": peer})
         }

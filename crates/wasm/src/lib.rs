@@ -171,6 +171,49 @@ impl WasmNode {
         })
     }
 
+    /// Answers a refresh proposal as [`WasmNode::sign_decision`] answers a
+    /// sign proposal: `file` is the wallet's current share.
+    pub fn refresh_decision(
+        &mut self,
+        session_id: &str,
+        file: Option<String>,
+        passphrase: Option<String>,
+        reason: Option<String>,
+    ) -> String {
+        let (wallet, reason) = match (file, passphrase) {
+            (Some(f), Some(p)) => match open_file(&f, &p) {
+                Ok(w) => (Some(Box::new(w)), None),
+                Err(e) => (None, Some(e)),
+            },
+            _ => (None, reason.or(Some("declined by user".into()))),
+        };
+        self.run(Event::RefreshDecision {
+            session_id: session_id.to_string(),
+            wallet,
+            reason,
+        })
+    }
+
+    /// Answers a repair of which this node is the target (it holds no
+    /// share: the repair gives it one, sealed like a new wallet's).
+    pub fn repair_decision(
+        &mut self,
+        session_id: &str,
+        accept: bool,
+        reason: Option<String>,
+    ) -> String {
+        self.run(Event::RepairDecision {
+            session_id: session_id.to_string(),
+            accept,
+            wallet: None,
+            reason: if accept {
+                None
+            } else {
+                reason.or(Some("declined by user".into()))
+            },
+        })
+    }
+
     /// Seals the finished wallet's share with `passphrase` (scrypt work
     /// factor `log_n`, 15 to 22); returns the keystore file's JSON. `now`
     /// is Unix seconds. A refused passphrase or work factor leaves the
@@ -211,7 +254,7 @@ impl WasmNode {
         let actions = self.node.handle(event);
         let mut out = Vec::with_capacity(actions.len());
         for a in actions {
-            if let mpc_core::Action::Finished(w) = &a {
+            if let mpc_core::Action::Finished(w) | mpc_core::Action::Refreshed(w) = &a {
                 self.finished = Some(w.clone());
             }
             out.push(action_json(a));

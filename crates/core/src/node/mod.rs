@@ -191,7 +191,9 @@ impl Node {
             }
             Event::ChannelClosed(peer) => {
                 self.channels.remove(&peer);
-                self.step(&mut out, |s, _| s.channel_closed(&peer).map_or(Ok(()), Err));
+                self.step(&mut out, |s, cx| {
+                    s.channel_closed(&peer, cx.me).map_or(Ok(()), Err)
+                });
             }
             Event::Decision {
                 session_id,

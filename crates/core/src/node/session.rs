@@ -180,9 +180,15 @@ impl Session {
     }
 
     /// Why losing the channel to `peer` ends the session, if it does.
-    pub fn channel_closed(&self, peer: &str) -> Option<AbortReason> {
+    pub fn channel_closed(&self, peer: &str, me: &str) -> Option<AbortReason> {
         if !self.common.is_other(peer) || self.common.stage < Stage::Mesh {
             return None;
+        }
+        // A repair helper whose part is done may leave.
+        if let Kind::Repair(r) = &self.kind {
+            if self.common.stage == Stage::Rounds && !r.needs(peer, me) {
+                return None;
+            }
         }
         let peer = peer.to_string();
         Some(match self.kind {

@@ -61,6 +61,17 @@ impl RepairState {
         self.proposal.target == me
     }
 
+    /// Whether this node still needs anything from `peer`: the target
+    /// needs each helper until its sigma and wallet data are in; a helper
+    /// needs the other helpers until it sent its sigma, and the target
+    /// until the target says it stored its share.
+    pub fn needs(&self, peer: &str, me: &str) -> bool {
+        if self.is_target(me) {
+            return !(self.sigmas.contains_key(peer) && self.publics.contains_key(peer));
+        }
+        peer == self.proposal.target || !self.sigma_sent
+    }
+
     pub fn waiting_for(&self, c: &Common, me: &str) -> Vec<String> {
         let p = &self.proposal;
         let missing_key: Vec<String> = c
