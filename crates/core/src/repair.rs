@@ -135,6 +135,126 @@ pub(crate) fn recover(
     }))
 }
 
+/// The verifying share of identifier `x` on the wallet's polynomial,
+/// interpolated (in the group) from every verifying share `public` holds.
+fn interpolated<C: Ciphersuite>(
+    public: &PublicKeyPackage<C>,
+    x: Identifier<C>,
+) -> Result<frost_core::keys::VerifyingShare<C>, String> {
+    use frost_core::Group;
+    let shares = public.verifying_shares();
+    let xs: std::collections::BTreeSet<Identifier<C>> = shares.keys().copied().collect();
+    let mut sum = <C::Group as Group>::identity();
+    for (id, share) in shares {
+        let l = frost_core::compute_lagrange_coefficient(&xs, Some(x), *id)
+            .map_err(|e| e.to_string())?;
+        sum = sum + share.to_element() * l;
+    }
+    Ok(frost_core::keys::VerifyingShare::new(sum))
+}
+
+fn enroll_of<C: Ciphersuite>(
+    public: &PublicKeyPackage<C>,
+    x: u16,
+    share: &frost_core::keys::VerifyingShare<C>,
+) -> Result<PublicKeyPackage<C>, RecoverError> {
+    let x = id::<C>(x).map_err(RecoverError::Internal)?;
+    if public.verifying_shares().contains_key(&x) {
+        return Err(RecoverError::Internal("the identifier is taken".into()));
+    }
+    if interpolated(public, x).map_err(RecoverError::Internal)? != *share {
+        return Err(RecoverError::Mismatch);
+    }
+    let mut shares = public.verifying_shares().clone();
+    shares.insert(x, *share);
+    Ok(PublicKeyPackage::new(
+        shares,
+        *public.verifying_key(),
+        public.min_signers(),
+    ))
+}
+
+/// A new participant's share from every helper's sigma: its verifying
+/// share must lie on the wallet's polynomial (interpolated from every
+/// verifying share in `public`). Returns the share and the package with
+/// its verifying share added.
+pub(crate) fn recover_new(
+    sigmas: &[&[u8]],
+    x: u16,
+    public: &wallet::PublicKeyPackage,
+) -> Result<(SecretKeyPackage, wallet::PublicKeyPackage), RecoverError> {
+    fn go<C: Ciphersuite>(
+        sigmas: &[&[u8]],
+        x: u16,
+        public: &PublicKeyPackage<C>,
+    ) -> Result<(KeyPackage<C>, PublicKeyPackage<C>), RecoverError> {
+        let parsed = sigmas
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Sigma::<C>::deserialize(s).map_err(|_| RecoverError::BadSigma(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let xid = id::<C>(x).map_err(RecoverError::Internal)?;
+        let key = repairable::repair_share_part3(&parsed, xid, public)
+            .map_err(|e| RecoverError::Internal(e.to_string()))?;
+        let extended = enroll_of(public, x, key.verifying_share())?;
+        Ok((key, extended))
+    }
+    Ok(match public {
+        wallet::PublicKeyPackage::Secp256k1(p) => {
+            let (k, p) = go(sigmas, x, p)?;
+            (
+                SecretKeyPackage::new(wallet::KeyPackage::Secp256k1(k)),
+                wallet::PublicKeyPackage::Secp256k1(p),
+            )
+        }
+        wallet::PublicKeyPackage::Ed25519(p) => {
+            let (k, p) = go(sigmas, x, p)?;
+            (
+                SecretKeyPackage::new(wallet::KeyPackage::Ed25519(k)),
+                wallet::PublicKeyPackage::Ed25519(p),
+            )
+        }
+    })
+}
+
+/// A helper's view of a participant a repair added: its claimed
+/// verifying share (hex), checked against the polynomial, added to
+/// `public`.
+pub(crate) fn enroll(
+    public: &wallet::PublicKeyPackage,
+    x: u16,
+    share_hex: &str,
+) -> Result<wallet::PublicKeyPackage, RecoverError> {
+    let bytes = hex::decode(share_hex).map_err(|_| RecoverError::Mismatch)?;
+    Ok(match public {
+        wallet::PublicKeyPackage::Secp256k1(p) => {
+            let s = frost_core::keys::VerifyingShare::deserialize(&bytes)
+                .map_err(|_| RecoverError::Mismatch)?;
+            wallet::PublicKeyPackage::Secp256k1(enroll_of(p, x, &s)?)
+        }
+        wallet::PublicKeyPackage::Ed25519(p) => {
+            let s = frost_core::keys::VerifyingShare::deserialize(&bytes)
+                .map_err(|_| RecoverError::Mismatch)?;
+            wallet::PublicKeyPackage::Ed25519(enroll_of(p, x, &s)?)
+        }
+    })
+}
+
+/// The target's verifying share (hex), for the helpers to add.
+pub(crate) fn verifying_share_hex(key: &SecretKeyPackage) -> String {
+    let bytes = match key.expose() {
+        wallet::KeyPackage::Secp256k1(k) => k.verifying_share().serialize().ok(),
+        wallet::KeyPackage::Ed25519(k) => k.verifying_share().serialize().ok(),
+    };
+    hex::encode(bytes.unwrap_or_default())
+}
+
+/// The identifier a repair gives a participant new to `map`: one past
+/// the highest.
+pub(crate) fn next_identifier(map: &BTreeMap<String, u16>) -> Option<u16> {
+    map.values().max().and_then(|m| m.checked_add(1))
+}
+
 /// The identifiers of `names`, from a wallet's map.
 pub(crate) fn identifiers(
     map: &BTreeMap<String, u16>,
@@ -148,4 +268,93 @@ pub(crate) fn identifiers(
                 .ok_or_else(|| format!("{n} is not a wallet participant"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    /// A 2-of-3 ed25519 wallet from frost's trusted dealer: the shares'
+    /// key packages and the public package.
+    fn dealt() -> (
+        Vec<KeyPackage<Ed25519Sha512>>,
+        PublicKeyPackage<Ed25519Sha512>,
+    ) {
+        let mut rng = ChaCha20Rng::from_seed([5; 32]);
+        let (shares, public) = frost_ed25519::keys::generate_with_dealer(
+            3,
+            2,
+            frost_ed25519::keys::IdentifierList::Default,
+            &mut rng,
+        )
+        .unwrap();
+        let keys = shares
+            .into_values()
+            .map(|s| KeyPackage::try_from(s).unwrap())
+            .collect();
+        (keys, public)
+    }
+
+    fn sigmas_for(keys: &[KeyPackage<Ed25519Sha512>], x: u16) -> Vec<Vec<u8>> {
+        let mut rng = ChaCha20Rng::from_seed([6; 32]);
+        let helpers = vec![("a".to_string(), 1u16), ("b".to_string(), 2u16)];
+        let all: Vec<Deltas> = keys[..2]
+            .iter()
+            .map(|k| deltas_of(&helpers, k, x, &mut rng).unwrap())
+            .collect();
+        (0..2)
+            .map(|j| {
+                let for_j: Vec<&[u8]> = all.iter().map(|d| d[j].1.as_slice()).collect();
+                sigma_of::<Ed25519Sha512>(&for_j).unwrap().to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lost_share_comes_back_and_a_new_one_must_lie_on_the_polynomial() {
+        let (keys, public) = dealt();
+        let wrapped = wallet::PublicKeyPackage::Ed25519(public.clone());
+        // Identifier 3's share, rebuilt by 1 and 2.
+        let sigmas = sigmas_for(&keys, 3);
+        let refs: Vec<&[u8]> = sigmas.iter().map(Vec::as_slice).collect();
+        let rebuilt = recover(&refs, 3, &wrapped).unwrap();
+        let wallet::KeyPackage::Ed25519(k) = rebuilt.expose() else {
+            panic!("curve")
+        };
+        assert_eq!(k.signing_share(), keys[2].signing_share());
+        // The same sigmas claimed for identifier 2: not its share.
+        assert_eq!(
+            recover(&refs, 2, &wrapped).unwrap_err(),
+            RecoverError::Mismatch
+        );
+
+        // A new participant, identifier 4.
+        let sigmas = sigmas_for(&keys, 4);
+        let refs: Vec<&[u8]> = sigmas.iter().map(Vec::as_slice).collect();
+        let (new, extended) = recover_new(&refs, 4, &wrapped).unwrap();
+        let share = verifying_share_hex(&new);
+        let wallet::PublicKeyPackage::Ed25519(p) = &extended else {
+            panic!("curve")
+        };
+        assert_eq!(p.verifying_shares().len(), 4);
+        // Helpers accept exactly that verifying share, not another one's.
+        assert_eq!(enroll(&wrapped, 4, &share).unwrap(), extended);
+        let other = hex::encode(keys[0].verifying_share().serialize().unwrap());
+        assert_eq!(
+            enroll(&wrapped, 4, &other).unwrap_err(),
+            RecoverError::Mismatch
+        );
+        assert!(
+            enroll(&wrapped, 1, &share).is_err(),
+            "identifier 1 is taken"
+        );
+        // Sigmas for 3 do not make a share for 4.
+        let sigmas = sigmas_for(&keys, 3);
+        let refs: Vec<&[u8]> = sigmas.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            recover_new(&refs, 4, &wrapped).unwrap_err(),
+            RecoverError::Mismatch
+        );
+    }
 }

@@ -82,6 +82,21 @@ impl Keystore {
         Ok(path)
     }
 
+    /// Rewrites a stored wallet (atomically) with new public data: a
+    /// participant added by a repair. The file must exist already.
+    pub fn replace(&self, file: &KeyShareFile) -> Result<PathBuf, KeystoreError> {
+        file.metadata.check_id()?;
+        let path = self.path_of(&file.metadata.id);
+        if !path.exists() {
+            return Err(not_found(format!(
+                "wallet {} is not in this keystore",
+                file.metadata.id
+            )));
+        }
+        write_atomic(&path, file.to_json().as_bytes())?;
+        Ok(path)
+    }
+
     /// Where a refresh's new share waits (in `pending/`, which `list`
     /// does not read) until every participant stored theirs.
     pub fn pending_path(&self, id: &str) -> PathBuf {

@@ -242,16 +242,20 @@ pub enum Commands {
     /// running `join` with a new keystore, receives its wallet file. No
     /// helper learns the share. The target's new identity key must be
     /// pinned by each helper first (`trust PEER KEY`), or approved at its
-    /// prompt. Adding a new participant is not offered yet.
+    /// prompt. With a PEER the wallet lacks, the repair adds it: every
+    /// participant must help (each learns its verifying share), n grows by
+    /// one and t stays. Changing t is not offered: another threshold is
+    /// another polynomial, so a new wallet.
     Repair {
         /// The wallet: id, id prefix, or group public key.
         #[arg(long)]
         wallet: String,
-        /// The participant whose share is rebuilt.
+        /// The participant whose share is rebuilt, or a peer to add.
         #[arg(long = "for", value_name = "PEER")]
         target: String,
         /// Helpers, comma-separated; this node is always one [default:
-        /// this node and the next participants, up to the threshold].
+        /// this node and the next participants, up to the threshold; every
+        /// participant when adding].
         #[arg(long, value_delimiter = ',')]
         helpers: Vec<String>,
         /// Session id (random by default).

@@ -460,6 +460,7 @@ impl Driver {
                     reason: reason.to_string(),
                 });
             }
+            Action::ParticipantAdded(w) => self.store_updated(w).await?,
             Action::Repaired {
                 session_id,
                 group_public_key,

@@ -114,14 +114,16 @@ pub fn repair(
              and `join` here once this node's keystore is gone"
         ));
     }
-    if !meta.participants.iter().any(|p| p == target) {
-        return usage(format!(
-            "--for {target}: not a participant of wallet {} (adding a participant is not offered yet)",
-            meta.id
-        ));
+    // A target the wallet lacks is added: every participant helps, so
+    // every one learns its verifying share.
+    let adding = !meta.participants.iter().any(|p| p == target);
+    if let Err(e) = mpc_protocol::validate_peer_id(target) {
+        return usage(format!("--for {target:?}: {e}"));
     }
     let mut helpers: Vec<String> = helpers.to_vec();
-    if helpers.is_empty() {
+    if helpers.is_empty() && adding {
+        helpers = meta.participants.clone();
+    } else if helpers.is_empty() {
         helpers = std::iter::once(me.clone())
             .chain(
                 meta.participants
@@ -143,6 +145,24 @@ pub fn repair(
     if helpers.iter().any(|h| h == target) {
         return usage(format!("--helpers {target}: the target cannot help"));
     }
+    if adding {
+        let missing: Vec<&String> = meta
+            .participants
+            .iter()
+            .filter(|p| !helpers.contains(p))
+            .collect();
+        if !missing.is_empty() {
+            return usage(format!(
+                "adding {target} needs every participant as a helper, so that each learns its \
+                 verifying share; missing: {}",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     if helpers.len() < usize::from(meta.threshold) {
         return usage(format!(
             "wallet {} needs {} helpers; {} available",
@@ -153,6 +173,12 @@ pub fn repair(
     }
     let passphrase = cli::unlock_passphrase(&meta.id)?;
     let wallet = driver::open_signing_wallet(&file, &passphrase)?;
+    // Adding a participant rewrites this node's wallet file.
+    let storage = Storage {
+        keystore: ks.clone(),
+        passphrase,
+        work_factor: mpc_node::work_factor(),
+    };
     let opts = node_options(cli, me, timeout)?;
     let goal = Goal::Command(Command::Repair {
         session_id,
@@ -161,7 +187,7 @@ pub fn repair(
         target: target.to_string(),
     });
     let mut term = Terminal::new(cli.json);
-    let result = runtime()?.block_on(driver::run(opts, goal, None, &mut term));
+    let result = runtime()?.block_on(driver::run(opts, goal, Some(storage), &mut term));
     term.finish();
     match result {
         Ok(Outcome::Helped(h)) => print_helped(cli, &h),

@@ -183,6 +183,10 @@ pub struct WalletCreated {
     pub session_id: String,
     /// Hex of the group public key.
     pub pubkey: String,
+    /// Ours: from a participant a repair added, its verifying share
+    /// (hex), for the others to check and add to their wallets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifying_share: Option<String>,
 }
 
 /// `sign_proposal`: the proposer asks `signers` (itself included) to sign

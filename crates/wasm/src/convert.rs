@@ -133,6 +133,10 @@ pub fn action_json(a: Action) -> Value {
         } => json!({"type": "refresh_unconfirmed", "session_id": session_id,
                     "group_public_key": group_public_key, "generation": generation,
                     "missing": missing, "reason": reason.to_string()}),
+        Action::ParticipantAdded(w) => json!({
+            "type": "participant_added", "session_id": w.session_id,
+            "group_public_key": w.group_public_key, "participants": w.participants,
+        }),
         Action::Repaired {
             session_id,
             group_public_key,

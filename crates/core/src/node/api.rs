@@ -296,6 +296,10 @@ pub enum Action {
         /// Why confirmation ended.
         reason: AbortReason,
     },
+    /// A repair added a participant: store this wallet (this node's share,
+    /// unchanged, with the new participant's name, identifier and
+    /// verifying share) in place of the wallet's file.
+    ParticipantAdded(Box<WalletResult>),
     /// A repair this node helped with is over: the target rebuilt its
     /// share, checked it and stored it.
     Repaired {

@@ -155,9 +155,9 @@ pub enum ProposalError {
     },
     /// A repair's target is also listed as a helper.
     TargetHelps(String),
-    /// A repair's target is not a wallet participant (adding one is not
-    /// offered yet).
-    NotAParticipant(String),
+    /// A repair adds a participant without every current one helping:
+    /// those left out would never learn its verifying share.
+    AddNeedsEveryone(Vec<String>),
     /// A refresh proposal states another threshold than the wallet's
     /// (a refresh never changes it).
     OtherThreshold {
@@ -247,10 +247,11 @@ impl std::fmt::Display for ProposalError {
                  shares of different generations do not combine"
             ),
             E::TargetHelps(t) => write!(f, "{t} is the repair's target and cannot help"),
-            E::NotAParticipant(t) => write!(
+            E::AddNeedsEveryone(missing) => write!(
                 f,
-                "{t} is not a participant of this wallet: a repair rebuilds a participant's share \
-                 (adding a participant is not offered yet)"
+                "adding a participant needs every current participant as a helper, so that each \
+                 learns its verifying share; missing: {}",
+                missing.join(", ")
             ),
             E::OtherThreshold { wallet, proposal } => write!(
                 f,

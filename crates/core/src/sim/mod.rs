@@ -222,7 +222,7 @@ impl<'a> Sim<'a> {
             Action::Progress(Progress::NeedsRepairDecision { proposal, .. }) => {
                 self.users.decide_repair(i, proposal, net)
             }
-            Action::Repaired { .. } => self.users.repaired(i, None),
+            Action::Repaired { .. } | Action::ParticipantAdded(_) => self.users.repaired(i, None),
             Action::RefreshConfirmed { .. } => self.users.refresh_confirmation(i, Ok(()), net),
             Action::RefreshUnconfirmed { reason, .. } => {
                 self.users.refresh_confirmation(i, Err(reason), net)

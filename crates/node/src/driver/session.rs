@@ -128,6 +128,40 @@ impl Driver {
         Ok(())
     }
 
+    /// Rewrites this node's wallet file with the participant a repair
+    /// added: same share, re-sealed (the metadata is sealed with it).
+    pub(super) async fn store_updated(
+        &mut self,
+        wallet: Box<WalletResult>,
+    ) -> Result<(), NodeError> {
+        let Some(storage) = self.storage.clone() else {
+            return Err(NodeError::Store(
+                "a repair that adds a participant needs the keystore".into(),
+            ));
+        };
+        let peer_id = self.opts.peer_id.clone();
+        let mut w = *wallet;
+        tokio::task::spawn_blocking(move || {
+            let id = mpc_keystore::wallet_id(&w.group_public_key);
+            let (_, current) = storage.keystore.find(&id)?;
+            // Still the key generation's wallet, as confirmed as it was.
+            w.session_id = current.metadata.session_id.clone();
+            let mut file = mpc_keystore::wallet::seal_wallet(
+                &w,
+                &peer_id,
+                current.metadata.created_at,
+                &storage.passphrase,
+                storage.work_factor,
+            )?;
+            file.confirmation = current.confirmation;
+            storage.keystore.replace(&file)
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+        Ok(())
+    }
+
     /// Every participant stored its new share: the pending one replaces
     /// the current one.
     pub(super) fn promote(&mut self, generation: u32) -> Result<(), NodeError> {

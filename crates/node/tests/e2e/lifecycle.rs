@@ -415,10 +415,98 @@ fn helpers_rebuild_a_lost_share_that_then_signs() {
         assert!(err.contains(said), "{said:?} not in {err}");
     };
     bad(&["--for", "cli1"], "this node holds its share");
-    bad(&["--for", "cli9"], "not a participant");
+    bad(
+        &["--for", "cli9", "--helpers", "cli1,cli3"],
+        "adding cli9 needs every participant as a helper",
+    );
     bad(
         &["--for", "cli2", "--helpers", "cli1,cli2"],
         "the target cannot help",
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_repair_adds_a_participant_that_then_signs_with_each_of_the_others() {
+    let (dir, results) = create_wallet("addpeer", 3, 2, "ed25519");
+    let key = group_key(&results);
+    let address = results[0].1["addresses"]["solana"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // cli4 is new: the helpers pin its key, having checked it out of band.
+    let fresh = json_of(&offline(&dir.join("cli4"), &["--json", "identity"]));
+    let new_key = fresh["public_key"].as_str().unwrap().to_string();
+    for helper in ["cli2", "cli3"] {
+        let out = offline(&dir.join(helper), &["trust", "cli4", &new_key]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let server = Server::start();
+    let helpers: Vec<Child> = ["cli2", "cli3"]
+        .iter()
+        .map(|id| {
+            wallet_cmd(&server, &dir, id)
+                .args([
+                    "--json",
+                    "join",
+                    "--timeout-secs",
+                    "20",
+                    "--approve-repair",
+                    &key,
+                ])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let target = wallet_cmd(&server, &dir, "cli4")
+        .args(["--json", "join", "--timeout-secs", "20", "--accept-repair"])
+        .spawn()
+        .unwrap();
+    wait_registered(&server, &["cli2", "cli3", "cli4"]);
+    let proposer = wallet_cmd(&server, &dir, "cli1")
+        .args([
+            "--json",
+            "repair",
+            "--wallet",
+            &key,
+            "--for",
+            "cli4",
+            "--timeout-secs",
+            "20",
+        ])
+        .spawn()
+        .unwrap();
+    let p = json_of(&finish(proposer, Duration::from_secs(60)));
+    let t = json_of(&finish(target, Duration::from_secs(60)));
+    for h in helpers {
+        let h = json_of(&finish(h, Duration::from_secs(60)));
+        assert_eq!(
+            h["participants"],
+            serde_json::json!(["cli1", "cli2", "cli3", "cli4"])
+        );
+    }
+    assert_eq!(p["repaired"], "cli4");
+    assert_eq!(
+        t["participants"],
+        serde_json::json!(["cli1", "cli2", "cli3", "cli4"])
+    );
+    for id in ["cli1", "cli2", "cli3", "cli4"] {
+        let w = wallet_json(&dir, id, &key);
+        assert_eq!(w["participants"].as_array().unwrap().len(), 4, "{id}");
+        assert_eq!(w["threshold"], 2, "{id}");
+        assert_eq!(w["addresses"]["solana"], address.as_str(), "{id}");
+    }
+    // cli4 signs with each of the others: every one of them learnt its
+    // verifying share.
+    for other in ["cli1", "cli2", "cli3"] {
+        let message_hex = hex::encode(format!("cli4 and {other}"));
+        let outs = sign_with(&dir, &["cli4", other], &key, &message_hex, None);
+        let sig = check_signatures(&outs, &key, &message_hex);
+        verify_ed25519(&address, format!("cli4 and {other}").as_bytes(), &sig);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

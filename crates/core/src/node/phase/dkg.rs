@@ -416,6 +416,7 @@ fn maybe_complete(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
         let created = PeerMessage::WalletCreated(WalletCreated {
             session_id: sid.clone(),
             pubkey: group_public_key,
+            verifying_share: None,
         });
         cx.send_all(&c.others, &created);
         cx.out.push(Action::Finished(Box::new(result)));

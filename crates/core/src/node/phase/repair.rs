@@ -134,8 +134,18 @@ pub(in crate::node) fn check_wallet(
     if let Some(h) = p.helpers.iter().find(|h| !w.identifiers.contains_key(*h)) {
         return Err(ProposalError::NotInWallet(h.clone()));
     }
+    // A target new to the wallet is added: everyone must help, to learn
+    // its verifying share.
     if !w.identifiers.contains_key(&p.target) {
-        return Err(ProposalError::NotAParticipant(p.target.clone()));
+        let missing: Vec<String> = w
+            .participants
+            .iter()
+            .filter(|x| !p.helpers.contains(x))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(ProposalError::AddNeedsEveryone(missing));
+        }
     }
     Ok(())
 }
@@ -230,6 +240,9 @@ pub(in crate::node) fn on_message(
             if !w.pubkey.eq_ignore_ascii_case(&r.proposal.group_public_key) {
                 return Err(violation(Violation::OtherGroupKey));
             }
+            if let Some(added) = added_wallet(c, r, cx.me, from, w.verifying_share.as_deref())? {
+                cx.out.push(Action::ParticipantAdded(Box::new(added)));
+            }
             c.stored_by.insert(from.to_string());
             c.stage = Stage::Complete;
             pin_vouched(c, cx);
@@ -253,6 +266,59 @@ pub(in crate::node) fn on_message(
             Ok(())
         }
     }
+}
+
+/// The FROST identifier of `target`: its own, or for a participant the
+/// repair adds, one past the highest.
+fn target_identifier(ids: &BTreeMap<String, u16>, target: &str) -> Result<u16, AbortReason> {
+    ids.get(target)
+        .copied()
+        .or_else(|| repair::next_identifier(ids))
+        .ok_or_else(|| AbortReason::Internal("no identifier left".into()))
+}
+
+/// A helper, once the target says it stored its share: if the repair
+/// added it, the wallet with its verifying share (checked to lie on the
+/// wallet's polynomial) and its name added.
+fn added_wallet(
+    c: &Common,
+    r: &RepairState,
+    me: &str,
+    target: &str,
+    verifying_share: Option<&str>,
+) -> Result<Option<WalletResult>, AbortReason> {
+    let Some(w) = r.wallet.as_deref() else {
+        return Ok(None);
+    };
+    if w.identifiers.contains_key(target) {
+        return Ok(None);
+    }
+    let bad = |detail: &str| AbortReason::InvalidShare {
+        peer: target.to_string(),
+        detail: detail.to_string(),
+    };
+    let x = target_identifier(&w.identifiers, target)?;
+    let share = verifying_share.ok_or_else(|| bad("wallet_created without its verifying share"))?;
+    let public = repair::enroll(&w.public_key_package, x, share)
+        .map_err(|_| bad("its verifying share is not on the wallet's polynomial"))?;
+    let mut participants = w.participants.clone();
+    participants.push(target.to_string());
+    participants.sort();
+    let mut identifiers = w.identifiers.clone();
+    identifiers.insert(target.to_string(), x);
+    Ok(Some(WalletResult {
+        session_id: c.id().to_string(),
+        curve: w.curve,
+        threshold: w.threshold,
+        identifier: w.identifiers.get(me).copied().unwrap_or_default(),
+        participants,
+        identifiers,
+        generation: w.generation,
+        key_package: w.key_package.clone(),
+        group_public_key: public.group_public_key(),
+        public_key_package: public,
+        transcript_hash: String::new(),
+    }))
 }
 
 /// Opens a sealed repair value from `from`.
@@ -312,9 +378,7 @@ fn advance(c: &mut Common, r: &mut RepairState, cx: &mut Cx) -> Step {
         };
         let helpers =
             repair::identifiers(&w.identifiers, &p.helpers).map_err(AbortReason::Internal)?;
-        let target = repair::identifiers(&w.identifiers, std::slice::from_ref(&p.target))
-            .map_err(AbortReason::Internal)?;
-        let target = target.first().map(|(_, i)| *i).unwrap_or_default();
+        let target = target_identifier(&w.identifiers, &p.target)?;
         let deltas = repair::deltas(w, &helpers, target, cx.rng).map_err(AbortReason::Internal)?;
         r.deltas_sent = true;
         for (to, delta) in deltas {
@@ -404,9 +468,11 @@ fn maybe_recover(c: &mut Common, r: &mut RepairState, cx: &mut Cx) -> Step {
     }
     r.sigmas.clear();
     let sid = c.id().to_string();
+    let added = !public.identifiers.contains_key(&p.target);
     let created = PeerMessage::WalletCreated(WalletCreated {
         session_id: sid.clone(),
         pubkey: result.group_public_key.clone(),
+        verifying_share: added.then(|| repair::verifying_share_hex(&result.key_package)),
     });
     cx.send_all(&c.others, &created);
     c.stage = Stage::Complete;
@@ -435,17 +501,21 @@ fn fits(
     else {
         return Ok(None);
     };
-    let Some(identifier) = w.identifiers.get(&p.target).copied() else {
-        return Ok(None);
-    };
     let group_public_key = public.group_public_key();
-    if !group_public_key.eq_ignore_ascii_case(&p.group_public_key)
-        || w.generation != p.generation
-        || !w.participants.contains(&p.target)
-    {
+    if !group_public_key.eq_ignore_ascii_case(&p.group_public_key) || w.generation != p.generation {
         return Ok(None);
     }
-    let key_package = match repair::recover(sigmas, identifier, &public) {
+    // A participant the wallet lacks is added, with the next identifier.
+    let added = !w.identifiers.contains_key(&p.target);
+    let Ok(identifier) = target_identifier(&w.identifiers, &p.target) else {
+        return Ok(None);
+    };
+    let recovered = if added {
+        repair::recover_new(sigmas, identifier, &public)
+    } else {
+        repair::recover(sigmas, identifier, &public).map(|k| (k, public.clone()))
+    };
+    let (key_package, public) = match recovered {
         Ok(k) => k,
         Err(RecoverError::Mismatch) => return Ok(None),
         Err(RecoverError::BadSigma(i)) => {
@@ -457,6 +527,11 @@ fn fits(
         Err(RecoverError::Internal(e)) => return Err(AbortReason::Internal(e)),
     };
     let mut participants = w.participants.clone();
+    let mut identifiers = w.identifiers.clone();
+    if added {
+        participants.push(p.target.clone());
+        identifiers.insert(p.target.clone(), identifier);
+    }
     participants.sort();
     Ok(Some(WalletResult {
         session_id: c.id().to_string(),
@@ -464,7 +539,7 @@ fn fits(
         threshold: p.threshold,
         participants,
         identifier,
-        identifiers: w.identifiers.clone(),
+        identifiers,
         generation: w.generation,
         key_package,
         public_key_package: public,
