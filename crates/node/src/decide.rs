@@ -287,9 +287,7 @@ pub fn sign_answer(
     file: &KeyShareFile,
     passphrase: &str,
 ) -> Event {
-    let wallet =
-        approved.and_then(|()| open_signing_wallet(file, passphrase).map_err(Refusal::CannotOpen));
-    match wallet {
+    match opened(approved, file, passphrase) {
         Ok(w) => Event::SignDecision {
             session_id: session_id.to_string(),
             wallet: Some(Box::new(w)),
@@ -297,6 +295,15 @@ pub fn sign_answer(
         },
         Err(reason) => decline_sign(session_id, reason),
     }
+}
+
+/// The wallet's key package, once approved and the passphrase opens it.
+fn opened(
+    approved: Result<(), Refusal>,
+    file: &KeyShareFile,
+    passphrase: &str,
+) -> Result<mpc_core::SigningWallet, Refusal> {
+    approved.and_then(|()| open_signing_wallet(file, passphrase).map_err(Refusal::CannotOpen))
 }
 
 /// Refuses a refresh, saying why.
@@ -316,9 +323,7 @@ pub fn refresh_answer(
     file: &KeyShareFile,
     passphrase: &str,
 ) -> Event {
-    let wallet =
-        approved.and_then(|()| open_signing_wallet(file, passphrase).map_err(Refusal::CannotOpen));
-    match wallet {
+    match opened(approved, file, passphrase) {
         Ok(w) => Event::RefreshDecision {
             session_id: session_id.to_string(),
             wallet: Some(Box::new(w)),
@@ -346,10 +351,10 @@ pub fn repair_answer(
     file: Option<&KeyShareFile>,
     passphrase: &str,
 ) -> Event {
-    let wallet = approved.and_then(|()| {
-        file.map(|f| open_signing_wallet(f, passphrase).map_err(Refusal::CannotOpen))
-            .transpose()
-    });
+    let wallet = match file {
+        Some(f) => opened(approved, f, passphrase).map(Some),
+        None => approved.map(|()| None),
+    };
     match wallet {
         Ok(wallet) => Event::RepairDecision {
             session_id: session_id.to_string(),

@@ -157,13 +157,7 @@ impl WasmNode {
         passphrase: Option<String>,
         reason: Option<String>,
     ) -> String {
-        let (wallet, reason) = match (file, passphrase) {
-            (Some(f), Some(p)) => match open_file(&f, &p) {
-                Ok(w) => (Some(Box::new(w)), None),
-                Err(e) => (None, Some(e)),
-            },
-            _ => (None, reason.or(Some("declined by user".into()))),
-        };
+        let (wallet, reason) = opened_or_why(file, passphrase, reason);
         self.run(Event::SignDecision {
             session_id: session_id.to_string(),
             wallet,
@@ -180,13 +174,7 @@ impl WasmNode {
         passphrase: Option<String>,
         reason: Option<String>,
     ) -> String {
-        let (wallet, reason) = match (file, passphrase) {
-            (Some(f), Some(p)) => match open_file(&f, &p) {
-                Ok(w) => (Some(Box::new(w)), None),
-                Err(e) => (None, Some(e)),
-            },
-            _ => (None, reason.or(Some("declined by user".into()))),
-        };
+        let (wallet, reason) = opened_or_why(file, passphrase, reason);
         self.run(Event::RefreshDecision {
             session_id: session_id.to_string(),
             wallet,
@@ -303,6 +291,21 @@ impl WasmNode {
             format,
             signers,
         }))
+    }
+}
+
+/// The wallet `file` opens to with `passphrase`, or why the answer is no.
+fn opened_or_why(
+    file: Option<String>,
+    passphrase: Option<String>,
+    reason: Option<String>,
+) -> (Option<Box<mpc_core::SigningWallet>>, Option<String>) {
+    match (file, passphrase) {
+        (Some(f), Some(p)) => match open_file(&f, &p) {
+            Ok(w) => (Some(Box::new(w)), None),
+            Err(e) => (None, Some(e)),
+        },
+        _ => (None, reason.or(Some("declined by user".into()))),
     }
 }
 

@@ -391,6 +391,19 @@ pub fn validate_sign_proposal(
     Ok((v, message))
 }
 
+/// A group key of `curve`: 33 bytes of hex for secp256k1, 32 for ed25519.
+fn check_group_key(hex_key: &str, curve: Curve) -> Result<(), ProposalError> {
+    let key = hex::decode(hex_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
+    let expected = match curve {
+        Curve::Secp256k1 => 33,
+        Curve::Ed25519 => 32,
+    };
+    if key.len() != expected {
+        return Err(ProposalError::GroupKeyLength(key.len()));
+    }
+    Ok(())
+}
+
 /// Checks a `refresh_proposal` as a key generation among its
 /// participants (the sender its initiator, this node listed, ids well
 /// formed, the threshold reachable by who remains) whose group key is of
@@ -410,14 +423,7 @@ pub fn validate_refresh_proposal(
         keys: None,
     };
     let v = validate_as(&as_session, from, me, Role::Participant)?;
-    let key = hex::decode(&p.group_public_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
-    let expected = match v.curve {
-        Curve::Secp256k1 => 33,
-        Curve::Ed25519 => 32,
-    };
-    if key.len() != expected {
-        return Err(ProposalError::GroupKeyLength(key.len()));
-    }
+    check_group_key(&p.group_public_key, v.curve)?;
     Ok(v)
 }
 
@@ -456,14 +462,7 @@ pub fn validate_repair_proposal(
         keys: None,
     };
     let v = validate_as(&as_session, from, me, Role::Participant)?;
-    let key = hex::decode(&p.group_public_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
-    let expected = match v.curve {
-        Curve::Secp256k1 => 33,
-        Curve::Ed25519 => 32,
-    };
-    if key.len() != expected {
-        return Err(ProposalError::GroupKeyLength(key.len()));
-    }
+    check_group_key(&p.group_public_key, v.curve)?;
     Ok(v)
 }
 

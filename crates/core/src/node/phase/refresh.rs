@@ -36,14 +36,16 @@ impl RefreshState {
     }
 }
 
-/// Whether `w` is the wallet `p` refreshes, at the generation it names,
-/// and every participant it lists holds a share of it.
-pub(in crate::node) fn check_wallet(
+/// Whether `w` is the wallet a proposal names: its group key, curve,
+/// threshold and generation. Shared by refresh and repair.
+pub(in crate::node) fn check_same_wallet(
     v: &ValidProposal,
-    p: &RefreshProposal,
     w: &SigningWallet,
+    group_key: &str,
+    threshold: u16,
+    generation: u32,
 ) -> Result<(), ProposalError> {
-    if !w.group_public_key.eq_ignore_ascii_case(&p.group_public_key) {
+    if !w.group_public_key.eq_ignore_ascii_case(group_key) {
         return Err(ProposalError::OtherGroupKey);
     }
     if w.curve != v.curve {
@@ -52,18 +54,29 @@ pub(in crate::node) fn check_wallet(
             proposal: v.curve,
         });
     }
-    if w.threshold != p.threshold {
+    if w.threshold != threshold {
         return Err(ProposalError::OtherThreshold {
             wallet: w.threshold,
-            proposal: p.threshold,
+            proposal: threshold,
         });
     }
-    if w.generation != p.generation {
+    if w.generation != generation {
         return Err(ProposalError::OtherGeneration {
             wallet: w.generation,
-            proposal: p.generation,
+            proposal: generation,
         });
     }
+    Ok(())
+}
+
+/// Whether `w` is the wallet `p` refreshes, at the generation it names,
+/// and every participant it lists holds a share of it.
+pub(in crate::node) fn check_wallet(
+    v: &ValidProposal,
+    p: &RefreshProposal,
+    w: &SigningWallet,
+) -> Result<(), ProposalError> {
+    check_same_wallet(v, w, &p.group_public_key, p.threshold, p.generation)?;
     if let Some(x) = v
         .participants
         .iter()

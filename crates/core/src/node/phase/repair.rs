@@ -110,27 +110,7 @@ pub(in crate::node) fn check_wallet(
     p: &RepairProposal,
     w: &SigningWallet,
 ) -> Result<(), ProposalError> {
-    if !w.group_public_key.eq_ignore_ascii_case(&p.group_public_key) {
-        return Err(ProposalError::OtherGroupKey);
-    }
-    if w.curve != v.curve {
-        return Err(ProposalError::OtherCurve {
-            wallet: w.curve,
-            proposal: v.curve,
-        });
-    }
-    if w.threshold != p.threshold {
-        return Err(ProposalError::OtherThreshold {
-            wallet: w.threshold,
-            proposal: p.threshold,
-        });
-    }
-    if w.generation != p.generation {
-        return Err(ProposalError::OtherGeneration {
-            wallet: w.generation,
-            proposal: p.generation,
-        });
-    }
+    super::refresh::check_same_wallet(v, w, &p.group_public_key, p.threshold, p.generation)?;
     if let Some(h) = p.helpers.iter().find(|h| !w.identifiers.contains_key(*h)) {
         return Err(ProposalError::NotInWallet(h.clone()));
     }
