@@ -210,6 +210,12 @@ struct Driver {
     /// Test hook (`MPC_WALLET_TEST_STALL_BEFORE=<type>`): stall instead of
     /// sending the first peer message of this type, like a hung process.
     stall_before: Option<String>,
+    /// Test hook (`MPC_WALLET_TEST_PAUSE_BEFORE=<type>`): pause 2 s once
+    /// before sending the first peer message of this type.
+    pause_before: Option<String>,
+    /// The signaling server went away after negotiation: the session goes
+    /// on over the mesh, and nothing more is sent to the server.
+    server_gone: bool,
 }
 
 /// After a signature, how long to wait for every signer's
@@ -270,6 +276,8 @@ impl Driver {
             finished_at: None,
             proposal_at: None,
             stall_before: std::env::var("MPC_WALLET_TEST_STALL_BEFORE").ok(),
+            pause_before: std::env::var("MPC_WALLET_TEST_PAUSE_BEFORE").ok(),
+            server_gone: false,
         })
     }
 
@@ -286,7 +294,7 @@ impl Driver {
                 return Ok(done);
             }
             let event = tokio::select! {
-                frame = self.ws.next() => match frame {
+                frame = self.ws.next(), if !self.server_gone => match frame {
                     Some(Ok(Message::Text(t))) => match ServerMessage::from_json(&t) {
                         Ok(m) => Event::Signal(m),
                         Err(e) => {
@@ -298,6 +306,12 @@ impl Driver {
                         if self.finished.is_some() || self.signed.is_some() {
                             // Our share is stored; the server isn't needed.
                             self.finished_at = Some(Instant::now() - LINGER);
+                            continue;
+                        }
+                        if self.node.past_negotiation() {
+                            // The mesh carries the session from here.
+                            tracing::warn!("lost the signaling server; the session goes on over its data channels");
+                            self.server_gone = true;
                             continue;
                         }
                         return Err(NodeError::ServerGone);
@@ -371,8 +385,16 @@ impl Driver {
         match action {
             Action::SendSignal(msg) => {
                 let json = msg.to_json();
+                if self.server_gone {
+                    tracing::debug!("no signaling server: not sent: {}", Remote(&json));
+                    return Ok(());
+                }
                 obs.sent(&me, "server", false, &json);
                 if self.ws.send(Message::text(json)).await.is_err() {
+                    if self.node.past_negotiation() {
+                        self.server_gone = true;
+                        return Ok(());
+                    }
                     return Err(NodeError::ServerGone);
                 }
             }
@@ -380,6 +402,11 @@ impl Driver {
                 if self.stall_before.as_deref() == Some(msg.msg.msg_type()) {
                     eprintln!("test hook: stalling before {}", msg.msg.msg_type());
                     std::future::pending::<()>().await;
+                }
+                if self.pause_before.as_deref() == Some(msg.msg.msg_type()) {
+                    self.pause_before = None;
+                    eprintln!("test hook: pausing before {}", msg.msg.msg_type());
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 let json = msg.to_json();
                 obs.sent(&me, &to, true, &json);

@@ -148,6 +148,16 @@ impl Node {
         self.session.as_ref().map(Session::id)
     }
 
+    /// Whether the active session has every participant's answer and its
+    /// mesh under way: from here its messages go over data channels, and
+    /// it needs the signaling server at most for connections still being
+    /// set up.
+    pub fn past_negotiation(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.stage() >= session::Stage::Mesh)
+    }
+
     /// When the next timeout falls due, across everything the node holds:
     /// the session's phase, a command waiting for the peer list, and the
     /// expiry of buffered messages. Tick the node then at the latest.

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 mod approvals;
 mod cluster;
+mod faults;
 mod files;
 mod keygen;
 mod lifecycle;
