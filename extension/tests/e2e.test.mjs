@@ -847,10 +847,13 @@ test('issue 16: chrome1 takes part in a refresh from the popup; the new shares s
   assert.equal(r1.code, 0, r1.stderr);
   assert.equal(r2.code, 0, r2.stderr);
   assert.equal(r1.json.generation, before.generation ? before.generation + 1 : 1);
-  await waitFor('the refreshed share in storage', async () => (await chromeFileOf(key))?.generation === r1.json.generation);
+  // Promoted, then recorded as confirmed (as the CLI records it).
+  await waitFor('the refreshed, confirmed share in storage', async () => {
+    const f = await chromeFileOf(key);
+    return f?.generation === r1.json.generation && f.confirmation?.state === 'confirmed';
+  });
   const after = await chromeFileOf(key);
   assert.notEqual(after.secret.age, before.secret.age, 'a new share');
-  assert.equal(after.confirmation.state, 'confirmed');
   assert.deepEqual(await storageGet('pending_wallets'), {});
   await signWithChrome(key, 'signed by refreshed shares');
 });
