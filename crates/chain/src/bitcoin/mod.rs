@@ -10,7 +10,8 @@
 //! broadcast.
 //!
 //! * [`psbt`](Psbt): the key-value maps, kept byte for byte, so a PSBT this
-//!   module did not change serializes to the bytes it was read from.
+//!   module did not change serializes to the bytes it was read from;
+//!   `psbt/finalize`: key-path finalizing and extracting the transaction.
 //! * `tx`: consensus encoding of transactions, txid, virtual size.
 //! * `sighash`: BIP341 signature messages for key-path spends.
 //! * `review`: what the signer is shown, and the fee policy.

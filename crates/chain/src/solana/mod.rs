@@ -13,8 +13,9 @@
 //!
 //! * `message`: the wire format: compact-u16 lengths, legacy and v0
 //!   messages, transactions; the message bytes kept exactly as received.
-//! * `review`: what the signer is shown: System, SPL Token and compute
-//!   budget instructions decoded, anything else named and warned about.
+//! * `review`: what the signer is shown, and the warnings.
+//! * `programs`: System, SPL Token and compute budget instructions
+//!   decoded; anything else is named and warned about.
 //! * `build`: a System transfer message, account for account what the
 //!   Solana SDK's `Message::new` compiles.
 //!
@@ -24,6 +25,7 @@
 
 mod build;
 mod message;
+mod programs;
 mod review;
 
 pub use build::transfer_message;
