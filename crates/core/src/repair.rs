@@ -255,21 +255,6 @@ pub(crate) fn next_identifier(map: &BTreeMap<String, u16>) -> Option<u16> {
     map.values().max().and_then(|m| m.checked_add(1))
 }
 
-/// The identifiers of `names`, from a wallet's map.
-pub(crate) fn identifiers(
-    map: &BTreeMap<String, u16>,
-    names: &[String],
-) -> Result<Vec<(String, u16)>, String> {
-    names
-        .iter()
-        .map(|n| {
-            map.get(n)
-                .map(|i| (n.clone(), *i))
-                .ok_or_else(|| format!("{n} is not a wallet participant"))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -487,4 +487,42 @@ mod tests {
         assert_eq!(p.keygen(), Verdict::Ask);
         assert_eq!(p.sign(KEY, MSG, b"x"), Verdict::Ask);
     }
+
+    #[test]
+    fn refreshes_and_repairs_are_approved_only_for_the_wallets_named() {
+        let p = Policy::new(None, false, vec![]).with_refresh(vec![KEY.into()]);
+        assert_eq!(p.refresh(&KEY.to_uppercase()), Verdict::Accept);
+        assert_eq!(
+            p.refresh("03cdcd"),
+            Verdict::Refuse(Refusal::RefreshNotApproved)
+        );
+        // Approving refreshes approves no repair, and no signature.
+        assert_eq!(
+            p.repair(KEY, false),
+            Verdict::Refuse(Refusal::RepairNotApproved)
+        );
+        assert_eq!(
+            p.sign(KEY, MSG, b"x"),
+            Verdict::Refuse(Refusal::SignNotApproved)
+        );
+        let helper = Policy::new(None, false, vec![]).with_repair(vec![KEY.into()], false);
+        assert_eq!(helper.repair(KEY, false), Verdict::Accept);
+        // Being repaired is a flag of its own.
+        assert_eq!(
+            helper.repair(KEY, true),
+            Verdict::Refuse(Refusal::RepairNotApproved)
+        );
+        let target = Policy::new(None, false, vec![]).with_repair(vec![], true);
+        assert_eq!(target.repair(KEY, true), Verdict::Accept);
+        assert_eq!(
+            target.repair(KEY, false),
+            Verdict::Refuse(Refusal::RepairNotApproved)
+        );
+        // Without flags, a person is asked.
+        let asked = Policy::new(None, false, vec![])
+            .with_refresh(vec![])
+            .with_repair(vec![], false);
+        assert_eq!(asked.refresh(KEY), Verdict::Ask);
+        assert_eq!(asked.repair(KEY, true), Verdict::Ask);
+    }
 }

@@ -19,6 +19,8 @@ pub enum Violation {
     TwoReadies,
     /// `wallet_created` with another group key than ours.
     OtherGroupKey,
+    /// `refresh_committed` naming another wallet or generation than ours.
+    OtherCommit,
     /// `signature_created` with another signature than ours.
     OtherSignature,
 }
@@ -36,6 +38,9 @@ impl std::fmt::Display for Violation {
             Violation::ReadyWithoutHash => f.write_str("ready without a transcript_hash"),
             Violation::TwoReadies => f.write_str("sent two different ready messages"),
             Violation::OtherGroupKey => f.write_str("wallet_created names another group key"),
+            Violation::OtherCommit => {
+                f.write_str("refresh_committed names another wallet or generation")
+            }
             Violation::OtherSignature => f.write_str("signature_created names another signature"),
         }
     }

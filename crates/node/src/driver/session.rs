@@ -69,28 +69,13 @@ impl Driver {
             self.finished_at = Some(Instant::now());
             return Ok(());
         };
-        let created_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let peer_id = self.opts.peer_id.clone();
-        let w = wallet.clone();
-        // scrypt takes about a second: keep it off the async threads.
-        let path = tokio::task::spawn_blocking(move || {
-            let mut file = mpc_keystore::wallet::seal_wallet(
-                &w,
-                &peer_id,
-                created_at,
-                &storage.passphrase,
-                storage.work_factor,
-            )?;
-            // Not safe to fund until every participant confirms.
-            file.confirmation = Some(Confirmation::Pending);
-            storage.keystore.save(&file)
-        })
-        .await
-        .map_err(|e| NodeError::Store(e.to_string()))?
-        .map_err(|e| NodeError::Store(e.to_string()))?;
+        let path = seal_to(
+            storage,
+            (*wallet).clone(),
+            self.opts.peer_id.clone(),
+            Write::New,
+        )
+        .await?;
         self.finished = Some((wallet, path));
         self.finished_at = Some(Instant::now());
         Ok(())
@@ -105,24 +90,8 @@ impl Driver {
         let Some(storage) = self.storage.clone() else {
             return Err(NodeError::Store("a refresh without a keystore".into()));
         };
-        let peer_id = self.opts.peer_id.clone();
-        let w = wallet.clone();
-        let path = tokio::task::spawn_blocking(move || {
-            let id = mpc_keystore::wallet_id(&w.group_public_key);
-            let (_, current) = storage.keystore.find(&id)?;
-            let mut file = mpc_keystore::wallet::seal_wallet(
-                &w,
-                &peer_id,
-                current.metadata.created_at,
-                &storage.passphrase,
-                storage.work_factor,
-            )?;
-            file.confirmation = Some(Confirmation::Pending);
-            storage.keystore.save_pending(&file)
-        })
-        .await
-        .map_err(|e| NodeError::Store(e.to_string()))?
-        .map_err(|e| NodeError::Store(e.to_string()))?;
+        let w = (*wallet).clone();
+        let path = seal_to(storage, w, self.opts.peer_id.clone(), Write::Pending).await?;
         self.finished = Some((wallet, path));
         self.finished_at = Some(Instant::now());
         Ok(())
@@ -139,26 +108,7 @@ impl Driver {
                 "a repair that adds a participant needs the keystore".into(),
             ));
         };
-        let peer_id = self.opts.peer_id.clone();
-        let mut w = *wallet;
-        tokio::task::spawn_blocking(move || {
-            let id = mpc_keystore::wallet_id(&w.group_public_key);
-            let (_, current) = storage.keystore.find(&id)?;
-            // Still the key generation's wallet, as confirmed as it was.
-            w.session_id = current.metadata.session_id.clone();
-            let mut file = mpc_keystore::wallet::seal_wallet(
-                &w,
-                &peer_id,
-                current.metadata.created_at,
-                &storage.passphrase,
-                storage.work_factor,
-            )?;
-            file.confirmation = current.confirmation;
-            storage.keystore.replace(&file)
-        })
-        .await
-        .map_err(|e| NodeError::Store(e.to_string()))?
-        .map_err(|e| NodeError::Store(e.to_string()))?;
+        seal_to(storage, *wallet, self.opts.peer_id.clone(), Write::Replace).await?;
         Ok(())
     }
 
@@ -506,4 +456,64 @@ impl Driver {
             let _ = tx.blocking_send(answer);
         });
     }
+}
+
+/// Where a sealed share goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// A new wallet's file, not to be funded until confirmed.
+    New,
+    /// A refresh's new share, beside the current one.
+    Pending,
+    /// The current file rewritten (a participant added): the same
+    /// wallet, created when it was and as confirmed as it was.
+    Replace,
+}
+
+/// Seals `w`'s share with the storage's passphrase and writes it where
+/// `to` says. scrypt takes about a second: this runs off the async threads.
+async fn seal_to(
+    storage: super::Storage,
+    mut w: WalletResult,
+    peer_id: String,
+    to: Write,
+) -> Result<PathBuf, NodeError> {
+    tokio::task::spawn_blocking(move || {
+        let ks = &storage.keystore;
+        let current = match to {
+            Write::New => None,
+            Write::Pending | Write::Replace => {
+                Some(ks.find(&mpc_keystore::wallet_id(&w.group_public_key))?.1)
+            }
+        };
+        let created_at = match &current {
+            Some(c) => c.metadata.created_at,
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        if let (Write::Replace, Some(c)) = (to, &current) {
+            w.session_id = c.metadata.session_id.clone();
+        }
+        let mut file = mpc_keystore::wallet::seal_wallet(
+            &w,
+            &peer_id,
+            created_at,
+            &storage.passphrase,
+            storage.work_factor,
+        )?;
+        file.confirmation = match (to, current) {
+            (Write::Replace, Some(c)) => c.confirmation,
+            _ => Some(Confirmation::Pending),
+        };
+        match to {
+            Write::New => ks.save(&file),
+            Write::Pending => ks.save_pending(&file),
+            Write::Replace => ks.replace(&file),
+        }
+    })
+    .await
+    .map_err(|e| NodeError::Store(e.to_string()))?
+    .map_err(|e| NodeError::Store(e.to_string()))
 }

@@ -138,7 +138,7 @@ pub(in crate::node) fn check_committed(k: &KeygenState, from: &str, m: &RefreshC
     } else {
         Err(AbortReason::ProtocolViolation {
             peer: from.to_string(),
-            violation: Violation::OtherGroupKey,
+            violation: Violation::OtherCommit,
         })
     }
 }

@@ -356,8 +356,9 @@ fn advance(c: &mut Common, r: &mut RepairState, cx: &mut Cx) -> Step {
         let Some(w) = r.wallet.as_deref() else {
             return Err(AbortReason::Internal("a helper without its wallet".into()));
         };
-        let helpers =
-            repair::identifiers(&w.identifiers, &p.helpers).map_err(AbortReason::Internal)?;
+        let helpers = w
+            .identifiers_of(&p.helpers)
+            .map_err(AbortReason::Internal)?;
         let target = target_identifier(&w.identifiers, &p.target)?;
         let deltas = repair::deltas(w, &helpers, target, cx.rng).map_err(AbortReason::Internal)?;
         r.deltas_sent = true;
