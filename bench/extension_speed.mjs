@@ -25,6 +25,9 @@ const { chromium } = require('playwright-core');
 const BIN = process.env.MPC_BIN_DIR || 'target/release';
 const EXT = process.env.EXTENSION_DIR || 'build/extension';
 const REPS = Number(process.env.REPS || 5);
+// CURVE=secp256k1-ecdsa times Ethereum (DKLs23) wallets; SIZES=n:t,...
+const CURVE = process.env.CURVE || 'secp256k1';
+const SIZES = (process.env.SIZES || '3:2,10:7').split(',').map((s) => s.split(':').map(Number));
 const LOG_N = '15'; // the extension's least work factor, for every node
 const PASS = 'bench passphrase';
 const WORK = mkdtempSync(join(tmpdir(), 'mpc-ext-bench-'));
@@ -82,7 +85,7 @@ async function cliOnly(n, t) {
   const all = ids(n);
   const joiners = all.slice(1).map((id) => cli(id, ['join', '--yes']));
   await waitFor('joiners', () => all.slice(1).every((i) => online().includes(i)));
-  const creator = cli(all[0], ['create', '--participants', all.join(','), '--threshold', String(t)]);
+  const creator = cli(all[0], ['create', '--participants', all.join(','), '--threshold', String(t), '--curve', CURVE]);
   const rs = await Promise.all([creator, ...joiners]);
   for (const r of rs) if (r.code !== 0) throw new Error(r.err);
   return rs[1].json.elapsed_ms;
@@ -96,6 +99,7 @@ async function withChrome(popup, n, t) {
   await waitFor('the peer list', async () => (await popup.locator('#peers input').count()) >= n);
   for (const id of [...others, 'chrome1']) await popup.check(`#peers input[value="${id}"]`);
   await popup.fill('#threshold', String(t));
+  await popup.selectOption('#curve', CURVE);
   await popup.fill('#passphrase-create', PASS);
   await popup.click('#create');
   const rs = await Promise.all(joiners);
@@ -124,7 +128,7 @@ async function main() {
   await waitFor('chrome1 to register', async () => (await popup.locator('#status').textContent()) === 'registered');
 
   const rows = [];
-  for (const [n, t] of [[3, 2], [10, 7]]) {
+  for (const [n, t] of SIZES) {
     const c = [];
     const x = [];
     for (let i = 0; i < REPS; i += 1) {
@@ -133,7 +137,7 @@ async function main() {
     }
     rows.push({ wallet: `${t}-of-${n}`, cli_ms: c, chrome_ms: x });
   }
-  console.log(JSON.stringify({ log_n: LOG_N, reps: REPS, rows }, null, 1));
+  console.log(JSON.stringify({ curve: CURVE, log_n: LOG_N, reps: REPS, rows }, null, 1));
   for (const r of rows) {
     const [c, x] = [median(r.cli_ms), median(r.chrome_ms)];
     console.log(`${r.wallet}: CLI only ${c.toFixed(0)} ms, with chrome1 ${x.toFixed(0)} ms (${(x / c).toFixed(2)}x)`);

@@ -41,4 +41,16 @@ if [ "${1:-}" = tests ]; then
         /usr/bin/python3 -m venv "$pyenv"
         "$pyenv/bin/pip" install -q 'solders==0.29.0'
     fi
+    # The Ethereum tests' independent check: eth-account recovers signers.
+    if ! "$pyenv/bin/python" -c 'import eth_account' >/dev/null 2>&1; then
+        echo "setup: installing eth-account into $pyenv"
+        "$pyenv/bin/pip" install -q 'eth-account==0.13.7'
+    fi
+    # A real Ethereum node on loopback: anvil, shipped on npm.
+    anvil="$HOME/.cache/mpc-wallet/anvil"
+    if ! "$anvil/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" --version >/dev/null 2>&1; then
+        echo "setup: installing anvil into $anvil"
+        mkdir -p "$anvil"
+        npm install -q --prefix "$anvil" '@foundry-rs/anvil-linux-amd64@1.7.1' >/dev/null
+    fi
 fi

@@ -68,7 +68,7 @@ function render(s) {
   if (s.result) {
     $('group-key').textContent = s.result.group_public_key;
     const a = s.result.addresses || {};
-    $('address').textContent = a.bitcoin_taproot || a.solana || '';
+    $('address').textContent = a.bitcoin_taproot || a.solana || a.ethereum || '';
     const [cls, text] = confirmationText(s.result);
     $('wallet-status').className = cls;
     $('wallet-status').textContent = text;
@@ -79,7 +79,7 @@ function render(s) {
   // is final, else the PSBT with this wallet's inputs signed.
   const tx = s.signature?.transaction;
   $('transaction-row').hidden = !tx;
-  $('transaction').textContent = tx ? (tx.tx_hex || tx.psbt || tx.transaction) : '';
+  $('transaction').textContent = tx ? (tx.tx_hex || tx.psbt || tx.raw_tx || tx.transaction) : '';
   const select = $('sign-wallet');
   const chosen = select.value;
   select.replaceChildren(...s.wallets.filter((w) => w.group_public_key).map((w) => {
@@ -98,7 +98,7 @@ function render(s) {
     }
     li.dataset.groupKey = w.group_public_key;
     const a = w.addresses || {};
-    li.textContent = `${w.id}  ${w.threshold}-of-${(w.participants || []).length} ${w.curve}  ${a.bitcoin_taproot || a.solana || ''}`;
+    li.textContent = `${w.id}  ${w.threshold}-of-${(w.participants || []).length} ${w.curve}  ${a.bitcoin_taproot || a.solana || a.ethereum || ''}`;
     if (w.confirmation && w.confirmation !== 'confirmed') {
       const tag = document.createElement('b');
       tag.className = w.confirmation === 'pending' ? 'warn' : 'error';
@@ -192,13 +192,16 @@ async function main() {
     const message = new TextEncoder().encode($('sign-message').value);
     const tx = $('sign-psbt').value.trim();
     // A transaction goes as it is: the core decodes it, here and at every
-    // signer. Base64 of a PSBT starts with its magic "psbt\xff"; anything
-    // else is taken for a Solana transaction or message.
+    // signer. Base64 of a PSBT starts with its magic "psbt\xff"; a JSON
+    // object is an Ethereum transaction (as eth_sendTransaction takes it);
+    // anything else is taken for a Solana transaction or message.
     const what = !tx
       ? null
       : tx.startsWith('cHNidP8')
         ? { format: 'bitcoin_psbt', psbt: tx }
-        : { format: 'solana_transaction', transaction: tx };
+        : tx.startsWith('{')
+          ? { format: 'ethereum_transaction', transaction: tx }
+          : { format: 'solana_transaction', transaction: tx };
     const r = await node('sign', {
       group_public_key: $('sign-wallet').value,
       ...(what || { message_hex: [...message].map((b) => b.toString(16).padStart(2, '0')).join('') }),

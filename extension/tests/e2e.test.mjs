@@ -670,6 +670,107 @@ test('issue 14: chrome1 proposes a pasted Solana message; cli2 approves exactly 
   await popup.fill('#sign-psbt', '');
 });
 
+/** anvil (a real Ethereum node) on a loopback port; resolves with its URL. */
+async function startAnvil() {
+  const bin = process.env.MPC_TEST_ANVIL
+    || join(process.env.HOME, '.cache/mpc-wallet/anvil/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const p = spawn(bin, ['--host', '127.0.0.1', '--port', String(port), '--silent'], { stdio: 'ignore' });
+  running.add(p);
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  await waitFor('anvil', async () => (await rpc(rpcUrl, 'eth_chainId', []).catch(() => null)) === '0x7a69');
+  return [p, rpcUrl];
+}
+
+async function rpc(rpcUrl, method, params) {
+  const r = await fetch(rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const v = await r.json();
+  if (v.error) throw new Error(`${method}: ${v.error.message}`);
+  return v.result;
+}
+
+const ETH_TO = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
+
+function ethTransfer(nonce, wei) {
+  return JSON.stringify({
+    to: ETH_TO, value: `0x${BigInt(wei).toString(16)}`, chainId: '0x7a69', nonce: `0x${nonce.toString(16)}`,
+    gas: '0x5208', maxFeePerGas: '0xb2d05e00', maxPriorityFeePerGas: '0x3b9aca00',
+  });
+}
+
+test('issue 15: an Ethereum wallet with chrome1; cli1 sends ETH, the popup shows the decoded transfer, chrome1 co-signs, anvil accepts', async () => {
+  const [anvil, rpcUrl] = await startAnvil();
+  try {
+    const cli2 = cli('cli2', ['join', '--yes']);
+    await waitRegistered(['cli2', 'chrome1']);
+    const made = cli('cli1', ['create', '--participants', 'cli1,cli2,chrome1', '--threshold', '2', '--chain', 'ethereum']);
+    await popup.waitForSelector('#proposal:not([hidden])', { timeout: 30000 });
+    assert.match(await popupText('#proposal-text'), /2-of-3 secp256k1-ecdsa/);
+    await popup.fill('#passphrase-accept', PASS);
+    await popup.click('#accept');
+    const [r1, r2] = await Promise.all([made, cli2]);
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.equal(r2.code, 0, r2.stderr);
+    const key = r1.json.group_public_key;
+    const address = r1.json.addresses.ethereum;
+    assert.match(address, /^0x[0-9a-fA-F]{40}$/);
+    await popup.waitForSelector('#result:not([hidden])', { timeout: 30000 });
+    assert.equal(await popupText('#address'), address);
+    await rpc(rpcUrl, 'anvil_setBalance', [address, '0x8ac7230489e80000']); // 10 ETH
+
+    // cli1 proposes; chrome1 is shown the transfer its wasm core decoded.
+    const signer = cli('cli1', ['sign-eth-tx', '--wallet', key, '--tx', ethTransfer(0, 10n ** 18n),
+      '--rpc', rpcUrl, '--signers', 'cli1,chrome1']);
+    await popup.waitForSelector('#sign-request:not([hidden])', { timeout: 30000 });
+    const shown = await popupText('#sign-text');
+    for (const needle of ['Ethereum transaction (EIP-1559) on chain id 31337', `to:        ${ETH_TO}`,
+      'value:     1 ETH', 'gas limit 21000']) {
+      assert.ok(shown.includes(needle), `${needle} not shown:\n${shown}`);
+    }
+    await popup.screenshot({ path: join(ARTIFACTS, 'popup-ethereum-review.png'), fullPage: true });
+    await popup.fill('#passphrase-sign', PASS);
+    await popup.click('#approve');
+    const r = await signer;
+    assert.equal(r.code, 0, r.stderr);
+    const receipt = await waitFor('the receipt', () => rpc(rpcUrl, 'eth_getTransactionReceipt', [r.json.tx_hash]));
+    assert.equal(receipt.status, '0x1');
+    assert.equal(await rpc(rpcUrl, 'eth_getBalance', [ETH_TO, 'latest']), '0xde0b6b3a7640000');
+    await waitFor('the popup to show the same transaction', async () =>
+      (await popupText('#transaction')) === r.json.raw_tx);
+
+    // chrome1 proposes a pasted transaction; cli2 approves exactly it.
+    const tx = ethTransfer(1, 5n * 10n ** 17n);
+    const joiner = cli('cli2', ['join', '--approve-eth-tx', tx]);
+    await waitRegistered(['cli2']);
+    await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+    // Exactly the threshold: chrome1 itself (checked already) and cli2.
+    for (const box of await popup.locator('#peers input:checked').all()) {
+      if ((await box.getAttribute('value')) !== 'chrome1') await box.uncheck();
+    }
+    await popup.check('#peers input[value="cli2"]');
+    await popup.selectOption('#sign-wallet', key);
+    await popup.fill('#sign-psbt', tx);
+    await popup.fill('#passphrase-propose', PASS);
+    await popup.fill('#error', '').catch(() => {});
+    await popup.click('#sign');
+    const j = await Promise.race([joiner, waitFor('a popup error', async () => (await popupText('#error')) || null, 90000)
+      .then((e) => ({ popupError: e }))]);
+    assert.ok(!j.popupError, `the popup says: ${j.popupError}`);
+    assert.equal(j.code, 0, j.stderr);
+    assert.equal(j.json.format, 'ethereum_transaction');
+    const hash = await rpc(rpcUrl, 'eth_sendRawTransaction', [j.json.transaction.raw_tx]);
+    assert.equal(hash, j.json.transaction.tx_hash);
+    assert.equal((await waitFor('the receipt', () => rpc(rpcUrl, 'eth_getTransactionReceipt', [hash]))).status, '0x1');
+    await popup.fill('#sign-psbt', '');
+  } finally {
+    anvil.kill();
+  }
+});
+
 test('finding 4: a participant that never confirms is named, and the popup says not to fund', async () => {
   await setNodeTimeout(10);
   // cli2 stores its share, then hangs instead of confirming it.

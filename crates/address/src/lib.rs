@@ -6,8 +6,9 @@
 //!   again (`Address::p2tr`) would give an address nobody can spend from.
 //! * ed25519 wallets → a Solana address (base58 of the 32-byte key).
 //!
-//! There is no Ethereum address: a Schnorr key can't sign Ethereum
-//! transactions.
+//! * secp256k1-ecdsa wallets (DKLs23) → an Ethereum address: the last 20
+//!   bytes of keccak256 of the uncompressed key, in EIP-55 checksum form.
+//!   A FROST (Schnorr) key has none: it can't sign Ethereum transactions.
 //!
 //! ```
 //! use mpc_address::{solana_address, taproot_address, Network};
@@ -177,6 +178,50 @@ pub struct Addresses {
     pub bitcoin_taproot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solana: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ethereum: Option<String>,
+}
+
+/// An address in EIP-55 mixed-case checksum form.
+pub fn eip55(address: &[u8; 20]) -> String {
+    use sha3::{Digest, Keccak256};
+    let lower = hex::encode(address);
+    let hash = Keccak256::digest(lower.as_bytes());
+    let mut out = String::from("0x");
+    for (i, c) in lower.chars().enumerate() {
+        let nibble = hash
+            .get(i / 2)
+            .map_or(0, |b| if i % 2 == 0 { b >> 4 } else { b & 0x0f });
+        out.push(if c.is_ascii_alphabetic() && nibble >= 8 {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
+    }
+    out
+}
+
+/// The 20-byte Ethereum address of a 33-byte compressed secp256k1 key.
+pub fn ethereum_address_bytes(group_key_hex: &str) -> Result<[u8; 20], AddressError> {
+    use k256::elliptic_curve::sec1::{FromSec1Point, ToSec1Point};
+    use sha3::{Digest, Keccak256};
+    let bytes = hex::decode(group_key_hex).map_err(|_| AddressError::NotHex)?;
+    if bytes.len() != 33 {
+        return Err(AddressError::Length(bytes.len(), "33 (compressed)"));
+    }
+    let point = k256::Sec1Point::from_bytes(&bytes).map_err(|_| AddressError::NotOnCurve)?;
+    let affine: Option<k256::AffinePoint> = k256::AffinePoint::from_sec1_point(&point).into();
+    let affine = affine.ok_or(AddressError::NotOnCurve)?;
+    let full = affine.to_sec1_point(false);
+    let hash = Keccak256::digest(full.as_bytes().get(1..).unwrap_or_default());
+    let mut a = [0u8; 20];
+    a.copy_from_slice(hash.get(12..).unwrap_or(&[0; 20]));
+    Ok(a)
+}
+
+/// The EIP-55 Ethereum address of a 33-byte compressed secp256k1 key.
+pub fn ethereum_address(group_key_hex: &str) -> Result<String, AddressError> {
+    ethereum_address_bytes(group_key_hex).map(|a| eip55(&a))
 }
 
 /// Addresses for a wallet on `curve` (`"secp256k1"` or `"ed25519"`).
@@ -188,11 +233,15 @@ pub fn addresses(
     match curve {
         "secp256k1" => Ok(Addresses {
             bitcoin_taproot: Some(taproot_address(group_key_hex, network)?),
-            solana: None,
+            ..Addresses::default()
         }),
         "ed25519" => Ok(Addresses {
-            bitcoin_taproot: None,
             solana: Some(solana_address(group_key_hex)?),
+            ..Addresses::default()
+        }),
+        "secp256k1-ecdsa" => Ok(Addresses {
+            ethereum: Some(ethereum_address(group_key_hex)?),
+            ..Addresses::default()
         }),
         other => Err(AddressError::UnknownCurve(other.to_string())),
     }
@@ -206,6 +255,22 @@ mod tests {
     // BIP86 test vector: m/86'/0'/0'/0/0.
     const BIP86_Q: &str = "a60869f0dbcf1dc659c9cecbaf8050135ea9e8cdc487053f1dc6880949dc684c";
     const BIP86_ADDR: &str = "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr";
+
+    #[test]
+    fn ethereum_address_of_a_known_key() {
+        // The secp256k1 generator G (private key 1): its address is
+        // well known.
+        let g = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        assert_eq!(
+            ethereum_address(g).unwrap(),
+            "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+        );
+        assert_eq!(
+            ethereum_address("02"),
+            Err(AddressError::Length(1, "33 (compressed)"))
+        );
+        assert!(ethereum_address(&"05".repeat(33)).is_err());
+    }
 
     #[test]
     fn witness_program_is_q_itself() {

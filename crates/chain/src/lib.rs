@@ -2,6 +2,8 @@
 //! itself, so the group never signs bytes it was only told the meaning of.
 //!
 //! * [`bitcoin`]: PSBTs (BIP174 v0) and BIP341 Taproot key-path sighashes.
+//! * [`ethereum`]: EIP-1559 transactions from JSON-RPC objects, their
+//!   signing hash and review, EIP-191 message hashes, EIP-55 addresses.
 //! * [`solana`]: legacy and v0 transactions and messages (what ed25519
 //!   signs), their instructions decoded; System transfer messages built.
 //!
@@ -15,4 +17,5 @@
 )]
 
 pub mod bitcoin;
+pub mod ethereum;
 pub mod solana;

@@ -92,8 +92,12 @@ pub fn describe_sign(
 ) -> String {
     if let Some(review) = review {
         let body = review.to_string();
+        let what = match review {
+            Review::EthereumTypedData(_) => "typed data",
+            _ => "a transaction",
+        };
         return format!(
-            "session {} from {from}: sign a transaction with wallet {} (signers {})\n    {}",
+            "session {} from {from}: sign {what} with wallet {} (signers {})\n    {}",
             p.session_id,
             wallet_id.unwrap_or(&p.group_public_key),
             with_fingerprints(&p.signers, p.keys.as_ref()),
@@ -111,6 +115,9 @@ pub fn describe_sign(
     );
     if let Some(text) = printable_text(&message) {
         s.push_str(&format!("\n    message text: {text:?}"));
+    }
+    if p.format == mpc_protocol::peer::SignFormat::EthereumMessage {
+        s.push_str("\n    signed as:    an Ethereum personal_sign message (EIP-191)");
     }
     s
 }

@@ -221,6 +221,10 @@ impl Dkg {
         Ok(match params.curve {
             Curve::Secp256k1 => Dkg::Secp256k1(Box::new(Engine::new(params, misbehaviour)?)),
             Curve::Ed25519 => Dkg::Ed25519(Box::new(Engine::new(params, misbehaviour)?)),
+            // Its rounds are crate::ecdsa's, started by the keygen phase.
+            Curve::Secp256k1Ecdsa => {
+                return Err(DkgError::Internal("ECDSA is not a FROST curve".into()))
+            }
         })
     }
 

@@ -11,6 +11,7 @@
 )]
 pub mod describe;
 mod dkg;
+mod ecdsa;
 pub mod mesh;
 pub mod node;
 pub mod payload;

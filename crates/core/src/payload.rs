@@ -7,6 +7,7 @@
 
 use base64::Engine as _;
 use mpc_chain::bitcoin::{self, Plan, Psbt, PsbtError};
+use mpc_chain::ethereum::{self, Eip1559Tx, EthError, EthReview};
 use mpc_chain::solana::{self, SolanaError, SolanaTx};
 use mpc_protocol::peer::{Curve, SignFormat};
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub enum PayloadError {
     /// The Solana transaction is malformed, or not the wallet's to sign.
     #[error("{0}")]
     Solana(SolanaError),
+    /// The Ethereum transaction is malformed.
+    #[error("{0}")]
+    Ethereum(EthError),
     /// A transaction for a chain the wallet's curve does not sign for.
     #[error("this transaction needs a {needs} wallet, not a {wallet} one")]
     WrongCurve {
@@ -47,6 +51,10 @@ pub enum PayloadError {
     /// not 32 bytes of ed25519).
     #[error("the group key is not a valid wallet key")]
     BadGroupKey,
+    /// An ECDSA wallet signs only Ethereum messages and transactions,
+    /// each hashed as its format says.
+    #[error("an Ethereum wallet signs an Ethereum message or transaction, not raw bytes")]
+    NeedsEthereumFormat,
     /// More inputs to sign than [`MAX_SIGN_MESSAGES`].
     #[error("{0} inputs to sign; at most {MAX_SIGN_MESSAGES} in one session")]
     TooManyInputs(usize),
@@ -60,6 +68,10 @@ pub enum Review {
     Bitcoin(Box<bitcoin::Review>),
     /// A Solana transaction or message.
     Solana(Box<solana::SolanaReview>),
+    /// An Ethereum EIP-1559 transaction.
+    Ethereum(Box<EthReview>),
+    /// EIP-712 typed data.
+    EthereumTypedData(Box<ethereum::TypedReview>),
 }
 
 impl std::fmt::Display for Review {
@@ -67,6 +79,8 @@ impl std::fmt::Display for Review {
         match self {
             Review::Bitcoin(r) => r.fmt(f),
             Review::Solana(r) => r.fmt(f),
+            Review::Ethereum(r) => r.fmt(f),
+            Review::EthereumTypedData(r) => r.fmt(f),
         }
     }
 }
@@ -92,6 +106,10 @@ enum Decoded {
     Bitcoin(Box<Plan>),
     /// The transaction and the wallet's signer slot in it.
     Solana(Box<SolanaTx>, usize),
+    /// An EIP-191 message or EIP-712 typed data: v is 27 or 28.
+    EthereumMessage,
+    /// An EIP-1559 transaction.
+    Ethereum(Box<Eip1559Tx>),
 }
 
 fn needs(wallet: Curve, needs: Curve) -> Result<(), PayloadError> {
@@ -112,6 +130,9 @@ pub(crate) fn derive(
     settings: &SignSettings,
 ) -> Result<Derived, PayloadError> {
     match format {
+        SignFormat::Message if curve == Curve::Secp256k1Ecdsa => {
+            Err(PayloadError::NeedsEthereumFormat)
+        }
         SignFormat::Message => Ok(Derived {
             format,
             messages: vec![payload.clone()],
@@ -153,6 +174,39 @@ pub(crate) fn derive(
                 decoded: Decoded::Solana(Box::new(tx), plan.signer_index),
             })
         }
+        SignFormat::EthereumMessage => {
+            needs(curve, Curve::Secp256k1Ecdsa)?;
+            Ok(Derived {
+                format,
+                messages: vec![ethereum::personal_message_hash(&payload).to_vec()],
+                payload,
+                review: None,
+                decoded: Decoded::EthereumMessage,
+            })
+        }
+        SignFormat::EthereumTypedData => {
+            needs(curve, Curve::Secp256k1Ecdsa)?;
+            let (hash, review) =
+                ethereum::typed_data_hash(&payload).map_err(PayloadError::Ethereum)?;
+            Ok(Derived {
+                format,
+                messages: vec![hash.to_vec()],
+                review: Some(Review::EthereumTypedData(Box::new(review))),
+                payload,
+                decoded: Decoded::EthereumMessage,
+            })
+        }
+        SignFormat::EthereumTransaction => {
+            needs(curve, Curve::Secp256k1Ecdsa)?;
+            let tx = Eip1559Tx::from_unsigned_bytes(&payload).map_err(PayloadError::Ethereum)?;
+            Ok(Derived {
+                format,
+                messages: vec![tx.signing_hash().to_vec()],
+                review: Some(Review::Ethereum(Box::new(tx.review()))),
+                payload,
+                decoded: Decoded::Ethereum(Box::new(tx)),
+            })
+        }
     }
 }
 
@@ -183,6 +237,13 @@ pub enum SignedTransaction {
         /// The inputs this wallet signed.
         signed_inputs: Vec<usize>,
     },
+    /// A signed EIP-1559 transaction.
+    Ethereum {
+        /// `0x` hex of what `eth_sendRawTransaction` takes.
+        raw_tx: String,
+        /// `0x` hex of its keccak256: the transaction hash.
+        tx_hash: String,
+    },
     /// A Solana transaction.
     Solana {
         /// The transaction with the wallet's signature in its slot, in
@@ -195,6 +256,16 @@ pub enum SignedTransaction {
 }
 
 impl Derived {
+    /// An ECDSA signature (`r ‖ s ‖ recovery id`) as this format gives it:
+    /// `v` is 27 or 28 for `personal_sign` and typed data, the y parity
+    /// for a transaction.
+    pub fn ethereum_signature(&self, mut sig: [u8; 65]) -> [u8; 65] {
+        if let (Decoded::EthereumMessage, Some(v)) = (&self.decoded, sig.last_mut()) {
+            *v += 27;
+        }
+        sig
+    }
+
     /// The transaction with `signatures` (one per message, 64 bytes each)
     /// in place; `None` for a plain message.
     pub fn finish(
@@ -202,7 +273,20 @@ impl Derived {
         signatures: &[Vec<u8>],
     ) -> Result<Option<SignedTransaction>, PayloadError> {
         match &self.decoded {
-            Decoded::Message => Ok(None),
+            Decoded::Message | Decoded::EthereumMessage => Ok(None),
+            Decoded::Ethereum(tx) => {
+                let sig: [u8; 65] = signatures
+                    .first()
+                    .and_then(|s| s.as_slice().try_into().ok())
+                    .ok_or(PayloadError::Ethereum(EthError::Rlp(
+                        "no 65-byte signature".into(),
+                    )))?;
+                let raw = tx.signed_bytes(&sig);
+                Ok(Some(SignedTransaction::Ethereum {
+                    tx_hash: format!("0x{}", hex::encode(ethereum::keccak(&raw))),
+                    raw_tx: format!("0x{}", hex::encode(raw)),
+                }))
+            }
             Decoded::Bitcoin(plan) => finish_psbt(&self.payload, plan, signatures)
                 .map(Some)
                 .map_err(PayloadError::Psbt),
@@ -280,6 +364,76 @@ mod tests {
         let d = derive(SignFormat::Message, b"hi".to_vec(), Curve::Ed25519, "", &s).unwrap();
         assert_eq!(d.finish(&[vec![0; 64]]), Ok(None));
         assert_eq!((d.messages, d.review), (vec![b"hi".to_vec()], None));
+    }
+
+    #[test]
+    fn ethereum_payloads_are_hashed_by_the_signer() {
+        let s = SignSettings::default();
+        let key = format!("02{}", "11".repeat(32));
+        let ecdsa = Curve::Secp256k1Ecdsa;
+        // Raw bytes are refused: an ECDSA wallet would sign a handed hash.
+        let e = derive(SignFormat::Message, vec![0; 32], ecdsa, &key, &s);
+        assert_eq!(e.unwrap_err(), PayloadError::NeedsEthereumFormat);
+        // A FROST wallet signs no Ethereum payload, and the reverse.
+        let e = derive(
+            SignFormat::EthereumMessage,
+            b"hi".to_vec(),
+            Curve::Secp256k1,
+            &key,
+            &s,
+        );
+        assert!(matches!(e, Err(PayloadError::WrongCurve { .. })));
+        let e = derive(SignFormat::BitcoinPsbt, vec![1], ecdsa, &key, &s);
+        assert!(matches!(e, Err(PayloadError::WrongCurve { .. })));
+        let d = derive(SignFormat::EthereumMessage, b"hi".to_vec(), ecdsa, &key, &s).unwrap();
+        assert_eq!(
+            d.messages,
+            vec![ethereum::personal_message_hash(b"hi").to_vec()]
+        );
+        assert_eq!(d.ethereum_signature([0; 65])[64], 27);
+        let tx = Eip1559Tx {
+            chain_id: 1,
+            nonce: 0,
+            max_priority_fee_per_gas: 1,
+            max_fee_per_gas: 2,
+            gas: 21_000,
+            to: Some([3; 20]),
+            value: 5,
+            data: vec![],
+            access_list: vec![],
+        };
+        let d = derive(
+            SignFormat::EthereumTransaction,
+            tx.unsigned_bytes(),
+            ecdsa,
+            &key,
+            &s,
+        )
+        .unwrap();
+        assert_eq!(d.messages, vec![tx.signing_hash().to_vec()]);
+        assert!(matches!(d.review, Some(Review::Ethereum(_))));
+        let mut sig = [0u8; 65];
+        sig[64] = 1;
+        assert_eq!(d.ethereum_signature(sig)[64], 1, "y parity as it is");
+        match d.finish(&[sig.to_vec()]) {
+            Ok(Some(SignedTransaction::Ethereum { raw_tx, tx_hash })) => {
+                let raw = hex::decode(&raw_tx[2..]).unwrap();
+                assert_eq!(raw, tx.signed_bytes(&sig));
+                assert_eq!(
+                    tx_hash,
+                    format!("0x{}", hex::encode(ethereum::keccak(&raw)))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = derive(
+            SignFormat::EthereumTransaction,
+            vec![2, 0xc0],
+            ecdsa,
+            &key,
+            &s,
+        );
+        assert!(matches!(e, Err(PayloadError::Ethereum(_))));
     }
 
     #[test]

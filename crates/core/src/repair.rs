@@ -62,6 +62,7 @@ pub(crate) fn deltas(
     match w.key_package.expose() {
         wallet::KeyPackage::Secp256k1(k) => deltas_of(helpers, k, target, rng),
         wallet::KeyPackage::Ed25519(k) => deltas_of(helpers, k, target, rng),
+        wallet::KeyPackage::Secp256k1Ecdsa(_) => Err(NOT_ECDSA.into()),
     }
 }
 
@@ -85,6 +86,7 @@ pub(crate) fn sigma(
     match curve {
         mpc_protocol::peer::Curve::Secp256k1 => sigma_of::<Secp256K1Sha256TR>(deltas),
         mpc_protocol::peer::Curve::Ed25519 => sigma_of::<Ed25519Sha512>(deltas),
+        mpc_protocol::peer::Curve::Secp256k1Ecdsa => Err(0),
     }
 }
 
@@ -131,6 +133,9 @@ pub(crate) fn recover(
         }
         wallet::PublicKeyPackage::Ed25519(p) => {
             wallet::KeyPackage::Ed25519(recover_of(sigmas, target, p)?)
+        }
+        wallet::PublicKeyPackage::Secp256k1Ecdsa(_) => {
+            return Err(RecoverError::Internal(NOT_ECDSA.into()))
         }
     }))
 }
@@ -214,6 +219,9 @@ pub(crate) fn recover_new(
                 wallet::PublicKeyPackage::Ed25519(p),
             )
         }
+        wallet::PublicKeyPackage::Secp256k1Ecdsa(_) => {
+            return Err(RecoverError::Internal(NOT_ECDSA.into()))
+        }
     })
 }
 
@@ -237,6 +245,9 @@ pub(crate) fn enroll(
                 .map_err(|_| RecoverError::Mismatch)?;
             wallet::PublicKeyPackage::Ed25519(enroll_of(p, x, &s)?)
         }
+        wallet::PublicKeyPackage::Secp256k1Ecdsa(_) => {
+            return Err(RecoverError::Internal(NOT_ECDSA.into()))
+        }
     })
 }
 
@@ -245,9 +256,14 @@ pub(crate) fn verifying_share_hex(key: &SecretKeyPackage) -> String {
     let bytes = match key.expose() {
         wallet::KeyPackage::Secp256k1(k) => k.verifying_share().serialize().ok(),
         wallet::KeyPackage::Ed25519(k) => k.verifying_share().serialize().ok(),
+        wallet::KeyPackage::Secp256k1Ecdsa(_) => None,
     };
     hex::encode(bytes.unwrap_or_default())
 }
+
+/// ECDSA wallets are refused before a repair starts; this is the engine's
+/// own guard.
+const NOT_ECDSA: &str = "a repair of an ECDSA wallet is not supported yet";
 
 /// The identifier a repair gives a participant new to `map`: one past
 /// the highest.

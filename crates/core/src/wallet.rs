@@ -18,6 +18,8 @@ pub enum KeyPackage {
     Secp256k1(frost_secp256k1_tr::keys::KeyPackage),
     /// An ed25519 package.
     Ed25519(frost_ed25519::keys::KeyPackage),
+    /// A DKLs23 share, for Ethereum's ECDSA.
+    Secp256k1Ecdsa(EcdsaShare),
 }
 
 /// A frost public key package (group key plus every verifying share).
@@ -27,7 +29,77 @@ pub enum PublicKeyPackage {
     Secp256k1(frost_secp256k1_tr::keys::PublicKeyPackage),
     /// An ed25519 package.
     Ed25519(frost_ed25519::keys::PublicKeyPackage),
+    /// DKLs23's group key and verifying shares.
+    Secp256k1Ecdsa(EcdsaPublic),
 }
+
+/// This node's DKLs23 party state: the key share and the multiplication
+/// setup with every other party. Never printed; wiped when dropped (by
+/// dkls23 itself).
+#[derive(Clone)]
+pub struct EcdsaShare(Box<dkls23_secp256k1::Party>);
+
+impl EcdsaShare {
+    pub(crate) fn new(party: dkls23_secp256k1::Party) -> Self {
+        EcdsaShare(Box::new(party))
+    }
+
+    pub(crate) fn party(&self) -> &dkls23_secp256k1::Party {
+        &self.0
+    }
+
+    /// The group key, 33 bytes of compressed SEC1.
+    pub fn group_public_key(&self) -> Vec<u8> {
+        use k256::elliptic_curve::sec1::ToSec1Point;
+        self.0.pk.to_sec1_point(true).as_bytes().to_vec()
+    }
+
+    #[allow(clippy::expect_used)] // dkls23's own state always serializes
+    fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(postcard::to_allocvec(&*self.0).expect("serializable DKLs23 party"))
+    }
+}
+
+impl PartialEq for EcdsaShare {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.to_bytes().ct_eq(&other.to_bytes()).into()
+    }
+}
+
+impl Eq for EcdsaShare {}
+
+/// DKLs23's public key package: the group key and each party's share of it.
+#[derive(Clone, Debug)]
+pub struct EcdsaPublic(Box<dkls23_secp256k1::PublicKeyPackage>);
+
+impl EcdsaPublic {
+    pub(crate) fn new(package: dkls23_secp256k1::PublicKeyPackage) -> Self {
+        EcdsaPublic(Box::new(package))
+    }
+
+    #[allow(clippy::expect_used)] // dkls23's own package always serializes
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&*self.0).expect("serializable DKLs23 package")
+    }
+
+    fn group_public_key(&self) -> Vec<u8> {
+        use k256::elliptic_curve::sec1::ToSec1Point;
+        self.0
+            .verifying_key()
+            .to_sec1_point(true)
+            .as_bytes()
+            .to_vec()
+    }
+}
+
+impl PartialEq for EcdsaPublic {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_bytes() == other.to_bytes()
+    }
+}
+
+impl Eq for EcdsaPublic {}
 
 /// This node's long-lived secret key share. `Debug` prints only the curve.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,6 +120,7 @@ impl SecretKeyPackage {
         match self.0 {
             KeyPackage::Secp256k1(_) => Curve::Secp256k1,
             KeyPackage::Ed25519(_) => Curve::Ed25519,
+            KeyPackage::Secp256k1Ecdsa(_) => Curve::Secp256k1Ecdsa,
         }
     }
 
@@ -58,6 +131,7 @@ impl SecretKeyPackage {
         Zeroizing::new(match &self.0 {
             KeyPackage::Secp256k1(k) => k.serialize().expect("serializable key package"),
             KeyPackage::Ed25519(k) => k.serialize().expect("serializable key package"),
+            KeyPackage::Secp256k1Ecdsa(k) => return k.to_bytes(),
         })
     }
 }
@@ -79,6 +153,9 @@ impl SecretKeyPackage {
             Curve::Ed25519 => frost_ed25519::keys::KeyPackage::deserialize(bytes)
                 .map(KeyPackage::Ed25519)
                 .map_err(|_| bad.clone())?,
+            Curve::Secp256k1Ecdsa => postcard::from_bytes(bytes)
+                .map(|p| KeyPackage::Secp256k1Ecdsa(EcdsaShare::new(p)))
+                .map_err(|_| bad.clone())?,
         };
         Ok(SecretKeyPackage(inner))
     }
@@ -95,6 +172,9 @@ impl PublicKeyPackage {
             Curve::Ed25519 => frost_ed25519::keys::PublicKeyPackage::deserialize(bytes)
                 .map(PublicKeyPackage::Ed25519)
                 .map_err(|_| bad.clone())?,
+            Curve::Secp256k1Ecdsa => serde_json::from_slice(bytes)
+                .map(|p| PublicKeyPackage::Secp256k1Ecdsa(EcdsaPublic::new(p)))
+                .map_err(|_| bad.clone())?,
         })
     }
 
@@ -104,6 +184,7 @@ impl PublicKeyPackage {
         let bytes = match self {
             PublicKeyPackage::Secp256k1(p) => p.verifying_key().serialize().ok(),
             PublicKeyPackage::Ed25519(p) => p.verifying_key().serialize().ok(),
+            PublicKeyPackage::Secp256k1Ecdsa(p) => Some(p.group_public_key()),
         };
         hex::encode(bytes.unwrap_or_default())
     }
@@ -114,6 +195,7 @@ impl PublicKeyPackage {
         match self {
             PublicKeyPackage::Secp256k1(p) => p.serialize().expect("serializable package"),
             PublicKeyPackage::Ed25519(p) => p.serialize().expect("serializable package"),
+            PublicKeyPackage::Secp256k1Ecdsa(p) => p.to_bytes(),
         }
     }
 }
@@ -152,7 +234,7 @@ impl WalletResult {
     pub fn taproot_output_key(&self) -> Option<String> {
         match self.curve {
             Curve::Secp256k1 => self.group_public_key.get(2..).map(str::to_string),
-            Curve::Ed25519 => None,
+            Curve::Ed25519 | Curve::Secp256k1Ecdsa => None,
         }
     }
 }
@@ -203,6 +285,9 @@ impl SigningWallet {
             }
             (KeyPackage::Ed25519(k), PublicKeyPackage::Ed25519(p)) => {
                 k.verifying_key() == p.verifying_key()
+            }
+            (KeyPackage::Secp256k1Ecdsa(k), PublicKeyPackage::Secp256k1Ecdsa(p)) => {
+                k.group_public_key() == p.group_public_key()
             }
             _ => false,
         };

@@ -19,7 +19,7 @@ fn agree(n: usize, t: u16, curve: Curve, seed: u64) {
         .agreed_key()
         .unwrap_or_else(|| panic!("nodes disagree: {:?}", report.group_keys()));
     let expected_len = match curve {
-        Curve::Secp256k1 => 66,
+        Curve::Secp256k1 | Curve::Secp256k1Ecdsa => 66,
         Curve::Ed25519 => 64,
     };
     assert_eq!(key.len(), expected_len, "{key}");

@@ -48,6 +48,7 @@ fn verify(curve: Curve, group_key: &str, message: &[u8], signature: &[u8]) {
             let sig = ed25519_dalek::Signature::from_slice(signature).unwrap();
             vk.verify_strict(message, &sig).expect("verify_strict");
         }
+        Curve::Secp256k1Ecdsa => unreachable!("tests/ethereum.rs"),
     }
 }
 

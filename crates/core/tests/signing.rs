@@ -75,6 +75,7 @@ fn check_signed(r: &SimReport, curve: Curve, signers: &[usize], message: &[u8]) 
     match curve {
         Curve::Secp256k1 => verify_bip340(&key, message, &first.signature),
         Curve::Ed25519 => verify_ed25519(&key, message, &first.signature),
+        Curve::Secp256k1Ecdsa => unreachable!("tests/ethereum.rs"),
     }
     assert_eq!(r.stats.undeliverable, 0);
     assert_eq!(r.stats.parse_errors, 0);

@@ -14,7 +14,11 @@ use mpc_protocol::peer::Curve;
 use mpc_protocol::IceServer;
 
 #[derive(Parser)]
-#[command(name = "mpc-wallet", version, about = "Threshold (FROST) wallet node")]
+#[command(
+    name = "mpc-wallet",
+    version,
+    about = "Threshold (FROST and DKLs23) wallet node"
+)]
 pub struct Cli {
     /// Signaling server WebSocket URL.
     #[arg(
@@ -71,9 +75,13 @@ pub enum Commands {
         /// Signatures needed to sign (2..=participants).
         #[arg(long)]
         threshold: u16,
-        /// secp256k1 (Bitcoin Taproot) or ed25519 (Solana).
+        /// secp256k1 (FROST: Bitcoin Taproot), ed25519 (FROST: Solana) or
+        /// secp256k1-ecdsa (DKLs23: Ethereum).
         #[arg(long, default_value = "secp256k1")]
         curve: Curve,
+        /// The chain instead of the curve: bitcoin, solana or ethereum.
+        #[arg(long, value_parser = chain_curve, conflicts_with = "curve")]
+        chain: Option<Curve>,
         /// Session id (random by default).
         #[arg(long)]
         session_id: Option<String>,
@@ -110,6 +118,16 @@ pub enum Commands {
         /// message (repeatable).
         #[arg(long, value_name = "BASE64")]
         approve_solana: Vec<String>,
+        /// Sign this Ethereum transaction (JSON-RPC object, or a file of
+        /// it, with every field given) without asking, if a co-signer
+        /// proposes exactly it (repeatable).
+        #[arg(long, value_name = "JSON")]
+        approve_eth_tx: Vec<String>,
+        /// Sign this EIP-712 typed data (its JSON, or a file of it) without
+        /// asking, if a co-signer proposes data of the same signing hash
+        /// (repeatable).
+        #[arg(long, value_name = "JSON")]
+        approve_typed_data: Vec<String>,
         /// Take part in a refresh of this wallet (id, id prefix or group
         /// key) without asking (repeatable).
         #[arg(long, value_name = "WALLET")]
@@ -189,6 +207,41 @@ pub enum Commands {
         /// The transaction or message: a file of base64, or the base64.
         #[arg(long)]
         tx: String,
+        #[command(flatten)]
+        session: SpendArgs,
+    },
+    /// Sign an Ethereum EIP-1559 transaction with an Ethereum wallet. The
+    /// transaction is the JSON-RPC object a dApp hands a wallet (`to`,
+    /// `value`, `data`, `chainId`, `nonce`, `gas`, `maxFeePerGas`,
+    /// `maxPriorityFeePerGas`; 0x quantities or decimals). Every signer
+    /// decodes it and computes its hash itself. Prints the signed raw
+    /// transaction.
+    SignEthTx {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The transaction: its JSON, or a file of it.
+        #[arg(long)]
+        tx: String,
+        /// An Ethereum node's JSON-RPC URL (http://): fills in the chain id,
+        /// nonce, fees and gas left out, and broadcasts the signed
+        /// transaction with eth_sendRawTransaction.
+        #[arg(long)]
+        rpc: Option<String>,
+        #[command(flatten)]
+        session: SpendArgs,
+    },
+    /// Sign EIP-712 typed data (`eth_signTypedData_v4`: `types`,
+    /// `primaryType`, `domain`, `message`) with an Ethereum wallet. Every
+    /// signer is shown the domain and the message and computes the hash
+    /// itself. Prints the 65-byte signature r‖s‖v.
+    SignEthTypedData {
+        /// The wallet: id, id prefix, or group public key.
+        #[arg(long)]
+        wallet: String,
+        /// The typed data: its JSON, or a file of it.
+        #[arg(long)]
+        data: String,
         #[command(flatten)]
         session: SpendArgs,
     },
@@ -360,6 +413,18 @@ pub fn node_options(cli: &Cli, peer_id: String, timeout_secs: u64) -> Result<Nod
             },
         },
     })
+}
+
+/// `--chain`: the curve a chain's wallets use.
+fn chain_curve(s: &str) -> Result<Curve, String> {
+    match s {
+        "bitcoin" => Ok(Curve::Secp256k1),
+        "solana" => Ok(Curve::Ed25519),
+        "ethereum" => Ok(Curve::Secp256k1Ecdsa),
+        _ => Err(format!(
+            "unknown chain {s:?} (expected bitcoin, solana or ethereum)"
+        )),
+    }
 }
 
 fn fee_percent(s: &str) -> Result<f64, String> {

@@ -77,6 +77,13 @@ pub enum SignRule {
     /// (`--approve-psbt FILE`): the inputs it signs are the sighashes this
     /// node derives from it, never a hash a peer sent.
     Psbt(Vec<u8>),
+    /// Exactly this unsigned EIP-1559 transaction, with any wallet of this
+    /// keystore (`--approve-eth-tx JSON`).
+    EthTx(Vec<u8>),
+    /// EIP-712 typed data with exactly this signing hash, with any wallet
+    /// of this keystore (`--approve-typed-data FILE`): the same data
+    /// however its JSON is spaced.
+    TypedData([u8; 32]),
     /// A Solana transaction with exactly this message, with any wallet of
     /// this keystore (`--approve-solana`): other signers' signatures in a
     /// proposed transaction do not matter, only what this one signs.
@@ -92,7 +99,15 @@ impl SignRule {
     /// the wallet of `group_key`.
     pub fn allows(&self, group_key: &str, format: SignFormat, message: &[u8]) -> bool {
         match self {
-            SignRule::Message(m) => format == SignFormat::Message && m == message,
+            // The same text, as raw bytes or as an Ethereum personal_sign.
+            SignRule::Message(m) => {
+                matches!(format, SignFormat::Message | SignFormat::EthereumMessage) && m == message
+            }
+            SignRule::EthTx(t) => format == SignFormat::EthereumTransaction && t == message,
+            SignRule::TypedData(h) => {
+                format == SignFormat::EthereumTypedData
+                    && mpc_chain::ethereum::typed_data_hash(message).is_ok_and(|(m, _)| m == *h)
+            }
             SignRule::Psbt(p) => format == SignFormat::BitcoinPsbt && p == message,
             SignRule::Solana(m) => {
                 format == SignFormat::SolanaTransaction

@@ -194,6 +194,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
         if let Some(a) = &addresses.solana {
             say(&format!("  solana:           {a}"));
         }
+        if let Some(a) = &addresses.ethereum {
+            say(&format!("  ethereum:         {a}"));
+        }
         for r in &results {
             say(&format!(
                 "  {} keystore:    {}",
@@ -207,6 +210,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Vec<DemoNode>, String> {
             match opts.curve {
                 Curve::Secp256k1 => "BIP340",
                 Curve::Ed25519 => "Ed25519",
+                Curve::Secp256k1Ecdsa => "ECDSA, Ethereum personal_sign",
             },
             signed.result.signers.join(", "),
             signed.elapsed.as_secs_f64() * 1000.0
@@ -260,7 +264,11 @@ async fn sign(
                 session_id: None,
                 wallet: Box::new(mpc_core::SigningWallet::from(&*results[0].wallet)),
                 message: DEMO_MESSAGE.as_bytes().to_vec(),
-                format: Default::default(),
+                format: if opts.curve == Curve::Secp256k1Ecdsa {
+                    mpc_protocol::peer::SignFormat::EthereumMessage
+                } else {
+                    Default::default()
+                },
                 signers: signers.clone(),
             })
         } else {

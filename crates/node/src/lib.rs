@@ -8,6 +8,7 @@
 //! | [`decide`] | a joiner's answers to proposals, and the y/N question |
 //! | [`display`] | remote text (from peers, the server, files) made safe to print |
 //! | [`observer`] | the driver's callbacks, and what a person sees: progress, the message flow |
+//! | [`eth_rpc`] | a minimal Ethereum JSON-RPC client: fill in a transaction, broadcast it |
 //! | [`demo`] | embedded server plus N nodes creating a wallet |
 //! | [`simulate`] | the deterministic in-memory simulation |
 //! | [`wallets`] | listing and showing stored wallets |
@@ -16,6 +17,7 @@ pub mod decide;
 pub mod demo;
 pub mod display;
 pub mod driver;
+pub mod eth_rpc;
 pub mod observer;
 pub mod simulate;
 pub mod wallets;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use mpc_core::{Command, WalletResult};
 use mpc_node::driver::{self, Goal, Helped, Outcome, Storage};
 use mpc_node::observer::Terminal;
+use mpc_protocol::peer::Curve;
 use serde_json::json;
 
 use crate::cli::{self, keystore, node_options, Cli};
@@ -26,6 +27,12 @@ pub fn refresh(
     let ks = keystore(cli)?;
     let (_, file) = ks.find(query).map_err(|e| e.to_string())?;
     let meta = &file.metadata;
+    if meta.curve == Curve::Secp256k1Ecdsa.as_str() {
+        return usage(format!(
+            "wallet {}: a refresh of an Ethereum (secp256k1-ecdsa) wallet is not supported yet",
+            meta.id
+        ));
+    }
     let me = cli.peer_id.clone().unwrap_or_else(|| meta.peer_id.clone());
     if !meta.participants.contains(&me) {
         return usage(format!("{me} is not a participant of wallet {}", meta.id));
@@ -107,6 +114,12 @@ pub fn repair(
     let ks = keystore(cli)?;
     let (_, file) = ks.find(query).map_err(|e| e.to_string())?;
     let meta = &file.metadata;
+    if meta.curve == Curve::Secp256k1Ecdsa.as_str() {
+        return usage(format!(
+            "wallet {}: a repair of an Ethereum (secp256k1-ecdsa) wallet is not supported yet",
+            meta.id
+        ));
+    }
     let me = cli.peer_id.clone().unwrap_or_else(|| meta.peer_id.clone());
     if target == me {
         return usage(format!(

@@ -5,7 +5,7 @@
 //! | [`cli`] | flags, subcommands, and the settings read from them |
 //! | [`online`] | commands that run a node: `peers`, `create`, `join`, `sign` |
 //! | [`lifecycle`] | `refresh`, `repair`: a wallet's shares renewed or rebuilt |
-//! | [`spend`] | `sign-psbt`, `sign-solana`, `solana-transfer`: spending from a wallet |
+//! | [`spend`] | `sign-psbt`, `sign-solana`, `solana-transfer`, `sign-eth-tx`, `sign-eth-typed-data`: spending from a wallet |
 //! | [`local`] | commands on the keystore alone: `identity`, `trust`, `wallet export/import` |
 //!
 //! `wallets`, `wallet show`, `simulate` and `demo` are in the library.
@@ -128,13 +128,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             participants,
             threshold,
             curve,
+            chain,
             session_id,
             timeout_secs,
         } => online::create(
             &cli,
             participants,
             *threshold,
-            *curve,
+            chain.unwrap_or(*curve),
             session_id.clone(),
             *timeout_secs,
         ),
@@ -170,6 +171,22 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             tx,
             session,
         } => spend::sign_solana(&cli, &spend::Spend::new(wallet, session), tx),
+        Commands::SignEthTx {
+            wallet,
+            tx,
+            rpc,
+            session,
+        } => spend::sign_eth_tx(
+            &cli,
+            &spend::Spend::new(wallet, session),
+            tx,
+            rpc.as_deref(),
+        ),
+        Commands::SignEthTypedData {
+            wallet,
+            data,
+            session,
+        } => spend::sign_eth_typed_data(&cli, &spend::Spend::new(wallet, session), data),
         Commands::SolanaTransfer {
             wallet,
             to,
@@ -213,6 +230,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             approve_message_hex,
             approve_psbt,
             approve_solana,
+            approve_eth_tx,
+            approve_typed_data,
             approve_refresh,
             approve_repair,
             accept_repair,
@@ -226,6 +245,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 messages_hex: approve_message_hex,
                 psbts: approve_psbt,
                 solana: approve_solana,
+                eth_txs: approve_eth_tx,
+                typed_data: approve_typed_data,
                 refresh: approve_refresh,
                 repair: approve_repair,
                 accept_repair: *accept_repair,

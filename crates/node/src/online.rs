@@ -78,6 +78,8 @@ pub struct Approvals<'a> {
     pub messages_hex: &'a [String],
     pub psbts: &'a [String],
     pub solana: &'a [String],
+    pub eth_txs: &'a [String],
+    pub typed_data: &'a [String],
     pub refresh: &'a [String],
     pub repair: &'a [String],
     pub accept_repair: bool,
@@ -101,6 +103,18 @@ impl Approvals<'_> {
         for p in self.psbts {
             let psbt = crate::spend::read_psbt(p).map_err(ApprovalError::Psbt)?;
             rules.push(SignRule::Psbt(psbt));
+        }
+        for t in self.eth_txs {
+            let tx = crate::spend::read_eth_tx(t)
+                .and_then(|r| r.into_tx().map_err(|e| e.to_string()))
+                .map_err(ApprovalError::EthTx)?;
+            rules.push(SignRule::EthTx(tx.unsigned_bytes()));
+        }
+        for t in self.typed_data {
+            let data = crate::spend::read_typed_data(t).map_err(ApprovalError::TypedData)?;
+            let (hash, _) = mpc_chain::ethereum::typed_data_hash(&data)
+                .map_err(|e| ApprovalError::TypedData(e.to_string()))?;
+            rules.push(SignRule::TypedData(hash));
         }
         for t in self.solana {
             let tx = crate::spend::read_solana(t).map_err(ApprovalError::Solana)?;
@@ -163,6 +177,10 @@ enum ApprovalError {
     Psbt(String),
     #[error("--approve-solana {0}")]
     Solana(String),
+    #[error("--approve-eth-tx {0}")]
+    EthTx(String),
+    #[error("--approve-typed-data {0}")]
+    TypedData(String),
     #[error("--approve-wallet {query:?}: {error}")]
     NoWallet { query: String, error: String },
     #[error("{0}")]
@@ -183,9 +201,13 @@ pub fn join(
     };
     let rules = match approvals.rules(cli) {
         Ok(rules) => rules,
-        Err(e @ (ApprovalError::NotHex(_) | ApprovalError::Psbt(_) | ApprovalError::Solana(_))) => {
-            return usage(e)
-        }
+        Err(
+            e @ (ApprovalError::NotHex(_)
+            | ApprovalError::Psbt(_)
+            | ApprovalError::Solana(_)
+            | ApprovalError::EthTx(_)
+            | ApprovalError::TypedData(_)),
+        ) => return usage(e),
         Err(e) => return Err(e.to_string()),
     };
     let (refresh, repair) = match (
@@ -272,6 +294,9 @@ fn take_part(cli: &Cli, me: String, goal: Goal, timeout: u64) -> Result<ExitCode
         }
         if let Some(a) = &addresses.solana {
             println!("  solana:           {a}");
+        }
+        if let Some(a) = &addresses.ethereum {
+            println!("  ethereum:         {a}");
         }
         println!("  key share:        {}", keystore_path.display());
     }
@@ -374,6 +399,18 @@ pub fn run_sign(
             signers.len()
         )));
     }
+    // An Ethereum wallet signs text as personal_sign (EIP-191).
+    let format = match (r.format, meta.curve.parse()) {
+        (SignFormat::Message, Ok(Curve::Secp256k1Ecdsa)) => SignFormat::EthereumMessage,
+        (f, _) => f,
+    };
+    if format.is_ethereum() && signers.len() != usize::from(meta.threshold) {
+        return Ok(Err(format!(
+            "{} signers named: an ECDSA wallet signs with exactly its threshold of {}",
+            signers.len(),
+            meta.threshold
+        )));
+    }
     let passphrase = cli::unlock_passphrase(&meta.id)?;
     let wallet = driver::open_signing_wallet(&file, &passphrase)?;
     let opts = node_options(cli, me, r.timeout)?;
@@ -381,7 +418,7 @@ pub fn run_sign(
         session_id: r.session_id,
         wallet: Box::new(wallet),
         message: r.message,
-        format: r.format,
+        format,
         signers,
     });
     let mut term = Terminal::new(cli.json);
@@ -420,6 +457,12 @@ fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
         if let Some(tx) = tx_hex {
             println!("  transaction: {tx}");
         }
+    } else if let Some(mpc_core::payload::SignedTransaction::Ethereum { raw_tx, tx_hash }) =
+        &sig.transaction
+    {
+        println!("signed Ethereum transaction {tx_hash}");
+        println!("  signers:     {}", Remote(sig.signers.join(", ")));
+        println!("  raw:         {raw_tx}");
     } else if let Some(mpc_core::payload::SignedTransaction::Solana {
         transaction,
         signature,
@@ -432,6 +475,7 @@ fn print_signature(sig: &mpc_core::SignatureResult, json_out: bool) {
         let scheme = match sig.curve {
             Curve::Secp256k1 => "BIP340 Schnorr (Taproot key path)",
             Curve::Ed25519 => "Ed25519",
+            Curve::Secp256k1Ecdsa => "ECDSA r‖s‖v, Ethereum personal_sign (EIP-191)",
         };
         println!("signature: {}", hex::encode(&sig.signature));
         println!("  {scheme}, verified by every signer under the group key");

@@ -1,11 +1,12 @@
 //! Spending from a wallet: `sign-psbt` (Taproot), `sign-solana` and
-//! `solana-transfer` (ed25519). The transaction is checked and shown here
+//! `solana-transfer` (ed25519), `sign-eth-tx` (Ethereum). The transaction is checked and shown here
 //! before anything is sent, by the same code every co-signer runs on it
 //! to derive what it signs itself.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use mpc_chain::ethereum::{self, TxRequest};
 use mpc_chain::solana::{self, SolanaTx};
 use mpc_core::payload::{self, SignedTransaction};
 use mpc_core::SignatureResult;
@@ -15,6 +16,7 @@ use serde_json::json;
 use crate::cli::{keystore, node_options, Cli, SpendArgs};
 use crate::online::{run_sign, SignRun};
 use crate::usage;
+use mpc_node::eth_rpc::Rpc;
 
 /// The PSBT from `--psbt`: a file (binary, or base64 text), or base64.
 pub fn read_psbt(arg: &str) -> Result<Vec<u8>, String> {
@@ -44,6 +46,30 @@ pub fn read_solana(arg: &str) -> Result<SolanaTx, String> {
         arg.to_string()
     };
     SolanaTx::from_base64(&text).map_err(|e| format!("{arg:.40}: {e}"))
+}
+
+/// The Ethereum transaction from `--tx`: its JSON-RPC object, or a file
+/// of it.
+pub fn read_eth_tx(arg: &str) -> Result<TxRequest, String> {
+    let path = Path::new(arg);
+    let text = if !arg.trim_start().starts_with('{') && path.is_file() {
+        std::fs::read_to_string(path).map_err(|e| format!("{arg}: {e}"))?
+    } else {
+        arg.to_string()
+    };
+    ethereum::parse_request(&text).map_err(|e| format!("{arg:.60}: {e}"))
+}
+
+/// EIP-712 typed data from `--data`: its JSON, or a file of it.
+pub fn read_typed_data(arg: &str) -> Result<Vec<u8>, String> {
+    let path = Path::new(arg);
+    let bytes = if !arg.trim_start().starts_with('{') && path.is_file() {
+        std::fs::read(path).map_err(|e| format!("{arg}: {e}"))?
+    } else {
+        arg.as_bytes().to_vec()
+    };
+    ethereum::typed_data_hash(&bytes).map_err(|e| format!("{arg:.60}: {e}"))?;
+    Ok(bytes)
 }
 
 /// A transaction to propose, with who signs it.
@@ -90,7 +116,7 @@ impl Spend<'_> {
                 Ok(None) => return Err("a transaction without a review".into()),
                 Err(e) => return usage(e).map(Err),
             };
-        eprintln!("proposing to sign this transaction:\n{review}");
+        eprintln!("proposing to sign:\n{review}");
         let request = SignRun {
             query: self.wallet,
             message: payload,
@@ -232,6 +258,100 @@ fn solana(cli: &Cli, a: &Spend, payload: Vec<u8>) -> Result<ExitCode, String> {
     } else {
         println!("signature: {signature}");
         println!("signed transaction: {transaction}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sign-eth-tx`: an EIP-1559 transaction from its JSON-RPC object, with
+/// `--rpc` filling in what it leaves out and broadcasting the result.
+pub fn sign_eth_tx(cli: &Cli, a: &Spend, tx: &str, rpc: Option<&str>) -> Result<ExitCode, String> {
+    let mut req = match read_eth_tx(tx) {
+        Ok(r) => r,
+        Err(e) => return usage(format!("--tx {e}")),
+    };
+    let (_, file) = keystore(cli)?.find(a.wallet).map_err(|e| e.to_string())?;
+    let meta = &file.metadata;
+    if !matches!(meta.curve.parse(), Ok(Curve::Secp256k1Ecdsa)) {
+        return usage(format!("wallet {} is not an Ethereum wallet", meta.id));
+    }
+    let from = mpc_address::ethereum_address_bytes(&meta.group_public_key)
+        .map_err(|e| format!("wallet {}: {e}", meta.id))?;
+    if req.from.is_some_and(|f| f != from) {
+        return usage(format!(
+            "--tx is from another address than wallet {} ({})",
+            meta.id,
+            mpc_address::eip55(&from)
+        ));
+    }
+    let rpc = match rpc.map(Rpc::new).transpose() {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    if let Some(rpc) = &rpc {
+        rpc.fill(&mut req, &from).map_err(|e| e.to_string())?;
+    }
+    let tx = match req.into_tx() {
+        Ok(t) => t,
+        Err(e) => return usage(format!("--tx {e}")),
+    };
+    let sig = match a.propose(cli, SignFormat::EthereumTransaction, tx.unsigned_bytes())? {
+        Ok(sig) => sig,
+        Err(code) => return Ok(code),
+    };
+    let Some(SignedTransaction::Ethereum { raw_tx, tx_hash }) = sig.transaction else {
+        return Err("the session signed no Ethereum transaction".into());
+    };
+    let broadcast = match &rpc {
+        Some(rpc) => {
+            let hash = rpc.send_raw(&raw_tx).map_err(|e| e.to_string())?;
+            if !hash.eq_ignore_ascii_case(&tx_hash) {
+                return Err(format!(
+                    "the node names the transaction {hash}, this wallet computed {tx_hash}"
+                ));
+            }
+            true
+        }
+        None => false,
+    };
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "session_id": sig.session_id,
+                "raw_tx": raw_tx,
+                "tx_hash": tx_hash,
+                "broadcast": broadcast,
+            })
+        );
+    } else {
+        println!("signed Ethereum transaction {tx_hash}");
+        println!("  raw: {raw_tx}");
+        if broadcast {
+            println!("  broadcast with eth_sendRawTransaction");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sign-eth-typed-data`: an EIP-712 signature.
+pub fn sign_eth_typed_data(cli: &Cli, a: &Spend, data: &str) -> Result<ExitCode, String> {
+    let data = match read_typed_data(data) {
+        Ok(d) => d,
+        Err(e) => return usage(format!("--data {e}")),
+    };
+    let sig = match a.propose(cli, SignFormat::EthereumTypedData, data)? {
+        Ok(sig) => sig,
+        Err(code) => return Ok(code),
+    };
+    let signature = hex::encode(&sig.signature);
+    if cli.json {
+        println!(
+            "{}",
+            json!({"session_id": sig.session_id, "signature": signature, "format": sig.format})
+        );
+    } else {
+        println!("signature: 0x{signature}");
+        println!("  EIP-712, r‖s‖v, verified by every signer under the group key");
     }
     Ok(ExitCode::SUCCESS)
 }

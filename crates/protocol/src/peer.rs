@@ -31,6 +31,9 @@ pub enum Curve {
     Secp256k1,
     /// FROST(Ed25519, SHA-512).
     Ed25519,
+    /// Threshold ECDSA on secp256k1 (DKLs23), for Ethereum.
+    #[serde(rename = "secp256k1-ecdsa")]
+    Secp256k1Ecdsa,
 }
 
 impl Curve {
@@ -38,6 +41,7 @@ impl Curve {
         match self {
             Curve::Secp256k1 => "secp256k1",
             Curve::Ed25519 => "ed25519",
+            Curve::Secp256k1Ecdsa => "secp256k1-ecdsa",
         }
     }
 }
@@ -54,8 +58,9 @@ impl std::str::FromStr for Curve {
         match s {
             "secp256k1" => Ok(Curve::Secp256k1),
             "ed25519" => Ok(Curve::Ed25519),
+            "secp256k1-ecdsa" => Ok(Curve::Secp256k1Ecdsa),
             _ => Err(format!(
-                "unknown curve {s:?} (expected \"secp256k1\" or \"ed25519\")"
+                "unknown curve {s:?} (expected \"secp256k1\", \"ed25519\" or \"secp256k1-ecdsa\")"
             )),
         }
     }
@@ -270,11 +275,30 @@ pub enum SignFormat {
     /// A Solana transaction or bare message (legacy or v0): one ed25519
     /// signature over the message, for the wallet's signer slot.
     SolanaTransaction,
+    /// Ours: an EIP-191 `personal_sign` message, as its bytes; each signer
+    /// hashes it with the Ethereum prefix itself.
+    EthereumMessage,
+    /// Ours: EIP-712 typed data (`eth_signTypedData_v4`), as its JSON;
+    /// each signer computes its signing hash itself.
+    EthereumTypedData,
+    /// Ours: an unsigned EIP-1559 transaction (`0x02 ‖ rlp(...)`); each
+    /// signer decodes it and computes its signing hash.
+    EthereumTransaction,
 }
 
 impl SignFormat {
     pub fn is_message(&self) -> bool {
         *self == SignFormat::Message
+    }
+
+    /// Whether this is signed by an Ethereum (ECDSA) wallet.
+    pub fn is_ethereum(&self) -> bool {
+        matches!(
+            self,
+            SignFormat::EthereumMessage
+                | SignFormat::EthereumTypedData
+                | SignFormat::EthereumTransaction
+        )
     }
 }
 
@@ -386,6 +410,31 @@ pub struct RepairSigma {
     pub enc: String,
 }
 
+/// `ecdsa_round` (ours): one round of a DKLs23 key generation or signing
+/// (Ethereum wallets), sent to each other participant over its channel.
+/// Round 0 carries only this session's encryption key (hex); each later round
+/// the part that is the same for every peer and the part for this peer
+/// alone, sealed to the key it sent in round 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcdsaRound {
+    pub session_id: String,
+    pub round: u8,
+    /// Round 0: hex X25519 key that direct parts to the sender are sealed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc_key: Option<String>,
+    /// Base64 of the part every peer gets. (Base64, not hex: DKLs23's
+    /// multiplication setup is 143 kB a peer, and a data channel message
+    /// is at most 256 kB.)
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub broadcast: String,
+    /// Base64 of `nonce ‖ ciphertext`: the part for the recipient alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sealed: String,
+    /// The sealing scheme, as in `share`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc: Option<String>,
+}
+
 macro_rules! peer_messages {
     ($( $(#[$meta:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// Every typed peer message. The `type` names live only here.
@@ -428,6 +477,7 @@ peer_messages! {
     RepairKey(RepairKey) = "repair_key",
     RepairDelta(RepairDelta) = "repair_delta",
     RepairSigma(RepairSigma) = "repair_sigma",
+    EcdsaRound(EcdsaRound) = "ecdsa_round",
 }
 
 impl PeerMessage {
@@ -477,6 +527,7 @@ impl PeerMessage {
             PeerMessage::RepairKey(p) => Some(&p.session_id),
             PeerMessage::RepairDelta(p) => Some(&p.session_id),
             PeerMessage::RepairSigma(p) => Some(&p.session_id),
+            PeerMessage::EcdsaRound(p) => Some(&p.session_id),
             PeerMessage::Commitment(p) => p.session_id.as_deref(),
             PeerMessage::Share(p) => p.session_id.as_deref(),
             PeerMessage::Ack(_) | PeerMessage::ChannelOpen(_) => None,

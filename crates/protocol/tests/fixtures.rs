@@ -72,7 +72,7 @@ fn peer_messages() {
         |l| PeerMessage::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")),
         PeerMessage::to_json,
     );
-    assert_eq!(n, 37);
+    assert_eq!(n, 40);
 }
 
 #[test]

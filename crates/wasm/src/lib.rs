@@ -263,7 +263,20 @@ impl WasmNode {
         };
         // A PSBT or a Solana transaction may come as base64, as wallets,
         // Bitcoin Core, the Solana CLI and dApps write them.
+        // An Ethereum wallet signs text as personal_sign (EIP-191), and a
+        // transaction as the JSON-RPC object a dApp hands a wallet.
+        let ecdsa = wallet.curve == mpc_protocol::peer::Curve::Secp256k1Ecdsa;
+        let format = match format {
+            SignFormat::Message if ecdsa => SignFormat::EthereumMessage,
+            f => f,
+        };
         let message = match (v["psbt"].as_str(), v["transaction"].as_str()) {
+            (_, Some(json)) if format == SignFormat::EthereumTransaction => {
+                mpc_chain::ethereum::parse_request(json)
+                    .and_then(|r| r.into_tx())
+                    .map_err(|e| err(format!("transaction: {e}")))?
+                    .unsigned_bytes()
+            }
             (Some(b64), _) if format == SignFormat::BitcoinPsbt => {
                 mpc_chain::bitcoin::Psbt::from_base64(b64)
                     .map_err(|e| err(format!("psbt: {e}")))?

@@ -189,7 +189,7 @@ impl Node {
                     .and_then(|(v, message)| {
                         check_signers(&wallet, &v.participants)?;
                         let key = &wallet.group_public_key;
-                        let derived = derive(format, message, v.curve, key, settings)
+                        let derived = derive(format, message, wallet.curve, key, settings)
                             .map_err(ProposalError::Payload)?;
                         Ok((v, derived))
                     })

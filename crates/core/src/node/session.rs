@@ -174,7 +174,7 @@ impl Session {
                 Kind::Keygen(k) => k.waiting_for(c),
                 Kind::Refresh(r) => r.rounds.waiting_for(c),
                 Kind::Repair(r) => r.waiting_for(c, me),
-                Kind::Sign(g) => g.waiting_for(),
+                Kind::Sign(g) => g.waiting_for(c),
             },
         }
     }
@@ -359,6 +359,7 @@ fn early_kind(msg: &PeerMessage) -> Option<&'static str> {
         PeerMessage::RepairKey(_) | PeerMessage::RepairDelta(_) | PeerMessage::RepairSigma(_) => {
             Some("repair")
         }
+        PeerMessage::EcdsaRound(_) => Some("ECDSA"),
         _ => None,
     }
 }

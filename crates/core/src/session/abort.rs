@@ -23,6 +23,8 @@ pub enum Violation {
     OtherCommit,
     /// `signature_created` with another signature than ours.
     OtherSignature,
+    /// A peer sent two different messages for one ECDSA round.
+    TwoRoundMessages,
 }
 
 impl std::fmt::Display for Violation {
@@ -42,6 +44,7 @@ impl std::fmt::Display for Violation {
                 f.write_str("refresh_committed names another wallet or generation")
             }
             Violation::OtherSignature => f.write_str("signature_created names another signature"),
+            Violation::TwoRoundMessages => f.write_str("sent two different messages for one round"),
         }
     }
 }
@@ -87,6 +90,16 @@ pub enum AbortReason {
     InvalidSignatureShare {
         /// The signer that sent it.
         peer: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A peer's message in a DKLs23 (ECDSA) round is malformed,
+    /// misaddressed, or fails one of the protocol's checks.
+    InvalidRound {
+        /// The peer that sent it.
+        peer: String,
+        /// The round (0 is the encryption key).
+        round: u8,
         /// What is wrong with it.
         detail: String,
     },
@@ -182,6 +195,7 @@ impl AbortReason {
             | AbortReason::InvalidCommitment { peer, .. }
             | AbortReason::InvalidShare { peer, .. }
             | AbortReason::InvalidSignatureShare { peer, .. }
+            | AbortReason::InvalidRound { peer, .. }
             | AbortReason::SignerLeft { peer }
             | AbortReason::ProtocolViolation { peer, .. } => Some(peer),
             AbortReason::ProposalsDiffer { proposer, .. } => Some(proposer),
@@ -231,6 +245,11 @@ impl std::fmt::Display for AbortReason {
             AbortReason::InvalidSignatureShare { peer, detail } => {
                 write!(f, "invalid signature share from {peer}: {detail}")
             }
+            AbortReason::InvalidRound {
+                peer,
+                round,
+                detail,
+            } => write!(f, "invalid round-{round} message from {peer}: {detail}"),
             AbortReason::SigningPackageMismatch { peer } => write!(
                 f,
                 "{peer} signed over other signing commitments than this node: \

@@ -166,6 +166,21 @@ pub enum ProposalError {
         /// The proposal's.
         proposal: u16,
     },
+    /// What the proposal asks is not supported for its curve.
+    Unsupported {
+        /// The wallet's curve.
+        curve: Curve,
+        /// What was asked.
+        what: &'static str,
+    },
+    /// An ECDSA wallet signs with exactly its threshold of signers
+    /// (DKLs23 has no other shape).
+    ExactlyThreshold {
+        /// How many signers are named.
+        named: usize,
+        /// The wallet's threshold.
+        needed: u16,
+    },
 }
 
 impl From<TrustError> for ProposalError {
@@ -257,6 +272,11 @@ impl std::fmt::Display for ProposalError {
                 f,
                 "the wallet's threshold is {wallet}, the proposal's {proposal}: a refresh never changes it"
             ),
+            E::Unsupported { curve, what } => write!(f, "{what} is not supported for {curve} wallets"),
+            E::ExactlyThreshold { named, needed } => write!(
+                f,
+                "{named} signers named: an ECDSA wallet signs with exactly its threshold of {needed}"
+            ),
         }
     }
 }
@@ -270,7 +290,22 @@ pub fn validate_proposal(
     from: &str,
     me: &str,
 ) -> Result<ValidProposal, ProposalError> {
-    validate_as(p, from, me, Role::Participant)
+    let v = validate_as(p, from, me, Role::Participant)?;
+    if v.curve == Curve::Secp256k1Ecdsa {
+        if v.threshold < 2 {
+            return Err(ProposalError::Unsupported {
+                curve: v.curve,
+                what: "a threshold of 1",
+            });
+        }
+        if v.participants.len() > 255 {
+            return Err(ProposalError::Unsupported {
+                curve: v.curve,
+                what: "more than 255 participants",
+            });
+        }
+    }
+    Ok(v)
 }
 
 fn validate_as(
@@ -379,6 +414,7 @@ pub fn validate_sign_proposal(
     let mut v = validate_as(&as_session, from, me, Role::Signer)?;
     let key = hex::decode(&p.group_public_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
     v.curve = match key.len() {
+        33 if p.format.is_ethereum() => Curve::Secp256k1Ecdsa,
         33 => Curve::Secp256k1,
         32 => Curve::Ed25519,
         n => return Err(ProposalError::GroupKeyLength(n)),
@@ -395,7 +431,7 @@ pub fn validate_sign_proposal(
 fn check_group_key(hex_key: &str, curve: Curve) -> Result<(), ProposalError> {
     let key = hex::decode(hex_key).map_err(|_| ProposalError::GroupKeyNotHex)?;
     let expected = match curve {
-        Curve::Secp256k1 => 33,
+        Curve::Secp256k1 | Curve::Secp256k1Ecdsa => 33,
         Curve::Ed25519 => 32,
     };
     if key.len() != expected {
@@ -424,7 +460,16 @@ pub fn validate_refresh_proposal(
     };
     let v = validate_as(&as_session, from, me, Role::Participant)?;
     check_group_key(&p.group_public_key, v.curve)?;
+    no_ecdsa(v.curve, "a refresh")?;
     Ok(v)
+}
+
+/// Refresh and repair run FROST's algebra; DKLs23's own are not wired in.
+fn no_ecdsa(curve: Curve, what: &'static str) -> Result<(), ProposalError> {
+    if curve == Curve::Secp256k1Ecdsa {
+        return Err(ProposalError::Unsupported { curve, what });
+    }
+    Ok(())
 }
 
 /// Checks a `repair_proposal`: a session among the helpers and the
@@ -463,6 +508,7 @@ pub fn validate_repair_proposal(
     };
     let v = validate_as(&as_session, from, me, Role::Participant)?;
     check_group_key(&p.group_public_key, v.curve)?;
+    no_ecdsa(v.curve, "a repair")?;
     Ok(v)
 }
 

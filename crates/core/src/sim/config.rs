@@ -56,6 +56,9 @@ pub enum VanishAt {
     Decision,
     /// Instead of sending its first message of this `type` (e.g. `"share"`).
     Sending(&'static str),
+    /// Instead of sending its first message of this `type` (first) in the
+    /// session of this id (second), e.g. `("ecdsa_round", "sign-1")`.
+    SendingIn(&'static str, &'static str),
 }
 
 /// A misbehaving node, by index (node 0 is the initiator).

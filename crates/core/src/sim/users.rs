@@ -395,6 +395,17 @@ impl<'a> Users<'a> {
                 .iter()
                 .any(|a| matches!(a, Action::SendPeer { msg, .. } if msg.msg.msg_type() == *kind))
                 .then_some(*close_channels),
+            Fault::Vanish {
+                node,
+                at: VanishAt::SendingIn(kind, session),
+                close_channels,
+            } if *node == i => actions
+                .iter()
+                .any(|a| {
+                    matches!(a, Action::SendPeer { msg, .. }
+                        if msg.msg.msg_type() == *kind && msg.msg.session_id() == Some(*session))
+                })
+                .then_some(*close_channels),
             _ => None,
         })
     }

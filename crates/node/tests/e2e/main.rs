@@ -2,8 +2,8 @@
 //! `mpc-wallet` processes create wallets over real WebRTC on loopback.
 //! One test binary (one link); the harness is here, each concern has its
 //! module: key generation, signing, approvals, a malicious signaling
-//! path, a cluster, the terminal, wallet files, and spending Bitcoin and
-//! SOL.
+//! path, a cluster, the terminal, wallet files, and spending Bitcoin,
+//! SOL and ETH.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 mod approvals;
 mod cluster;
+mod ethereum;
 mod faults;
 mod files;
 mod keygen;
@@ -218,7 +219,11 @@ fn create_wallet(name: &str, n: usize, t: u16, curve: &str) -> (PathBuf, Vec<(St
             "create",
             "--participants",
             &ids.join(","),
-            "--curve",
+            if matches!(curve, "bitcoin" | "solana" | "ethereum") {
+                "--chain"
+            } else {
+                "--curve"
+            },
             curve,
         ])
         .args(["--threshold", &t.to_string()])
@@ -270,6 +275,11 @@ fn check_wallet(dir: &Path, results: &[(String, Value)], t: u16, curve: &str) {
                 addr,
                 mpc_address::taproot_address(&key, Default::default()).unwrap()
             );
+        }
+        "secp256k1-ecdsa" => {
+            let addr = results[0].1["addresses"]["ethereum"].as_str().unwrap();
+            assert_eq!(addr, mpc_address::ethereum_address(&key).unwrap());
+            assert!(results[0].1["addresses"].get("bitcoin_taproot").is_none());
         }
         _ => {
             let addr = results[0].1["addresses"]["solana"].as_str().unwrap();

@@ -15,7 +15,7 @@ struct Ledger {
 
 /// The python with solders: `MPC_TEST_PYTHON`, else the one
 /// `scripts/setup.sh tests` installs.
-fn python() -> PathBuf {
+pub(super) fn python() -> PathBuf {
     if let Ok(p) = std::env::var("MPC_TEST_PYTHON") {
         return p.into();
     }

@@ -9,12 +9,17 @@ use mpc_protocol::peer::{Commitment, Ready, Share, WalletCreated};
 use mpc_protocol::PeerMessage;
 use zeroize::Zeroizing;
 
+use mpc_protocol::peer::{Curve, EcdsaRound};
+
+use super::ecdsa::EcdsaRounds;
 use crate::dkg::{self, Added, Dkg, DkgError, DkgOutput, Params, RefreshOf};
+use crate::ecdsa::EcdsaKeygen;
 use crate::node::api::{Action, Progress};
 use crate::node::completed::unconfirmed_by;
 use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
 use crate::session::{AbortReason, Violation};
 use crate::wallet::WalletResult;
+use crate::wallet::{KeyPackage, PublicKeyPackage, SecretKeyPackage};
 
 /// A key generation session's own state.
 #[derive(Default)]
@@ -33,10 +38,15 @@ pub(in crate::node) struct KeygenState {
     confirmation_over: bool,
     /// For a refresh: the share it starts from (see `refresh.rs`).
     pub refresh: Option<RefreshOf>,
+    /// For an ECDSA wallet: DKLs23's rounds, instead of FROST's.
+    ecdsa: Option<EcdsaRounds<EcdsaKeygen>>,
 }
 
 impl KeygenState {
     pub fn waiting_for(&self, c: &Common) -> Vec<String> {
+        if let (Some(e), None) = (&self.ecdsa, &self.group_public_key) {
+            return e.waiting_for(c);
+        }
         match &self.dkg {
             Some(d) if !self.round2_done => d.missing_commitments(),
             Some(d) if self.output.is_none() => d.missing_shares(),
@@ -139,6 +149,9 @@ pub(in crate::node) fn start(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -
         me: cx.me.to_string(),
         refresh: k.refresh.clone(),
     };
+    if c.v.curve == Curve::Secp256k1Ecdsa {
+        return start_ecdsa(c, k, cx, &params);
+    }
     let mut dkg = Dkg::new(params, cx.misbehaviour.clone()).map_err(dkg_abort)?;
     let commitments = dkg.round1(cx.rng).map_err(dkg_abort)?;
     k.dkg = Some(dkg);
@@ -163,6 +176,46 @@ pub(in crate::node) fn start(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -
     Ok(())
 }
 
+fn dkg_round(session_id: String, round: u8) -> Progress {
+    Progress::DkgRound { session_id, round }
+}
+
+/// DKLs23's rounds, bound to the same session parameters a FROST
+/// transcript starts from.
+fn start_ecdsa(c: &mut Common, k: &mut KeygenState, cx: &mut Cx, params: &Params) -> Step {
+    if params.refresh.is_some() {
+        return Err(AbortReason::Internal(
+            "a refresh of an ECDSA wallet is not supported".into(),
+        ));
+    }
+    let digest = dkg::transcript_hash(params, &BTreeMap::new(), &[]);
+    let engine = EcdsaKeygen::new(cx.me, &params.participants, params.threshold, digest)
+        .map_err(|e| AbortReason::Internal(format!("{e:?}")))?;
+    k.ecdsa = Some(EcdsaRounds::start(engine, c, cx, dkg_round));
+    Ok(())
+}
+
+fn on_ecdsa(c: &mut Common, k: &mut KeygenState, cx: &mut Cx, from: &str, m: EcdsaRound) -> Step {
+    let Some(rounds) = k.ecdsa.as_mut() else {
+        cx.reject(Some(from), Some(c.id()), "ecdsa_round for a FROST wallet");
+        return Ok(());
+    };
+    let Some(out) = rounds.on_round(c, cx, from, m)? else {
+        return Ok(());
+    };
+    let output = DkgOutput {
+        identifier: out.identifier,
+        key_package: SecretKeyPackage::new(KeyPackage::Secp256k1Ecdsa(out.share)),
+        public_key_package: PublicKeyPackage::Secp256k1Ecdsa(out.public),
+        group_public_key: out.group_public_key,
+        transcript_hash: out.transcript_hash,
+        commitment_digests: out.commitment_digests,
+        identifiers: crate::wallet::positions(&c.v.participants),
+        generation: 0,
+    };
+    finished(c, k, cx, output, 4)
+}
+
 /// A channel message for a key generation session.
 pub(in crate::node) fn on_message(
     c: &mut Common,
@@ -175,6 +228,7 @@ pub(in crate::node) fn on_message(
         PeerMessage::Commitment(m) => on_commitment(c, k, cx, from, m),
         PeerMessage::Share(sh) => on_share(c, k, cx, from, sh),
         PeerMessage::Ready(r) => on_ready(c, k, cx, from, r),
+        PeerMessage::EcdsaRound(m) => on_ecdsa(c, k, cx, from, m),
         PeerMessage::WalletCreated(w) => {
             c.stored_by.insert(from.to_string());
             if k.group_public_key.as_deref().is_some_and(|g| g != w.pubkey) {
@@ -321,6 +375,18 @@ fn maybe_finish(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
         return Ok(());
     }
     let output = dkg.finish().map_err(dkg_abort)?;
+    finished(c, k, cx, output, 3)
+}
+
+/// This node's share exists: `ready` with the transcript (reported as
+/// progress `round`), checked against every `ready` already in.
+fn finished(
+    c: &mut Common,
+    k: &mut KeygenState,
+    cx: &mut Cx,
+    output: DkgOutput,
+    round: u8,
+) -> Step {
     let sid = c.id().to_string();
     let ready = PeerMessage::Ready(Ready {
         session_id: sid.clone(),
@@ -331,7 +397,7 @@ fn maybe_finish(c: &mut Common, k: &mut KeygenState, cx: &mut Cx) -> Step {
     k.group_public_key = Some(hex::encode(&output.group_public_key));
     cx.progress(Progress::DkgRound {
         session_id: sid,
-        round: 3,
+        round,
     });
     // Readies that came before our own output are checked now.
     for (from, r) in &k.readies {

@@ -4,16 +4,20 @@
 
 use std::collections::BTreeMap;
 
-use mpc_protocol::peer::{SignCommitment, SignProposal, SignatureCreated, SignatureShare};
+use mpc_protocol::peer::{
+    Curve, EcdsaRound, SignCommitment, SignProposal, SignatureCreated, SignatureShare,
+};
 use mpc_protocol::PeerMessage;
 
+use super::ecdsa::EcdsaRounds;
 use crate::dkg::Added;
+use crate::ecdsa::{self, EcdsaSigner};
 use crate::node::api::{Action, Progress};
 use crate::node::session::{pin_vouched, Common, Cx, Stage, Step};
 use crate::payload::Derived;
 use crate::session::{AbortReason, ProposalError, Violation, MAX_SIGN_MESSAGE_LEN};
 use crate::sign::{SignError, Signing};
-use crate::wallet::{SignatureResult, SigningWallet};
+use crate::wallet::{KeyPackage, SignatureResult, SigningWallet};
 
 /// A signing session's own state.
 pub(in crate::node) struct SignState {
@@ -24,6 +28,8 @@ pub(in crate::node) struct SignState {
     /// The wallet with this node's key package, once the user accepted.
     pub wallet: Option<Box<SigningWallet>>,
     signing: Option<Signing>,
+    /// For an ECDSA wallet: DKLs23's rounds, instead of FROST's.
+    ecdsa: Option<EcdsaRounds<EcdsaSigner>>,
     round2_done: bool,
     signature: Option<Vec<u8>>,
     /// `signature_created` hex per peer, kept to compare with our own.
@@ -45,6 +51,7 @@ impl SignState {
             group_public_key,
             wallet,
             signing: None,
+            ecdsa: None,
             round2_done: false,
             signature: None,
             reported: BTreeMap::new(),
@@ -52,7 +59,10 @@ impl SignState {
         }
     }
 
-    pub fn waiting_for(&self) -> Vec<String> {
+    pub fn waiting_for(&self, c: &Common) -> Vec<String> {
+        if let Some(e) = &self.ecdsa {
+            return e.waiting_for(c);
+        }
         match &self.signing {
             Some(g) if !self.round2_done => g.missing_commitments(),
             Some(g) => g.missing_shares(),
@@ -83,6 +93,12 @@ pub(in crate::node) fn check_signers(
     }
     if signers.len() < usize::from(wallet.threshold) {
         return Err(ProposalError::TooFewSigners {
+            named: signers.len(),
+            needed: wallet.threshold,
+        });
+    }
+    if wallet.curve == Curve::Secp256k1Ecdsa && signers.len() != usize::from(wallet.threshold) {
+        return Err(ProposalError::ExactlyThreshold {
             named: signers.len(),
             needed: wallet.threshold,
         });
@@ -158,6 +174,9 @@ pub(in crate::node) fn start(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> 
             "signing without a key package".into(),
         ));
     };
+    if wallet.curve == Curve::Secp256k1Ecdsa {
+        return start_ecdsa(c, g, cx);
+    }
     let mut signing = Signing::new(
         wallet,
         cx.me,
@@ -194,6 +213,49 @@ pub(in crate::node) fn start(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> 
     Ok(())
 }
 
+fn sign_round(session_id: String, round: u8) -> Progress {
+    Progress::SignRound { session_id, round }
+}
+
+/// DKLs23's rounds over the one hash this node derived.
+fn start_ecdsa(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
+    let internal = |e: &str| AbortReason::Internal(e.to_string());
+    let Some(wallet) = g.wallet.as_ref() else {
+        return Err(internal("signing without a key package"));
+    };
+    let KeyPackage::Secp256k1Ecdsa(share) = wallet.key_package.expose() else {
+        return Err(internal("an ECDSA session without an ECDSA share"));
+    };
+    let hash: [u8; 32] = match g.derived.messages.as_slice() {
+        [m] => m
+            .as_slice()
+            .try_into()
+            .map_err(|_| internal("an ECDSA hash is 32 bytes"))?,
+        _ => return Err(internal("an ECDSA session signs one hash")),
+    };
+    let signers = wallet
+        .identifiers_of(&c.v.participants)
+        .map_err(AbortReason::Internal)?;
+    let id = ecdsa::sign_id(c.id(), &hash, &c.v.participants);
+    let engine = EcdsaSigner::new(cx.me, &signers, share.clone(), id, hash)
+        .map_err(|e| AbortReason::Internal(format!("{e:?}")))?;
+    g.ecdsa = Some(EcdsaRounds::start(engine, c, cx, sign_round));
+    Ok(())
+}
+
+fn on_ecdsa(c: &mut Common, g: &mut SignState, cx: &mut Cx, from: &str, m: EcdsaRound) -> Step {
+    let Some(rounds) = g.ecdsa.as_mut() else {
+        cx.reject(Some(from), Some(c.id()), "ecdsa_round for a FROST wallet");
+        return Ok(());
+    };
+    let Some(sig) = rounds.on_round(c, cx, from, m)? else {
+        return Ok(());
+    };
+    g.ecdsa = None;
+    let sig = g.derived.ethereum_signature(sig);
+    complete(c, g, cx, vec![sig.to_vec()], 4)
+}
+
 /// A channel message for a signing session.
 pub(in crate::node) fn on_message(
     c: &mut Common,
@@ -205,6 +267,7 @@ pub(in crate::node) fn on_message(
     match msg {
         PeerMessage::SignCommitment(m) => on_commitment(c, g, cx, from, m),
         PeerMessage::SignatureShare(sh) => on_share(c, g, cx, from, sh),
+        PeerMessage::EcdsaRound(m) => on_ecdsa(c, g, cx, from, m),
         PeerMessage::SignatureCreated(created) => {
             // Before our own aggregation: kept, and compared once we have it.
             g.reported
@@ -317,6 +380,19 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
         return Err(AbortReason::SigningPackageMismatch { peer: peer.clone() });
     }
     let signatures = signing.finish().map_err(sign_abort)?;
+    g.signing = None;
+    complete(c, g, cx, signatures, 3)
+}
+
+/// The signatures exist and verified: report them (as progress `round`),
+/// checked against what signers already reported.
+fn complete(
+    c: &mut Common,
+    g: &mut SignState,
+    cx: &mut Cx,
+    signatures: Vec<Vec<u8>>,
+    round: u8,
+) -> Step {
     let signature = signatures.concat();
     let own = hex::encode(&signature);
     // Peers that already reported must agree with this signature.
@@ -338,7 +414,6 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
         .derived
         .finish(&signatures)
         .map_err(|e| AbortReason::Internal(format!("finishing the transaction: {e}")))?;
-    g.signing = None;
     g.signature = Some(signature.clone());
     // The key package is no longer needed by this session.
     g.wallet = None;
@@ -346,7 +421,7 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
     pin_vouched(c, cx);
     cx.progress(Progress::SignRound {
         session_id: sid.clone(),
-        round: 3,
+        round,
     });
     cx.out.push(Action::Signed(Box::new(SignatureResult {
         session_id: sid.clone(),
