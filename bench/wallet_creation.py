@@ -23,7 +23,9 @@ SIGNAL = os.path.join(TARGET, "release", "mpc-signal")
 def start_server():
     p = subprocess.Popen([SIGNAL, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0",
                           # every run has fresh identities under the same ids
-                          "--key-binding-secs", "0"],
+                          "--key-binding-secs", "0",
+                          # and many of them from one address
+                          "--new-bindings-per-ip-per-min", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                          env={**os.environ, "RUST_LOG": "warn"})
     line = p.stdout.readline().strip()

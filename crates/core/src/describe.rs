@@ -162,7 +162,7 @@ impl std::fmt::Display for Progress {
                 ),
                 vouched_note(from, new_keys),
             ),
-            Progress::SignRound { round: 3, .. } => "signature aggregated and verified".into(),
+            Progress::SignatureVerified { .. } => "signature aggregated and verified".into(),
             Progress::SignRound { round, .. } => format!("signing round {round}"),
             Progress::PeerSigned { peer, .. } => format!("{peer} verified the signature"),
             Progress::NeedsRefreshDecision { from, proposal, .. } => format!(

@@ -34,7 +34,8 @@ pub enum Refusal {
     #[error(
         "signing not approved: this node signs unattended only what its \
          --approve-message, --approve-message-hex, --approve-psbt, \
-         --approve-solana or --approve-wallet name, \
+         --approve-solana, --approve-eth-tx, --approve-typed-data or \
+         --approve-wallet name, \
          and none matches this request"
     )]
     SignNotApproved,

@@ -218,6 +218,9 @@ fn progress_json(p: Progress) -> Value {
         Progress::SignRound { session_id, round } => {
             json!({"event": "sign_round", "session_id": session_id, "round": round})
         }
+        Progress::SignatureVerified { session_id } => {
+            json!({"event": "signature_verified", "session_id": session_id})
+        }
         Progress::PeerSigned { session_id, peer } => {
             json!({"event": "peer_signed", "session_id": session_id, "peer": peer})
         }

@@ -443,13 +443,18 @@ pub enum Progress {
         /// The peer that stored its new share.
         peer: String,
     },
-    /// 1: signing commitment broadcast; 2: signature share sent;
-    /// 3: signature aggregated and verified.
+    /// The signing round this node just sent. FROST: 1 the commitment,
+    /// 2 the signature share. DKLs23 (Ethereum wallets): its rounds 1–3.
     SignRound {
         /// The session.
         session_id: String,
-        /// The round just reached.
+        /// The round just sent.
         round: u8,
+    },
+    /// This node holds the signature, verified under the group key.
+    SignatureVerified {
+        /// The session.
+        session_id: String,
     },
     /// A signer reported `signature_created` with the same signature.
     PeerSigned {

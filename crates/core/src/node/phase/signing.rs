@@ -253,7 +253,7 @@ fn on_ecdsa(c: &mut Common, g: &mut SignState, cx: &mut Cx, from: &str, m: Ecdsa
     };
     g.ecdsa = None;
     let sig = g.derived.ethereum_signature(sig);
-    complete(c, g, cx, vec![sig.to_vec()], 4)
+    complete(c, g, cx, vec![sig.to_vec()])
 }
 
 /// A channel message for a signing session.
@@ -381,18 +381,12 @@ fn maybe_finish(c: &mut Common, g: &mut SignState, cx: &mut Cx) -> Step {
     }
     let signatures = signing.finish().map_err(sign_abort)?;
     g.signing = None;
-    complete(c, g, cx, signatures, 3)
+    complete(c, g, cx, signatures)
 }
 
 /// The signatures exist and verified: report them (as progress `round`),
 /// checked against what signers already reported.
-fn complete(
-    c: &mut Common,
-    g: &mut SignState,
-    cx: &mut Cx,
-    signatures: Vec<Vec<u8>>,
-    round: u8,
-) -> Step {
+fn complete(c: &mut Common, g: &mut SignState, cx: &mut Cx, signatures: Vec<Vec<u8>>) -> Step {
     let signature = signatures.concat();
     let own = hex::encode(&signature);
     // Peers that already reported must agree with this signature.
@@ -419,9 +413,8 @@ fn complete(
     g.wallet = None;
     c.stage = Stage::Complete;
     pin_vouched(c, cx);
-    cx.progress(Progress::SignRound {
+    cx.progress(Progress::SignatureVerified {
         session_id: sid.clone(),
-        round,
     });
     cx.out.push(Action::Signed(Box::new(SignatureResult {
         session_id: sid.clone(),
