@@ -766,6 +766,31 @@ test('issue 15: an Ethereum wallet with chrome1; cli1 sends ETH, the popup shows
     assert.equal(hash, j.json.transaction.tx_hash);
     assert.equal((await waitFor('the receipt', () => rpc(rpcUrl, 'eth_getTransactionReceipt', [hash]))).status, '0x1');
     await popup.fill('#sign-psbt', '');
+
+    // The versioned DKLs23 share moves both ways. Extension -> CLI: the
+    // CLI opens chrome1's share of this wallet with its passphrase.
+    const files = await popup.evaluate(() => chrome.runtime.sendMessage({ target: 'sw', op: 'wallets' }));
+    const mine = Object.values(files).find((f) => JSON.parse(f).group_public_key === key);
+    const file = join(WORK, 'eth-from-extension.json');
+    writeFileSync(file, mine);
+    const imported = spawnSync(join(BIN, 'mpc-wallet'),
+      ['--keystore', join(WORK, 'cli-import-eth'), '--json', 'wallet', 'import', file], { env: cliEnv });
+    assert.equal(imported.status, 0, String(imported.stderr));
+    assert.equal(JSON.parse(imported.stdout).addresses.ethereum, address);
+    // CLI -> extension: an Ethereum wallet only CLI nodes made.
+    const joiner2 = cli('cli2', ['join', '--yes']);
+    await waitRegistered(['cli2']);
+    const only = await cli('cli1', ['create', '--participants', 'cli1,cli2', '--threshold', '2', '--chain', 'ethereum']);
+    assert.equal(only.code, 0, only.stderr);
+    assert.equal((await joiner2).code, 0);
+    const cliFile = spawnSync(join(BIN, 'mpc-wallet'),
+      ['--keystore', join(WORK, 'cli1'), 'wallet', 'export', only.json.group_public_key], { env: cliEnv });
+    await popup.fill('#import-text', String(cliFile.stdout));
+    await popup.fill('#import-pass', PASS);
+    await popup.click('#import');
+    const row = popup.locator(`#wallets li[data-group-key="${only.json.group_public_key}"]`);
+    await waitFor('the imported Ethereum wallet in the list', async () => (await row.count()) === 1);
+    assert.match(await row.textContent(), new RegExp(only.json.addresses.ethereum));
   } finally {
     anvil.kill();
   }

@@ -808,4 +808,37 @@ mod tests {
         let sigs = run(&mut signing);
         assert_eq!(sigs["a"], sigs["c"]);
     }
+
+    #[test]
+    fn a_stored_share_carries_its_format_version() {
+        use crate::wallet::{KeyPackage, PublicKeyPackage, SecretKeyPackage};
+        use mpc_protocol::peer::Curve;
+        let ps: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        let mut nodes: BTreeMap<String, EcdsaKeygen> = ps
+            .iter()
+            .map(|p| (p.clone(), EcdsaKeygen::new(p, &ps, 2, [9; 32]).unwrap()))
+            .collect();
+        let o = run(&mut nodes).remove("a").unwrap();
+        let c = Curve::Secp256k1Ecdsa;
+        let secret = SecretKeyPackage::new(KeyPackage::Secp256k1Ecdsa(o.share));
+        let bytes = secret.serialize();
+        assert!(bytes.starts_with(b"dkls\x01"));
+        assert!(SecretKeyPackage::deserialize(c, &bytes).unwrap() == secret);
+        let public = PublicKeyPackage::Secp256k1Ecdsa(o.public);
+        let pbytes = public.serialize();
+        assert!(pbytes.starts_with(b"dkls\x01"));
+        assert_eq!(PublicKeyPackage::deserialize(c, &pbytes).unwrap(), public);
+
+        // A later layout is refused by name; so is a header-less blob.
+        let mut later = bytes.to_vec();
+        later[4] = 2;
+        let e = SecretKeyPackage::deserialize(c, &later).unwrap_err();
+        assert!(
+            e.contains("format version 2") && e.contains("reads version 1"),
+            "{e}"
+        );
+        let e = PublicKeyPackage::deserialize(c, &pbytes[5..]).unwrap_err();
+        assert!(e.contains("no DKLs23 header"), "{e}");
+        assert!(SecretKeyPackage::deserialize(c, b"dkls\x01garbage").is_err());
+    }
 }

@@ -54,9 +54,47 @@ impl EcdsaShare {
         self.0.pk.to_sec1_point(true).as_bytes().to_vec()
     }
 
+    /// [`ECDSA_SHARE_HEADER`], then dkls23's party state in postcard.
     #[allow(clippy::expect_used)] // dkls23's own state always serializes
     fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(postcard::to_allocvec(&*self.0).expect("serializable DKLs23 party"))
+        let mut out = Zeroizing::new(ECDSA_SHARE_HEADER.to_vec());
+        let body =
+            Zeroizing::new(postcard::to_allocvec(&*self.0).expect("serializable DKLs23 party"));
+        out.extend_from_slice(&body);
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let body = versioned(bytes, ECDSA_SHARE_HEADER, "share")?;
+        postcard::from_bytes(body)
+            .map(EcdsaShare::new)
+            .map_err(|_| "not a secp256k1-ecdsa key package".into())
+    }
+}
+
+/// What an ECDSA share's stored bytes start with: "dkls", then the
+/// version of the layout after it (1: dkls23-secp256k1 0.6's `Party`,
+/// postcard). A later dkls23 whose state differs gets a new version, so
+/// an old reader refuses it by name instead of misreading it.
+pub const ECDSA_SHARE_HEADER: &[u8] = b"dkls\x01";
+
+/// The stored form of an ECDSA public key package: the same header
+/// scheme, then dkls23's `PublicKeyPackage` as JSON.
+pub const ECDSA_PUBLIC_HEADER: &[u8] = b"dkls\x01";
+
+/// `bytes` after `header`, or which version they claim if not this one.
+fn versioned<'a>(bytes: &'a [u8], header: &[u8], what: &str) -> Result<&'a [u8], String> {
+    let Some((version, magic)) = header.split_last() else {
+        return Err("empty header".into());
+    };
+    match bytes.strip_prefix(header) {
+        Some(body) => Ok(body),
+        None => match bytes.strip_prefix(magic).and_then(|r| r.first()) {
+            Some(v) => Err(format!(
+                "a DKLs23 {what} of format version {v}; this program reads version {version}"
+            )),
+            None => Err(format!("not a secp256k1-ecdsa {what}: no DKLs23 header")),
+        },
     }
 }
 
@@ -78,9 +116,19 @@ impl EcdsaPublic {
         EcdsaPublic(Box::new(package))
     }
 
+    /// [`ECDSA_PUBLIC_HEADER`], then dkls23's package as JSON.
     #[allow(clippy::expect_used)] // dkls23's own package always serializes
     fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&*self.0).expect("serializable DKLs23 package")
+        let mut out = ECDSA_PUBLIC_HEADER.to_vec();
+        out.extend(serde_json::to_vec(&*self.0).expect("serializable DKLs23 package"));
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let body = versioned(bytes, ECDSA_PUBLIC_HEADER, "public key package")?;
+        serde_json::from_slice(body)
+            .map(EcdsaPublic::new)
+            .map_err(|_| "not a secp256k1-ecdsa public key package".into())
     }
 
     fn group_public_key(&self) -> Vec<u8> {
@@ -153,9 +201,7 @@ impl SecretKeyPackage {
             Curve::Ed25519 => frost_ed25519::keys::KeyPackage::deserialize(bytes)
                 .map(KeyPackage::Ed25519)
                 .map_err(|_| bad.clone())?,
-            Curve::Secp256k1Ecdsa => postcard::from_bytes(bytes)
-                .map(|p| KeyPackage::Secp256k1Ecdsa(EcdsaShare::new(p)))
-                .map_err(|_| bad.clone())?,
+            Curve::Secp256k1Ecdsa => KeyPackage::Secp256k1Ecdsa(EcdsaShare::from_bytes(bytes)?),
         };
         Ok(SecretKeyPackage(inner))
     }
@@ -172,9 +218,9 @@ impl PublicKeyPackage {
             Curve::Ed25519 => frost_ed25519::keys::PublicKeyPackage::deserialize(bytes)
                 .map(PublicKeyPackage::Ed25519)
                 .map_err(|_| bad.clone())?,
-            Curve::Secp256k1Ecdsa => serde_json::from_slice(bytes)
-                .map(|p| PublicKeyPackage::Secp256k1Ecdsa(EcdsaPublic::new(p)))
-                .map_err(|_| bad.clone())?,
+            Curve::Secp256k1Ecdsa => {
+                PublicKeyPackage::Secp256k1Ecdsa(EcdsaPublic::from_bytes(bytes)?)
+            }
         })
     }
 
