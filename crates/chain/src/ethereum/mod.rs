@@ -119,11 +119,7 @@ impl Eip1559Tx {
     /// accessList])`: what co-signers are sent and what is hashed.
     pub fn unsigned_bytes(&self) -> Vec<u8> {
         let mut out = vec![EIP1559];
-        Header {
-            list: true,
-            payload_length: self.fields_len(),
-        }
-        .encode(&mut out);
+        list_header(self.fields_len()).encode(&mut out);
         self.encode_fields(&mut out);
         out
     }
@@ -199,11 +195,7 @@ impl Eip1559Tx {
         let s = strip(s);
         let len = self.fields_len() + y_parity.length() + r.length() + s.length();
         let mut out = vec![EIP1559];
-        Header {
-            list: true,
-            payload_length: len,
-        }
-        .encode(&mut out);
+        list_header(len).encode(&mut out);
         self.encode_fields(&mut out);
         y_parity.encode(&mut out);
         r.encode(&mut out);
@@ -223,69 +215,41 @@ fn strip(b: &[u8]) -> &[u8] {
     b.get(i..).unwrap_or_default()
 }
 
+/// What an RLP list header says for a payload of `payload` bytes.
+fn list_header(payload: usize) -> Header {
+    Header {
+        list: true,
+        payload_length: payload,
+    }
+}
+
+/// An RLP list of `payload` bytes, header included.
+fn list_len(payload: usize) -> usize {
+    list_header(payload).length() + payload
+}
+
+fn keys_len(item: &AccessItem) -> usize {
+    item.storage_keys.iter().map(|k| k[..].length()).sum()
+}
+
 fn item_len(item: &AccessItem) -> usize {
-    let keys: usize = item.storage_keys.iter().map(|k| k[..].length()).sum();
-    item.address[..].length()
-        + Header {
-            list: true,
-            payload_length: keys,
-        }
-        .length()
-        + keys
+    item.address[..].length() + list_len(keys_len(item))
+}
+
+fn access_list_payload(list: &[AccessItem]) -> usize {
+    list.iter().map(|i| list_len(item_len(i))).sum()
 }
 
 fn access_list_len(list: &[AccessItem]) -> usize {
-    let payload: usize = list
-        .iter()
-        .map(|i| {
-            let l = item_len(i);
-            Header {
-                list: true,
-                payload_length: l,
-            }
-            .length()
-                + l
-        })
-        .sum();
-    Header {
-        list: true,
-        payload_length: payload,
-    }
-    .length()
-        + payload
+    list_len(access_list_payload(list))
 }
 
 fn encode_access_list(list: &[AccessItem], out: &mut Vec<u8>) {
-    let payload: usize = list
-        .iter()
-        .map(|i| {
-            let l = item_len(i);
-            Header {
-                list: true,
-                payload_length: l,
-            }
-            .length()
-                + l
-        })
-        .sum();
-    Header {
-        list: true,
-        payload_length: payload,
-    }
-    .encode(out);
+    list_header(access_list_payload(list)).encode(out);
     for item in list {
-        Header {
-            list: true,
-            payload_length: item_len(item),
-        }
-        .encode(out);
+        list_header(item_len(item)).encode(out);
         item.address[..].encode(out);
-        let keys: usize = item.storage_keys.iter().map(|k| k[..].length()).sum();
-        Header {
-            list: true,
-            payload_length: keys,
-        }
-        .encode(out);
+        list_header(keys_len(item)).encode(out);
         for k in &item.storage_keys {
             k[..].encode(out);
         }

@@ -149,18 +149,31 @@ fn check_sent(anvil: &Anvil, out: &Value) -> Value {
     receipt
 }
 
-#[test]
-fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
-    let (dir, results) = create_wallet("eth", 3, 2, "ethereum");
-    check_wallet(&dir, &results, 2, "secp256k1-ecdsa");
+/// A t-of-n Ethereum wallet (`chain` is what `create` is given), funded
+/// with `wei` on a fresh anvil: its dir, group key, address, anvil and a
+/// server.
+fn funded_wallet(
+    name: &str,
+    n: usize,
+    t: u16,
+    chain: &str,
+    wei: u128,
+) -> (PathBuf, String, String, Anvil, Server) {
+    let (dir, results) = create_wallet(name, n, t, chain);
+    check_wallet(&dir, &results, t, "secp256k1-ecdsa");
     let key = group_key(&results);
     let address = results[0].1["addresses"]["ethereum"]
         .as_str()
         .unwrap()
         .to_string();
     let anvil = Anvil::start();
-    anvil.fund(&address, 10 * ETH);
-    let server = Server::start();
+    anvil.fund(&address, wei);
+    (dir, key, address, anvil, Server::start())
+}
+
+#[test]
+fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
+    let (dir, key, address, anvil, server) = funded_wallet("eth", 3, 2, "ethereum", 10 * ETH);
 
     // A complete transaction, approved unattended by cli2 for exactly it.
     let tx = transfer_json(0, ETH);
@@ -433,16 +446,8 @@ fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
 
 #[test]
 fn a_3_of_5_ethereum_wallet_sends_eth_that_anvil_accepts() {
-    let (dir, results) = create_wallet("eth35", 5, 3, "secp256k1-ecdsa");
-    check_wallet(&dir, &results, 3, "secp256k1-ecdsa");
-    let key = group_key(&results);
-    let address = results[0].1["addresses"]["ethereum"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let anvil = Anvil::start();
-    anvil.fund(&address, 2 * ETH);
-    let server = Server::start();
+    let (dir, key, address, anvil, server) =
+        funded_wallet("eth35", 5, 3, "secp256k1-ecdsa", 2 * ETH);
     let tx = transfer_json(0, ETH / 4);
     let joiners: Vec<Child> = ["cli3", "cli5"]
         .iter()
