@@ -35,6 +35,10 @@ pub struct Args {
     /// Pairs in the closed-loop cpu scenario (2 connections each).
     #[arg(long, default_value_t = 500)]
     pub pairs: usize,
+    /// Messages in flight per pair in the cpu scenario: the first of each
+    /// pair sends this many, then both echo each one they receive.
+    #[arg(long, default_value_t = 1)]
+    pub window: usize,
     /// Pairs in the open-loop latency scenario.
     #[arg(long, default_value_t = 500)]
     pub latency_pairs: usize,

@@ -52,6 +52,7 @@ pub fn output(args: &Args, before: Before, samples: &[Sample]) -> Res<()> {
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "pairs": args.pairs,
+            "window": args.window,
             "latency_pairs": args.latency_pairs,
             "rate_per_s": args.rate,
             "payload_bytes": args.payload_bytes,
@@ -203,8 +204,13 @@ impl Row {
 /// The headline measures, in the order the table lists them.
 fn headline(args: &Args) -> [Row; 5] {
     let k = args.idle_conns / 1000;
+    let window = if args.window > 1 {
+        format!(", window {}", args.window)
+    } else {
+        String::new()
+    };
     let cpu = format!(
-        "server CPU per relayed {}-byte message ({} conns, {} pairs, closed loop, {} worker thread)",
+        "server CPU per relayed {}-byte message ({} conns, {} pairs{window}, closed loop, {} worker thread)",
         args.payload_bytes,
         args.pairs * 2,
         args.pairs,

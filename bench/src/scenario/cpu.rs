@@ -17,7 +17,8 @@ use crate::client::{
 use crate::server::Server;
 use crate::Res;
 
-/// Closed loop: each pair ping-pongs one message; server CPU per delivery.
+/// Closed loop: each pair ping-pongs `--window` messages; server CPU per
+/// delivery.
 pub async fn run(args: &Args, server: &Server) -> Res<Metrics> {
     let t = server.target;
     let ids: Vec<String> = (0..args.pairs)
@@ -33,7 +34,8 @@ pub async fn run(args: &Args, server: &Server) -> Res<Metrics> {
         for (ws, to, starts) in [(a, format!("b{i}"), true), (b, format!("a{i}"), false)] {
             let msg = Utf8Bytes::from(relay_text(t, &to, &data));
             let delivered = delivered.clone();
-            tasks.push(tokio::spawn(ping_pong(t, ws, msg, starts, delivered)));
+            let window = if starts { args.window.max(1) } else { 0 };
+            tasks.push(tokio::spawn(ping_pong(t, ws, msg, window, delivered)));
         }
     }
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
@@ -73,10 +75,10 @@ async fn ping_pong(
     t: Target,
     mut ws: Ws,
     msg: Utf8Bytes,
-    starts: bool,
+    window: usize,
     delivered: Arc<AtomicU64>,
 ) -> Res<()> {
-    if starts {
+    for _ in 0..window {
         ws.send(Message::Text(msg.clone()))
             .await
             .map_err(|e| e.to_string())?;

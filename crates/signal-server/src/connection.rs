@@ -158,7 +158,7 @@ pub async fn run<P: Send>(
                     timer.as_mut().reset(wake(next_ping, last_heard, conn.peer_id.is_some()));
                 }
                 text = rx.recv() => {
-                    if let Err(e) = send(&mut socket, &kick, stall, Message::Text(text)).await {
+                    if let Err(e) = send_queued(&mut socket, &kick, stall, text, &mut rx).await {
                         break e;
                     }
                 }
@@ -567,6 +567,38 @@ async fn send(
     tokio::select! {
         biased;
         r = socket.send(msg) => r.map_err(classify),
+        _ = kick.cancelled() => Err(End::Kicked),
+        _ = tokio::time::sleep(stall) => Err(End::Stalled),
+    }
+}
+
+/// Most frames one write carries: bounds the time other work waits
+/// behind one busy recipient.
+const MAX_BATCH: usize = 64;
+
+/// Sends `first` and every frame queued behind it, up to [`MAX_BATCH`],
+/// with one flush: one write system call where one per frame was made
+/// (tungstenite buffers what `feed` gives it until the flush). Same
+/// kick and stall rules as [`send`].
+async fn send_queued(
+    socket: &mut WebSocket,
+    kick: &CancellationToken,
+    stall: std::time::Duration,
+    first: Utf8Bytes,
+    rx: &mut crate::outbox::Receiver,
+) -> Result<(), End> {
+    use futures_util::SinkExt;
+    let write = async {
+        socket.feed(Message::Text(first)).await?;
+        for _ in 1..MAX_BATCH {
+            let Some(text) = rx.try_recv() else { break };
+            socket.feed(Message::Text(text)).await?;
+        }
+        socket.flush().await
+    };
+    tokio::select! {
+        biased;
+        r = write => r.map_err(classify),
         _ = kick.cancelled() => Err(End::Kicked),
         _ = tokio::time::sleep(stall) => Err(End::Stalled),
     }

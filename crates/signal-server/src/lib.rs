@@ -230,13 +230,19 @@ async fn ws_handler(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(|h| h.to_ascii_lowercase().into_boxed_str());
+    // Frames are buffered until the connection's task flushes, so frames
+    // queued together leave in one write (connection::send_queued); the
+    // buffer grows only while frames wait.
     ws.read_buffer_size(1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(4 * max + 64 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| connection::run(socket, state, remote, host, id, (slot, token)))
 }
+
+/// Bytes of frames tungstenite holds before it writes them even unflushed.
+const WRITE_BATCH_BYTES: usize = 32 * 1024;
 
 /// Serves until `shutdown` completes, then closes every WebSocket with 1001
 /// and waits (at most 4 s) for them to finish.

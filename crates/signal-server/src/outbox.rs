@@ -123,11 +123,15 @@ impl Receiver {
 }
 
 impl Receiver {
-    /// The next frame if one is queued (tests).
+    /// The next frame if one is queued, without waiting: what the
+    /// connection's task batches behind a frame `recv` gave it.
     pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
         let mut q = lock(&self.0);
         let frame = q.frames.pop_front()?;
         q.bytes -= cost(&frame);
+        if q.frames.is_empty() {
+            q.frames = VecDeque::new();
+        }
         Some(frame)
     }
 }

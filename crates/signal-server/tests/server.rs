@@ -85,6 +85,38 @@ async fn taken_peer_id_stays_with_its_holder() {
     }
 }
 
+/// Frames queued for one recipient leave together in one write; two
+/// senders' bursts must still arrive whole, each in its own order.
+#[tokio::test]
+async fn bursts_to_one_recipient_keep_each_senders_order() {
+    let (_s, url) = default_server().await;
+    let mut to = Client::register(&url, "to").await;
+    let mut a = Client::register(&url, "a").await;
+    let mut b = Client::register(&url, "b").await;
+    for n in 0..300 {
+        a.send(&format!(
+            r#"{{"type":"relay","to":"to","data":{{"n":{n}}}}}"#
+        ))
+        .await;
+        b.send(&format!(
+            r#"{{"type":"relay","to":"to","data":{{"n":{n}}}}}"#
+        ))
+        .await;
+    }
+    let mut next = std::collections::HashMap::from([("a".to_string(), 0), ("b".to_string(), 0)]);
+    for _ in 0..600 {
+        match to.recv().await {
+            ServerMessage::Relay { from, data } => {
+                let n = next.get_mut(&from).unwrap();
+                assert_eq!(data.get(), format!(r#"{{"n":{n}}}"#), "from {from}");
+                *n += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    to.expect_silence(Duration::from_millis(100)).await;
+}
+
 #[tokio::test]
 async fn second_register_on_one_connection_is_an_error() {
     let (_s, url) = default_server().await;
