@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks the mpc-signal signaling server against PeerJS server 1.0.2 in
-# the same run (interleaved, several repetitions, medians). Not part of the
-# test suite. Loopback only; every scenario stops by itself.
+# Benchmarks the mpc-signal signaling server against matchbox_server 0.15
+# and PeerJS server 1.0.2 in the same run (interleaved, several
+# repetitions, medians). Not part of the test suite. Loopback only; every
+# scenario stops by itself.
 #
 #   bench/run.sh                    # everything, 5 repetitions
 #   REPS=3 bench/run.sh             # fewer repetitions
@@ -10,7 +11,9 @@
 #                                   # priority than other work on a shared machine
 #
 # Writes the JSON summary to target/bench/signal.json and the table to
-# target/bench/signal.md. Needs cargo, node and npm.
+# target/bench/signal.md. Needs cargo, node and npm. matchbox skips the
+# latency scenario (it names peers itself, so senders can't address
+# receivers in advance), and its idle run has no peer list to time.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -19,6 +22,10 @@ cargo build --release -p mpc-signal -p mpc-bench
 
 if [ ! -d bench/peerjs/node_modules/peer ]; then
   (cd bench/peerjs && npm ci --no-audit --no-fund)
+fi
+# matchbox_server 0.15, the third server of every run (--matchbox-bin).
+if ! command -v matchbox_server >/dev/null && [ ! -x "$HOME/.cargo/bin/matchbox_server" ]; then
+  cargo install --locked matchbox_server@0.15.0
 fi
 
 # 10k server sockets plus 10k client sockets: raise the open-file limit

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-/// Benchmark mpc-signal against PeerJS server 1.0.2 (spawns both itself).
+/// Benchmark mpc-signal against matchbox_server 0.15 and PeerJS server
+/// 1.0.2 (spawns each itself).
 #[derive(Parser, Debug, Clone)]
 #[command(about)]
 pub struct Args {
@@ -13,8 +14,9 @@ pub struct Args {
     /// epoll relay in this binary: the least a relay can cost here; cpu
     /// scenario only), cluster (two mpc-signal instances sharing a
     /// redis-server, each pair split across them; costs are all three
-    /// processes together).
-    #[arg(long, default_value = "ours,peerjs", value_delimiter = ',')]
+    /// processes together), matchbox (matchbox_server 0.15, a room per
+    /// pair; no latency scenario).
+    #[arg(long, default_value = "ours,matchbox,peerjs", value_delimiter = ',')]
     pub targets: Vec<Target>,
     /// Scenarios, comma-separated: cpu, idle, latency, connect.
     #[arg(
@@ -81,6 +83,10 @@ pub struct Args {
     /// --duration and few --pairs).
     #[arg(long)]
     pub callgrind: bool,
+    /// matchbox_server 0.15 (`cargo install matchbox_server@0.15.0`):
+    /// this path, else `matchbox_server` on PATH or in ~/.cargo/bin.
+    #[arg(long)]
+    pub matchbox_bin: Option<PathBuf>,
     /// Run as the floor server (what `--targets floor` spawns).
     #[arg(long, hide = true)]
     pub floor_server: bool,
@@ -92,6 +98,7 @@ pub enum Target {
     Peerjs,
     Floor,
     Cluster,
+    Matchbox,
 }
 
 impl Target {
@@ -101,6 +108,7 @@ impl Target {
             Target::Peerjs => "peerjs",
             Target::Floor => "floor",
             Target::Cluster => "cluster",
+            Target::Matchbox => "matchbox",
         }
     }
 }

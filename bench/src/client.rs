@@ -35,13 +35,18 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
     let url = match target {
         Target::Ours | Target::Floor | Target::Cluster => format!("ws://{addr}/ws"),
         Target::Peerjs => format!("ws://{addr}/peerjs?key=peerjs&id={id}&token=t{id}"),
+        // A room per pair: "a12" and "b12" meet in room "12".
+        Target::Matchbox => format!(
+            "ws://{addr}/{}",
+            id.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        ),
     };
     let work = async {
         let (mut ws, _) =
             tokio_tungstenite::connect_async_with_config(url.as_str(), Some(client_config()), true)
                 .await
                 .map_err(|e| format!("connect {url}: {e}"))?;
-        if target != Target::Peerjs {
+        if !matches!(target, Target::Peerjs | Target::Matchbox) {
             let reg = format!(r#"{{"type":"register","peer_id":"{id}"}}"#);
             ws.send(Message::text(reg))
                 .await
@@ -50,7 +55,9 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
         let mut reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
         // Ours opens every connection with a challenge (for signed
         // registration); the load generator registers unsigned and skips it.
-        if target != Target::Peerjs && reply.starts_with(r#"{"type":"challenge""#) {
+        if !matches!(target, Target::Peerjs | Target::Matchbox)
+            && reply.starts_with(r#"{"type":"challenge""#)
+        {
             reply = next_text(&mut ws).await.map_err(|e| format!("{id}: {e}"))?;
         }
         let ok = match target {
@@ -58,6 +65,7 @@ async fn connect(target: Target, addr: SocketAddr, id: &str) -> Res<Ws> {
                 reply.starts_with(r#"{"type":"registered""#)
             }
             Target::Peerjs => reply.starts_with(r#"{"type":"OPEN""#),
+            Target::Matchbox => reply.starts_with(r#"{"IdAssigned":"#),
         };
         if !ok {
             return Err(format!(
@@ -118,6 +126,7 @@ pub fn relay_text(target: Target, to: &str, data: &str) -> String {
             format!(r#"{{"type":"relay","to":"{to}","data":{data}}}"#)
         }
         Target::Peerjs => format!(r#"{{"type":"OFFER","dst":"{to}","payload":{data}}}"#),
+        Target::Matchbox => format!(r#"{{"Signal":{{"receiver":"{to}","data":{data}}}}}"#),
     }
 }
 
@@ -126,6 +135,7 @@ pub fn expect_relay(target: Target, text: &str) -> Res<()> {
     let ok = match target {
         Target::Ours | Target::Floor | Target::Cluster => text.starts_with(r#"{"type":"relay""#),
         Target::Peerjs => text.starts_with(r#"{"type":"OFFER""#),
+        Target::Matchbox => text.starts_with(r#"{"Signal":"#),
     };
     if ok {
         Ok(())

@@ -1,5 +1,5 @@
 //! `mpc-bench`: load generator for the mpc-signal signaling server, measured
-//! against PeerJS server 1.0.2 in the same run.
+//! against matchbox_server 0.15 and PeerJS server 1.0.2 in the same run.
 //!
 //! It spawns each server itself as a child process (fresh per scenario and
 //! repetition) on 127.0.0.1, so it can read the server's CPU time
@@ -106,6 +106,14 @@ async fn run(args: Args) -> Res<()> {
                 order.reverse();
             }
             for target in order {
+                if target == args::Target::Matchbox && scenario == args::Scenario::Latency {
+                    eprintln!(
+                        "[rep {}/{}] latency on matchbox: skipped (it names peers itself)",
+                        rep + 1,
+                        args.reps
+                    );
+                    continue;
+                }
                 eprintln!(
                     "[rep {}/{}] {} on {} ...",
                     rep + 1,

@@ -141,11 +141,12 @@ fn summarize(args: &Args, samples: &[Sample]) -> Value {
 }
 
 /// The columns of the all-medians table; the headline has the first two.
-const COLUMNS: [(Target, &str); 4] = [
+const COLUMNS: [(Target, &str); 5] = [
     (Target::Ours, "mpc-signal"),
     (Target::Peerjs, "PeerJS 1.0.2"),
     (Target::Floor, "floor (bare epoll relay)"),
     (Target::Cluster, "cluster (2 instances + Redis)"),
+    (Target::Matchbox, "matchbox_server 0.15"),
 ];
 
 /// How a headline row's cells show a target's medians, and what its ratio
@@ -401,14 +402,14 @@ mod tests {
             \n\
             all medians:\n\
             \n\
-            | metric | mpc-signal | PeerJS 1.0.2 | floor (bare epoll relay) | cluster (2 instances + Redis) |\n\
-            |---|---|---|---|---|\n\
-            | connects_per_s | 9000 [9000] | — | — | — |\n\
-            | cpu_us_per_msg | 3.00 [2.50, 3.50] | 12.00 [12.00] | — | — |\n\
-            | lat_p50_ms | — | 0.500 [0.500] | — | — |\n\
-            | lat_p99_ms | — | 1.25 [1.25] | — | — |\n\
-            | list_bytes | — | — | 250000 [250000] | — |\n\
-            | list_rtt_ms | — | — | 3.00 [3.00] | — |\n";
+            | metric | mpc-signal | PeerJS 1.0.2 | floor (bare epoll relay) | cluster (2 instances + Redis) | matchbox_server 0.15 |\n\
+            |---|---|---|---|---|---|\n\
+            | connects_per_s | 9000 [9000] | — | — | — | — |\n\
+            | cpu_us_per_msg | 3.00 [2.50, 3.50] | 12.00 [12.00] | — | — | — |\n\
+            | lat_p50_ms | — | 0.500 [0.500] | — | — | — |\n\
+            | lat_p99_ms | — | 1.25 [1.25] | — | — | — |\n\
+            | list_bytes | — | — | 250000 [250000] | — | — |\n\
+            | list_rtt_ms | — | — | 3.00 [3.00] | — | — |\n";
         assert_eq!(text, expected);
     }
 }

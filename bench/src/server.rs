@@ -66,6 +66,29 @@ impl Proc {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(addr)
     }
+
+    /// Reads stdout to its end, for a server that prints no address.
+    fn drain_stdout(&mut self) {
+        if let Some(stdout) = self.child.stdout.take() {
+            let mut lines = BufReader::new(stdout).lines();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        }
+    }
+}
+
+fn matchbox_bin(args: &Args) -> PathBuf {
+    if let Some(p) = &args.matchbox_bin {
+        return p.clone();
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let installed = home.join(".cargo/bin/matchbox_server");
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("matchbox_server")
+    }
 }
 
 impl Server {
@@ -168,6 +191,31 @@ impl Server {
                     server.addrs.push(p.listening(&log_i).await?);
                     server.procs.push(p);
                 }
+            }
+            Target::Matchbox => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map_err(|e| format!("a free port: {e}"))?
+                    .port();
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let mut c = Command::new(matchbox_bin(args));
+                c.arg(addr.to_string())
+                    // #[tokio::main] reads it: as many workers as ours has.
+                    .env("TOKIO_WORKER_THREADS", args.server_threads.to_string())
+                    .env("RUST_LOG", &args.server_log);
+                let mut p = Proc::spawn(c, &log).map_err(|e| {
+                    format!("{e} (cargo install matchbox_server@0.15.0, or --matchbox-bin)")
+                })?;
+                p.drain_stdout();
+                let t0 = Instant::now();
+                while tokio::net::TcpStream::connect(addr).await.is_err() {
+                    if t0.elapsed() > Duration::from_secs(10) {
+                        return Err(format!("matchbox_server did not listen on {addr} in 10 s"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                server.addrs.push(addr);
+                server.procs.push(p);
             }
         }
         Ok(server)

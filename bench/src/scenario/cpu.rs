@@ -35,6 +35,17 @@ pub async fn run(args: &Args, server: &Server) -> Res<Metrics> {
             let msg = Utf8Bytes::from(relay_text(t, &to, &data));
             let delivered = delivered.clone();
             let window = if starts { args.window.max(1) } else { 0 };
+            if t == Target::Matchbox {
+                // Ids are the server's: learned from `NewPeer` or a signal.
+                let window = args.window.max(1);
+                tasks.push(tokio::spawn(matchbox_pong(
+                    ws,
+                    data.clone(),
+                    window,
+                    delivered,
+                )));
+                continue;
+            }
             tasks.push(tokio::spawn(ping_pong(t, ws, msg, window, delivered)));
         }
     }
@@ -92,5 +103,45 @@ async fn ping_pong(
         ws.send(Message::Text(msg.clone()))
             .await
             .map_err(|e| e.to_string())?;
+    }
+}
+
+/// matchbox's ping-pong. The server names peers by uuid, so whichever end
+/// of a pair joined its room first hears `NewPeer` with the other's id and
+/// starts `window` messages; the other learns its partner from the first
+/// signal's sender. Both then echo every signal.
+async fn matchbox_pong(
+    mut ws: Ws,
+    data: String,
+    window: usize,
+    delivered: Arc<AtomicU64>,
+) -> Res<()> {
+    let mut msg: Option<Utf8Bytes> = None;
+    loop {
+        let text = timeout(RECV_TIMEOUT, next_text(&mut ws))
+            .await
+            .map_err(|_| format!("no reply in {RECV_TIMEOUT:?}"))??;
+        let event: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("matchbox event: {e}"))?;
+        let to_partner = |id: &str| Utf8Bytes::from(relay_text(Target::Matchbox, id, &data));
+        let sends = if let Some(id) = event["NewPeer"].as_str() {
+            msg = Some(to_partner(id));
+            window
+        } else if let Some(sender) = event["Signal"]["sender"].as_str() {
+            delivered.fetch_add(1, Relaxed);
+            if msg.is_none() {
+                msg = Some(to_partner(sender));
+            }
+            1
+        } else {
+            0
+        };
+        if let Some(m) = &msg {
+            for _ in 0..sends {
+                ws.send(Message::Text(m.clone()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
     }
 }

@@ -57,23 +57,33 @@ pub async fn run(args: &Args, server: &Server) -> Res<Metrics> {
     // list_peers with everyone registered.
     let mut rtts = Vec::new();
     let mut size = 0usize;
-    for _ in 0..args.list_rounds.max(1) {
+    // matchbox has no peer list.
+    let rounds = if t == Target::Matchbox {
+        0
+    } else {
+        args.list_rounds.max(1)
+    };
+    for _ in 0..rounds {
         let (rtt, bytes) = match t {
             Target::Ours | Target::Floor | Target::Cluster => list_ours(&mut probe).await?,
             Target::Peerjs => list_peerjs(server.addr()).await?,
+            Target::Matchbox => break,
         };
         rtts.push(rtt);
         size = bytes;
     }
     stop_tasks(&mut keepers).await?;
-    Ok(Metrics::from([
+    let mut m = Metrics::from([
         ("rss_base_mib", base as f64 / 1024.0),
         ("rss_loaded_mib", rss as f64 / 1024.0),
         ("rss_kib_per_conn", per_conn_kib),
         ("connect_10k_per_s", args.idle_conns as f64 / connect_secs),
-        ("list_rtt_ms", median(&mut rtts) * 1e3),
-        ("list_bytes", size as f64),
-    ]))
+    ]);
+    if !rtts.is_empty() {
+        m.insert("list_rtt_ms", median(&mut rtts) * 1e3);
+        m.insert("list_bytes", size as f64);
+    }
+    Ok(m)
 }
 
 async fn keep_idle(t: Target, ws: Ws, i: usize) -> Res<()> {
@@ -84,7 +94,7 @@ async fn keep_idle(t: Target, ws: Ws, i: usize) -> Res<()> {
         }
     };
     match t {
-        Target::Ours | Target::Floor | Target::Cluster => reader.await,
+        Target::Ours | Target::Floor | Target::Cluster | Target::Matchbox => reader.await,
         Target::Peerjs => {
             let beat = async move {
                 // Spread the beats over the 5 s period.
