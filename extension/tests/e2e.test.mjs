@@ -791,6 +791,24 @@ test('issue 15: an Ethereum wallet with chrome1; cli1 sends ETH, the popup shows
     const row = popup.locator(`#wallets li[data-group-key="${only.json.group_public_key}"]`);
     await waitFor('the imported Ethereum wallet in the list', async () => (await row.count()) === 1);
     assert.match(await row.textContent(), new RegExp(only.json.addresses.ethereum));
+
+    // chrome1 creates an Ethereum wallet from the popup.
+    const joiner3 = cli('cli2', ['join', '--yes']);
+    await waitRegistered(['cli2']);
+    await waitFor('cli2 in the peer list', async () => (await popup.locator('#peers input[value="cli2"]').count()) === 1);
+    for (const box of await popup.locator('#peers input:checked').all()) {
+      if ((await box.getAttribute('value')) !== 'chrome1') await box.uncheck();
+    }
+    await popup.check('#peers input[value="cli2"]');
+    await popup.fill('#threshold', '2');
+    await popup.selectOption('#curve', 'secp256k1-ecdsa');
+    await popup.fill('#passphrase-create', PASS);
+    await popup.click('#create');
+    const j3 = await joiner3;
+    assert.equal(j3.code, 0, j3.stderr);
+    assert.equal(j3.json.curve, 'secp256k1-ecdsa');
+    await waitFor('the popup to show its address', async () =>
+      (await popupText('#address')) === j3.json.addresses.ethereum);
   } finally {
     anvil.kill();
   }
