@@ -40,6 +40,11 @@ impl Pending {
         true
     }
 
+    /// How many messages are kept.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// Takes what was kept for `id`.
     pub fn take(&mut self, id: &str) -> Vec<(u64, String, SignedMessage)> {
         let msgs = self.by_session.remove(id).unwrap_or_default();

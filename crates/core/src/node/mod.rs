@@ -158,6 +158,18 @@ impl Node {
             .is_some_and(|s| s.stage() >= session::Stage::Mesh)
     }
 
+    /// How many messages this node holds for later: relayed ones for
+    /// sessions it doesn't know yet, and its session's early messages and
+    /// signals. Each buffer is capped, whatever peers send (for tests and
+    /// metrics).
+    pub fn buffered(&self) -> usize {
+        let early = self
+            .session
+            .as_ref()
+            .map_or(0, |s| s.common.early.len() + s.common.early_signals.len());
+        self.pending.len() + early
+    }
+
     /// When the next timeout falls due, across everything the node holds:
     /// the session's phase, a command waiting for the peer list, and the
     /// expiry of buffered messages. Tick the node then at the latest.
