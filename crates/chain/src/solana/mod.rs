@@ -27,10 +27,12 @@ mod build;
 mod message;
 mod programs;
 mod review;
+mod transaction;
 
 pub use build::transfer_message;
-pub use message::{SolanaTx, MAX_TRANSACTION_BYTES};
+pub use message::MAX_TRANSACTION_BYTES;
 pub use review::{plan, InstructionReview, SolanaPlan, SolanaReview, SolanaWarning};
+pub use transaction::SolanaTx;
 
 /// Why a Solana transaction or message is refused, or can't be signed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
