@@ -52,3 +52,30 @@ pub fn relayed_signed(from: &str, msg: SignedMessage) -> Event {
         data: RawJson::from_value(&RelayData::Peer(msg)),
     })
 }
+
+/// A node `me` (with its test identity) that, if `session_id` is given, has
+/// just received `participants[0]`'s proposal of a 2-of-n key generation
+/// under it, naming every participant's test key.
+pub fn proposed_to(
+    me: &str,
+    participants: &[String],
+    session_id: Option<&str>,
+    seed: [u8; 32],
+) -> crate::Node {
+    let mut c = crate::Config::new(me);
+    c.identity = Some(identity(me));
+    let mut n = crate::Node::new(c, seed, 0);
+    if let (Some(sid), Some(proposer)) = (session_id, participants.first()) {
+        let p = mpc_protocol::peer::SessionProposal {
+            session_id: sid.into(),
+            total: participants.len() as u16,
+            threshold: 2,
+            participants: participants.to_vec(),
+            curve: None,
+            initiator: None,
+            keys: Some(keys(participants, &[])),
+        };
+        n.handle(relayed(proposer, me, PeerMessage::SessionProposal(p)));
+    }
+    n
+}

@@ -9,7 +9,7 @@
 
 use mpc_core::sim::{self, NetConfig, SimConfig};
 use mpc_core::{testing, Config, Event, Node};
-use mpc_protocol::peer::{Commitment, Curve, MeshReady, SessionProposal, SessionResponse};
+use mpc_protocol::peer::{Commitment, Curve, MeshReady, SessionResponse};
 use mpc_protocol::PeerMessage;
 use proptest::prelude::*;
 
@@ -60,30 +60,11 @@ proptest! {
     }
 }
 
-/// A node that knows the participants' keys, and whether it has `s`'s
+/// cli2, which knows the participants' keys, and whether it has `s`'s
 /// proposal from cli1.
 fn target(proposed: bool) -> Node {
     let ids: Vec<String> = vec!["cli1".into(), "cli2".into(), "chrome1".into()];
-    let mut c = Config::new("cli2");
-    c.identity = Some(testing::identity("cli2"));
-    let mut n = Node::new(c, [7; 32], 0);
-    if proposed {
-        let p = SessionProposal {
-            session_id: "s".into(),
-            total: 3,
-            threshold: 2,
-            participants: ids.clone(),
-            curve: None,
-            initiator: None,
-            keys: Some(testing::keys(&ids, &[])),
-        };
-        n.handle(testing::relayed(
-            "cli1",
-            "cli2",
-            PeerMessage::SessionProposal(p),
-        ));
-    }
-    n
+    testing::proposed_to("cli2", &ids, proposed.then_some("s"), [7; 32])
 }
 
 /// What cli1 may send, signed with its key: answers and round messages,

@@ -2,8 +2,8 @@
 //! into Debug output, and a session survives a stranger's garbage.
 
 use mpc_core::sim::{self, garbage, Outcome, SimConfig};
-use mpc_core::{testing, Action, Config, Event, Node};
-use mpc_protocol::peer::{Curve, SessionProposal};
+use mpc_core::{testing, Action, Event};
+use mpc_protocol::peer::Curve;
 use mpc_protocol::signal::{ClientMessage, ServerMessage};
 use mpc_protocol::{PeerMessage, RelayData, SignedMessage};
 use rand_chacha::ChaCha20Rng;
@@ -16,25 +16,8 @@ fn random_garbage_never_panics() {
     let ids: Vec<String> = vec!["cli1".into(), "cli2".into(), "chrome1".into()];
     for seed in 0..40u64 {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let mut c = Config::new("cli2");
-        c.identity = Some(testing::identity("cli2"));
-        let mut n = Node::new(c, [seed as u8; 32], 0);
-        if seed % 2 == 0 {
-            let p = SessionProposal {
-                session_id: "s".into(),
-                total: 3,
-                threshold: 2,
-                participants: ids.clone(),
-                curve: None,
-                initiator: None,
-                keys: Some(testing::keys(&ids, &[])),
-            };
-            n.handle(testing::relayed(
-                "cli1",
-                "cli2",
-                PeerMessage::SessionProposal(p),
-            ));
-        }
+        let proposed = (seed % 2 == 0).then_some("s");
+        let mut n = testing::proposed_to("cli2", &ids, proposed, [seed as u8; 32]);
         for step in 0..300u64 {
             let mut e = garbage(&mut rng, Some("s"), &ids);
             // Also impersonate real participants, not only mallory.

@@ -174,6 +174,14 @@ fn quantity(method: &str, v: &Value) -> Result<u128, RpcError> {
         })
 }
 
+/// A quantity that must fit 64 bits (chain id, nonce, gas).
+fn quantity64(method: &str, v: &Value) -> Result<u64, RpcError> {
+    u64::try_from(quantity(method, v)?).map_err(|_| RpcError::Node {
+        method: method.to_string(),
+        message: format!("{v} does not fit in 64 bits"),
+    })
+}
+
 fn hex_q(n: u128) -> String {
     format!("{n:#x}")
 }
@@ -183,8 +191,7 @@ impl Rpc {
     /// chain id (checked if given), the pending nonce, the gas estimate,
     /// and fees of twice the latest base fee plus the node's suggested tip.
     pub fn fill(&self, req: &mut TxRequest, from: &[u8; 20]) -> Result<(), RpcError> {
-        let chain = quantity("eth_chainId", &self.call("eth_chainId", json!([]))?)?;
-        let chain = u64::try_from(chain).unwrap_or(u64::MAX);
+        let chain = quantity64("eth_chainId", &self.call("eth_chainId", json!([]))?)?;
         match req.chain_id {
             Some(c) if c != chain => {
                 return Err(RpcError::Node {
@@ -197,8 +204,7 @@ impl Rpc {
         let from_hex = format!("0x{}", hex::encode(from));
         if req.nonce.is_none() {
             let n = self.call("eth_getTransactionCount", json!([from_hex, "pending"]))?;
-            req.nonce =
-                Some(u64::try_from(quantity("eth_getTransactionCount", &n)?).unwrap_or(u64::MAX));
+            req.nonce = Some(quantity64("eth_getTransactionCount", &n)?);
         }
         if req.max_priority_fee_per_gas.is_none() {
             let tip = self.call("eth_maxPriorityFeePerGas", json!([]))?;
@@ -223,7 +229,7 @@ impl Rpc {
                 call["to"] = json!(format!("0x{}", hex::encode(to)));
             }
             let gas = self.call("eth_estimateGas", json!([call]))?;
-            req.gas = Some(u64::try_from(quantity("eth_estimateGas", &gas)?).unwrap_or(u64::MAX));
+            req.gas = Some(quantity64("eth_estimateGas", &gas)?);
         }
         Ok(())
     }
@@ -253,6 +259,16 @@ mod tests {
         for bad in ["https://x", "ftp://x", "http://:1", "http://h:port"] {
             assert!(matches!(Rpc::new(bad), Err(RpcError::Url(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn quantities_beyond_64_bits_are_refused() {
+        assert_eq!(quantity64("m", &json!("0x10")).unwrap(), 16);
+        assert!(matches!(
+            quantity64("m", &json!("0x10000000000000000")),
+            Err(RpcError::Node { .. })
+        ));
+        assert!(quantity("m", &json!(16)).is_err());
     }
 
     #[test]

@@ -54,7 +54,9 @@ pub(crate) struct EcdsaKeygen {
     /// What the transcript hash starts from: the session's parameters.
     params_digest: [u8; 32],
     own_fragment: Option<Zeroizing<Vec<u8>>>,
-    poly_point: Option<Scalar>,
+    /// This node's point of the shared polynomial: its key share until
+    /// phase 4 makes the party. Wiped when dropped.
+    poly_point: Option<Zeroizing<Scalar>>,
     zero_2to3: Option<BTreeMap<PartyIndex, KeepInitZeroSharePhase2to3>>,
     bip_2to3: Option<UniqueKeepDerivationPhase2to3>,
     zero_3to4: Option<BTreeMap<PartyIndex, KeepInitZeroSharePhase3to4>>,
@@ -162,7 +164,7 @@ impl EcdsaKeygen {
         self.record(&me, &broadcast);
         self.proofs.insert(self.roster.my_index, proof);
         self.bip_in_2.insert(self.roster.my_index, bip_broadcast);
-        self.poly_point = Some(poly_point);
+        self.poly_point = Some(Zeroizing::new(poly_point));
         self.zero_2to3 = Some(zero_keep);
         self.bip_2to3 = Some(bip_keep);
         let mut direct = BTreeMap::new();

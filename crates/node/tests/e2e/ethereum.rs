@@ -6,6 +6,8 @@
 
 use super::*;
 
+use std::ffi::OsStr;
+
 use mpc_node::eth_rpc::Rpc;
 use serde_json::json;
 
@@ -149,6 +151,31 @@ fn check_sent(anvil: &Anvil, out: &Value) -> Value {
     receipt
 }
 
+/// `id` joining and signing exactly what `flag` (an `--approve-…` flag)
+/// names, unasked; registered before this returns.
+fn approving(server: &Server, dir: &Path, id: &str, flag: &str, value: &OsStr) -> Child {
+    let c = wallet_cmd(server, dir, id)
+        .args(["--json", "join", "--timeout-secs", "30", flag])
+        .arg(value)
+        .spawn()
+        .unwrap();
+    wait_registered(server, &[id]);
+    c
+}
+
+/// `id` joining and answering "y" when asked; registered before this
+/// returns.
+fn answering_yes(server: &Server, dir: &Path, id: &str) -> Child {
+    let mut c = wallet_cmd(server, dir, id)
+        .args(["--json", "join", "--timeout-secs", "30"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    wait_registered(server, &[id]);
+    c
+}
+
 /// A t-of-n Ethereum wallet (`chain` is what `create` is given), funded
 /// with `wei` on a fresh anvil: its dir, group key, address, anvil and a
 /// server.
@@ -177,18 +204,7 @@ fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
 
     // A complete transaction, approved unattended by cli2 for exactly it.
     let tx = transfer_json(0, ETH);
-    let joiner = wallet_cmd(&server, &dir, "cli2")
-        .args([
-            "--json",
-            "join",
-            "--timeout-secs",
-            "30",
-            "--approve-eth-tx",
-            &tx,
-        ])
-        .spawn()
-        .unwrap();
-    wait_registered(&server, &["cli2"]);
+    let joiner = approving(&server, &dir, "cli2", "--approve-eth-tx", tx.as_ref());
     let proposer = wallet_cmd(&server, &dir, "cli1")
         .args(["--json", "sign-eth-tx", "--wallet", &key, "--tx", &tx])
         .args([
@@ -220,13 +236,7 @@ fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
 
     // Only `to` and `value`: --rpc fills in the rest. cli3 is asked and
     // sees the transfer decoded.
-    let mut asked = wallet_cmd(&server, &dir, "cli3")
-        .args(["--json", "join", "--timeout-secs", "30"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    asked.stdin.take().unwrap().write_all(b"y\n").unwrap();
-    wait_registered(&server, &["cli3"]);
+    let asked = answering_yes(&server, &dir, "cli3");
     let partial = json!({"to": TO, "value": "500000000000000000"}).to_string();
     let proposer = wallet_cmd(&server, &dir, "cli1")
         .args(["--json", "sign-eth-tx", "--wallet", &key, "--tx", &partial])
@@ -257,18 +267,13 @@ fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
     assert_eq!(anvil.balance(TO), ETH + ETH / 2);
 
     // personal_sign: 65 bytes, v 27 or 28, recovered by eth-account.
-    let joiner = wallet_cmd(&server, &dir, "cli2")
-        .args([
-            "--json",
-            "join",
-            "--timeout-secs",
-            "30",
-            "--approve-message",
-            "hello ethereum",
-        ])
-        .spawn()
-        .unwrap();
-    wait_registered(&server, &["cli2"]);
+    let joiner = approving(
+        &server,
+        &dir,
+        "cli2",
+        "--approve-message",
+        "hello ethereum".as_ref(),
+    );
     let signer = wallet_cmd(&server, &dir, "cli1")
         .args([
             "--json",
@@ -319,13 +324,7 @@ fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
     .to_string();
     let typed_file = dir.join("mail.json");
     std::fs::write(&typed_file, &typed).unwrap();
-    let mut asked = wallet_cmd(&server, &dir, "cli3")
-        .args(["--json", "join", "--timeout-secs", "30"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    asked.stdin.take().unwrap().write_all(b"y\n").unwrap();
-    wait_registered(&server, &["cli3"]);
+    let asked = answering_yes(&server, &dir, "cli3");
     let signer = wallet_cmd(&server, &dir, "cli1")
         .args(["--json", "sign-eth-typed-data", "--wallet", &key, "--data"])
         .arg(&typed_file)
@@ -354,18 +353,13 @@ fn a_2_of_3_ethereum_wallet_sends_eth_that_anvil_accepts() {
     );
 
     // The same typed data approved unattended by cli2, by its hash.
-    let joiner = wallet_cmd(&server, &dir, "cli2")
-        .args([
-            "--json",
-            "join",
-            "--timeout-secs",
-            "30",
-            "--approve-typed-data",
-        ])
-        .arg(&typed_file)
-        .spawn()
-        .unwrap();
-    wait_registered(&server, &["cli2"]);
+    let joiner = approving(
+        &server,
+        &dir,
+        "cli2",
+        "--approve-typed-data",
+        typed_file.as_ref(),
+    );
     let signer = wallet_cmd(&server, &dir, "cli1")
         .args([
             "--json",
@@ -451,21 +445,8 @@ fn a_3_of_5_ethereum_wallet_sends_eth_that_anvil_accepts() {
     let tx = transfer_json(0, ETH / 4);
     let joiners: Vec<Child> = ["cli3", "cli5"]
         .iter()
-        .map(|id| {
-            wallet_cmd(&server, &dir, id)
-                .args([
-                    "--json",
-                    "join",
-                    "--timeout-secs",
-                    "30",
-                    "--approve-eth-tx",
-                    &tx,
-                ])
-                .spawn()
-                .unwrap()
-        })
+        .map(|id| approving(&server, &dir, id, "--approve-eth-tx", tx.as_ref()))
         .collect();
-    wait_registered(&server, &["cli3", "cli5"]);
     let proposer = wallet_cmd(&server, &dir, "cli1")
         .args(["--json", "sign-eth-tx", "--wallet", &key, "--tx", &tx])
         .args([

@@ -143,11 +143,9 @@ impl<R: Rounds> EcdsaRounds<R> {
                 let ct = B64
                     .decode(&m.sealed)
                     .map_err(|_| bad("sealed part is not base64"))?;
-                let plain = self
-                    .enc
+                self.enc
                     .open(sender, &ct)
-                    .map_err(|_| bad("does not decrypt with the keys of this session"))?;
-                Zeroizing::new(plain.to_vec())
+                    .map_err(|_| bad("does not decrypt with the keys of this session"))?
             };
             self.inbox
                 .entry(round)
